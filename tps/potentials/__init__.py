@@ -1,0 +1,8 @@
+"""Potential energy surfaces: analytic (Muller-Brown, harmonic) and, in later modules,
+grid-based periodic surfaces and OpenMM force fields."""
+
+from tps.potentials.base import Potential
+from tps.potentials.harmonic import Harmonic
+from tps.potentials.muller_brown import MullerBrown, StationaryPoint
+
+__all__ = ["Potential", "Harmonic", "MullerBrown", "StationaryPoint"]

@@ -1,0 +1,145 @@
+"""The ``Potential`` interface: batched energies, forces from one autograd implementation,
+and an evaluation counter shared by every sampler.
+
+Conventions
+-----------
+- A potential maps positions of shape ``(*batch, *event_shape)`` to energies of shape
+  ``(*batch,)``. For a 2-D model potential ``event_shape == (2,)``; for a molecule it is
+  ``(n_atoms, 3)`` in nm.
+- Energies are in ``energy_unit`` (``"dimensionless"`` for Muller-Brown, ``"kJ/mol"`` for
+  force fields); ``kT`` passed to samplers is in the same unit.
+- One *evaluation* is one configuration's energy, or energy and forces together, computed
+  once. ``n_evals`` counts them; every sampler in the package increments it through
+  :meth:`Potential.energy_and_forces`, so ``n_evals`` is the number to report.
+- ``periods`` names the period of each coordinate of the event (``None`` for a
+  non-periodic coordinate). Periodic differences are taken with :meth:`displacement`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from tps._validation import as_tensor, check_event_shape, check_finite
+
+
+class Potential:
+    """Base class of every potential energy surface.
+
+    Subclasses implement :meth:`_energy` (pure, differentiable torch code) and may override
+    :meth:`_energy_and_forces` with analytic forces. The public methods validate input and
+    count evaluations; the private ones compute.
+
+    Parameters
+    ----------
+    event_shape : tuple of int
+        Shape of one configuration.
+    energy_unit : str
+        Unit of the returned energies.
+    periods : tuple of (float or None), optional
+        Period of each coordinate when ``event_shape`` is one-dimensional (e.g.
+        ``(2*pi, 2*pi)`` for a torus of dihedral angles).
+    """
+
+    def __init__(self, event_shape, *, energy_unit: str = "dimensionless", periods=None):
+        self.event_shape = tuple(int(s) for s in event_shape)
+        self.energy_unit = energy_unit
+        if periods is not None:
+            periods = tuple(None if p is None else float(p) for p in periods)
+            if len(self.event_shape) != 1 or len(periods) != self.event_shape[0]:
+                raise ValueError(
+                    f"periods: expected one entry per coordinate of event_shape {self.event_shape}, got {periods}"
+                )
+        self.periods = periods
+        self.n_evals = 0
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def dim(self) -> int:
+        """Number of degrees of freedom of one configuration."""
+        return math.prod(self.event_shape)
+
+    def reset_counter(self) -> int:
+        """Set the evaluation counter to zero and return its previous value."""
+        n, self.n_evals = self.n_evals, 0
+        return n
+
+    def energy(self, x, *, count: bool = True) -> torch.Tensor:
+        """Potential energy.
+
+        Parameters
+        ----------
+        x : Tensor, shape ``(*batch, *event_shape)``
+        count : bool
+            Add the number of configurations to ``n_evals`` (default True).
+
+        Returns
+        -------
+        Tensor, shape ``(*batch,)``, in ``energy_unit``.
+        """
+        x, batch = self._check(x)
+        if count:
+            self.n_evals += math.prod(batch)
+        return self._energy(x)
+
+    def energy_and_forces(self, x, *, count: bool = True):
+        """Energy and forces (minus the gradient), counted as one evaluation per configuration.
+
+        Returns
+        -------
+        energy : Tensor, shape ``(*batch,)``
+        forces : Tensor, shape ``(*batch, *event_shape)``
+        """
+        x, batch = self._check(x)
+        if count:
+            self.n_evals += math.prod(batch)
+        e, f = self._energy_and_forces(x)
+        return e.detach(), f.detach()
+
+    def forces(self, x, *, count: bool = True) -> torch.Tensor:
+        """Forces ``-grad U``, shape ``(*batch, *event_shape)``."""
+        return self.energy_and_forces(x, count=count)[1]
+
+    def displacement(self, a, b) -> torch.Tensor:
+        """``b - a`` with periodic coordinates wrapped into ``[-period/2, period/2)``."""
+        d = torch.as_tensor(b) - torch.as_tensor(a)
+        if self.periods is None:
+            return d
+        out = d.clone()
+        for i, p in enumerate(self.periods):
+            if p is not None:
+                out[..., i] = torch.remainder(d[..., i] + 0.5 * p, p) - 0.5 * p
+        return out
+
+    def wrap(self, x) -> torch.Tensor:
+        """Map periodic coordinates into ``[-period/2, period/2)``; identity otherwise."""
+        x = torch.as_tensor(x)
+        if self.periods is None:
+            return x
+        out = x.clone()
+        for i, p in enumerate(self.periods):
+            if p is not None:
+                out[..., i] = torch.remainder(x[..., i] + 0.5 * p, p) - 0.5 * p
+        return out
+
+    # ------------------------------------------------------------- implementation
+    def _energy(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _energy_and_forces(self, x: torch.Tensor):
+        """Default: forces by autograd of :meth:`_energy` (the one implementation)."""
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            e = self._energy(xg)
+            (g,) = torch.autograd.grad(e.sum(), xg)
+        return e.detach(), -g
+
+    def _check(self, x):
+        x = as_tensor(x, "x")
+        batch = check_event_shape(x, self.event_shape, "x")
+        check_finite(x, "x")
+        return x, batch
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(event_shape={self.event_shape}, energy_unit={self.energy_unit!r})"
