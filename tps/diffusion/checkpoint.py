@@ -1,0 +1,98 @@
+"""A trained diffusion model (network + configuration + coordinate scaling) and its checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from pathlib import Path
+
+import torch
+
+from tps.diffusion.scaling import AffineScaling
+from tps.io import save_torch
+
+CHECKPOINT_FORMAT = "tps-denoiser/1"
+
+# Network classes a checkpoint may name (module path : class); lazily imported.
+NETWORKS = {
+    "MLPDenoiser": "tps.diffusion.mlp:MLPDenoiser",
+    "EGNNDenoiser": "tps.diffusion.egnn:EGNNDenoiser",
+}
+
+
+def _network_class(name):
+    if name not in NETWORKS:
+        raise ValueError(f"checkpoint: unknown network class {name!r}; known: {sorted(NETWORKS)}")
+    module, cls = NETWORKS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+class DiffusionModel:
+    """A denoiser network with the scaling between physical and model coordinates.
+
+    The network is an x0-predictor in model coordinates: ``model.denoiser(z, logsnr)``.
+    Everything in :mod:`tps.spacetime` works in model coordinates; :meth:`to_model` and
+    :meth:`to_physical` convert, and samplers use ``scaling.scale`` to turn the restraint
+    stiffness into physical units.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        With a ``config`` dataclass attribute and a ``from_config`` classmethod.
+    scaling : AffineScaling
+    metadata : dict, optional
+        Free-form provenance (training data cost, system name, ...), saved with checkpoints.
+    """
+
+    def __init__(self, network, scaling: AffineScaling, *, metadata=None):
+        self.network = network
+        self.scaling = scaling
+        self.metadata = dict(metadata or {})
+
+    @property
+    def denoiser(self):
+        return self.network
+
+    def __call__(self, z, logsnr):
+        return self.network(z, logsnr)
+
+    def to_model(self, x):
+        return self.scaling.to_model(x)
+
+    def to_physical(self, z):
+        return self.scaling.to_physical(z)
+
+    def freeze(self) -> "DiffusionModel":
+        """Evaluation mode with parameters excluded from autograd (for geodesic solving)."""
+        self.network.eval()
+        for p in self.network.parameters():
+            p.requires_grad_(False)
+        return self
+
+    def save(self, path) -> Path:
+        """Write an atomic checkpoint: network class, configuration, weights, scaling, metadata."""
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "network": type(self.network).__name__,
+            "config": dataclasses.asdict(self.network.config),
+            "state_dict": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
+            "scaling": self.scaling.as_dict(),
+            "metadata": self.metadata,
+        }
+        return save_torch(path, payload)
+
+    @classmethod
+    def load(cls, path, *, device="cpu") -> "DiffusionModel":
+        """Load a checkpoint written by :meth:`save`; predictions are bit-identical."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"path: no checkpoint at {path}")
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if payload.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"path: {path} is not a tps denoiser checkpoint (format {payload.get('format')!r})")
+        net_cls = _network_class(payload["network"])
+        network = net_cls.from_config(payload["config"], device=device)
+        network.load_state_dict(payload["state_dict"])
+        network.to(device)
+        network.eval()
+        return cls(network, AffineScaling.from_dict(payload["scaling"]), metadata=payload["metadata"])

@@ -1,0 +1,543 @@
+"""E(3)-equivariant x0-predicting denoiser for molecules (an EGNN on a per-molecule graph).
+
+The network ``D(x, logsnr) ~= E[x0 | x_t = x]`` works in *model coordinates*: positions with
+their centroid removed, divided by a scalar scale chosen outside this module so that the data
+have unit-ish spread. The diffusion is variance preserving in the log signal-to-noise ratio
+``lam``: ``alpha^2 = sigmoid(lam)``, ``sigma^2 = sigmoid(-lam)``, ``x_t = alpha x0 + sigma eps``.
+
+Symmetry contract
+-----------------
+For data whose centroid (unweighted mean over atoms) is zero and isotropic noise, the exact
+denoiser ignores the centroid of ``x_t`` (it is pure noise) and returns a centroid-free
+``x0``. The network reproduces this exactly. For any rotation or reflection ``R`` (a 3x3
+orthogonal matrix acting on the right), translation ``t`` (shape ``(3,)``) and permutation
+``P`` of atoms that preserves the atom types and the bond graph (e.g. the three hydrogens of a
+methyl group)::
+
+    D(x @ R + t, lam) == D(x, lam) @ R          # no shift: translations are forgotten
+    D(x[:, P], lam)   == D(x, lam)[:, P]
+    D(x, lam).mean(dim=1) == 0
+
+Batch members are separate graphs: the output for one member does not depend on the others.
+
+Preconditioning (EDM, Karras et al. 2022, written for the VP process)
+---------------------------------------------------------------------
+With ``s = sigma_data`` and the centred input ``x_c = x - mean_atoms(x)``::
+
+    c_in   = 1 / sqrt(alpha^2 s^2 + sigma^2)
+    c_skip = alpha s^2 / (alpha^2 s^2 + sigma^2)
+    c_out  = sigma s / sqrt(alpha^2 s^2 + sigma^2)
+    D(x, lam) = c_skip x_c + c_out F(c_in x_c, lam)
+
+``c_skip x_c`` is the exact denoiser of an isotropic Gaussian of per-coordinate standard
+deviation ``s``, so an untrained network (``F ~= 0`` at initialisation) is already sensible;
+``c_in x_c`` has unit-ish spread at every noise level and ``c_out`` makes ``F``'s target unit
+size. ``F`` is the centred coordinate displacement produced by the EGNN layers.
+
+Everything is smooth (SiLU, Gaussian radial features of squared distances, polynomial cutoff
+envelope) so that the geometry code can differentiate Jacobian-vector products again
+(``torch.func.jvp`` followed by backward, or double backward).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch_geometric.nn import MessagePassing
+
+__all__ = [
+    "EGNNConfig",
+    "EGNNDenoiser",
+    "EGNNLayer",
+    "atom_types_from_topology",
+    "bonds_from_topology",
+    "resolve_device",
+]
+
+
+# ----------------------------------------------------------------------------- topology
+def atom_types_from_topology(topology) -> tuple:
+    """Integer atom types from element and bonded environment.
+
+    The type key of an atom is ``(atomic number, sorted atomic numbers of its bonded
+    neighbours)``; keys are numbered in sorted order, so identical atoms (e.g. the three
+    hydrogens of a methyl group, all ``(1, (6,))``) share a type and permuting them is a
+    symmetry of the network.
+
+    Parameters
+    ----------
+    topology : mdtraj.Topology
+        Must carry bonds (``topology.create_standard_bonds()`` for a PDB without CONECT).
+
+    Returns
+    -------
+    tuple of int, length ``n_atoms``
+        Type index of each atom, in ``range(n_atom_types)`` where
+        ``n_atom_types = max(types) + 1``.
+    """
+    keys = _environment_keys(topology)
+    table = {k: i for i, k in enumerate(sorted(set(keys)))}
+    return tuple(table[k] for k in keys)
+
+
+def bonds_from_topology(topology) -> tuple:
+    """Bonds of an ``mdtraj.Topology`` as sorted pairs of atom indices.
+
+    Returns
+    -------
+    tuple of (int, int)
+        ``(i, j)`` with ``i < j``, sorted.
+    """
+    pairs = {tuple(sorted((int(a.index), int(b.index)))) for a, b in topology.bonds}
+    return tuple(sorted(pairs))
+
+
+def _environment_keys(topology) -> list:
+    neighbours = [[] for _ in range(topology.n_atoms)]
+    for a, b in topology.bonds:
+        neighbours[a.index].append(_atomic_number(b))
+        neighbours[b.index].append(_atomic_number(a))
+    return [(_atomic_number(atom), tuple(sorted(neighbours[atom.index]))) for atom in topology.atoms]
+
+
+def _atomic_number(atom) -> int:
+    element = atom.element
+    if element is None:  # virtual sites, unknown elements
+        return 0
+    return int(element.atomic_number)
+
+
+def _bond_hops(n_atoms: int, bonds, max_hops: int) -> np.ndarray:
+    """Shortest bond-path length between atom pairs, capped: 0 means "more than max_hops"."""
+    hops = np.zeros((n_atoms, n_atoms), dtype=np.int64)
+    if max_hops <= 0 or not bonds:
+        return hops
+    adjacency = np.zeros((n_atoms, n_atoms), dtype=bool)
+    for i, j in bonds:
+        adjacency[i, j] = adjacency[j, i] = True
+    reached = np.eye(n_atoms, dtype=bool)
+    frontier = np.eye(n_atoms, dtype=bool)
+    for k in range(1, max_hops + 1):
+        frontier = (frontier.astype(np.int64) @ adjacency.astype(np.int64) > 0) & ~reached
+        hops[frontier] = k
+        reached |= frontier
+    return hops
+
+
+# ----------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class EGNNConfig:
+    """Architecture of an :class:`EGNNDenoiser` (JSON-serialisable, immutable).
+
+    Parameters
+    ----------
+    atom_types : tuple of int, length ``n_atoms``
+        Type index of every atom, e.g. from :func:`atom_types_from_topology`.
+    n_atom_types : int
+        Size of the atom-type embedding table (``> max(atom_types)``).
+    bonds : tuple of (int, int)
+        Covalent bonds; edges carry a one-hot of the bond-path distance (1..``max_bond_hops``
+        or "further"). Empty: no bond information.
+    max_bond_hops : int
+        Longest bond path encoded on edges (3 distinguishes 1-2, 1-3 and 1-4 pairs).
+    hidden : int
+        Width of node features and messages.
+    n_layers : int
+        Number of EGNN layers.
+    cutoff : float or None
+        Radius of the graph in model-coordinate units of the network input ``c_in x``;
+        ``None`` connects all pairs. Messages are multiplied by the smooth envelope
+        ``(1 - d^2/cutoff^2)^3`` so the output is continuous (C2) as pairs enter or leave.
+    logsnr_embedding_dim : int
+        Number of sinusoidal features of ``lam`` (even).
+    n_radial : int
+        Number of Gaussian radial features ``exp(-d^2 / w_k^2)`` per edge.
+    radial_max : float
+        Largest width ``w_k`` of the radial features (model units); widths are geometric
+        from ``radial_max / 2**(n_radial - 1)`` up to it.
+    sigma_data : float
+        Per-coordinate standard deviation of the (centred, scaled) data, for preconditioning.
+    """
+
+    atom_types: tuple
+    n_atom_types: int
+    bonds: tuple = ()
+    max_bond_hops: int = 3
+    hidden: int = 64
+    n_layers: int = 4
+    cutoff: float | None = None
+    logsnr_embedding_dim: int = 16
+    n_radial: int = 8
+    radial_max: float = 4.0
+    sigma_data: float = 1.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "atom_types", tuple(int(t) for t in self.atom_types))
+        object.__setattr__(self, "bonds", tuple(tuple(sorted((int(i), int(j)))) for i, j in self.bonds))
+        n = len(self.atom_types)
+        if n < 2:
+            raise ValueError(f"atom_types: expected at least 2 atoms, got {n}")
+        if min(self.atom_types) < 0 or max(self.atom_types) >= self.n_atom_types:
+            raise ValueError(
+                f"atom_types: expected values in range(n_atom_types={self.n_atom_types}), "
+                f"got min {min(self.atom_types)}, max {max(self.atom_types)}"
+            )
+        for i, j in self.bonds:
+            if not (0 <= i < n and 0 <= j < n) or i == j:
+                raise ValueError(f"bonds: invalid bond ({i}, {j}) for {n} atoms")
+        for name in ("hidden", "n_layers", "n_radial"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)!r}")
+        if self.max_bond_hops < 0:
+            raise ValueError(f"max_bond_hops: expected >= 0, got {self.max_bond_hops!r}")
+        if self.logsnr_embedding_dim <= 0 or self.logsnr_embedding_dim % 2:
+            raise ValueError(f"logsnr_embedding_dim: expected a positive even integer, got {self.logsnr_embedding_dim!r}")
+        if self.cutoff is not None and not (math.isfinite(self.cutoff) and self.cutoff > 0):
+            raise ValueError(f"cutoff: expected None or a positive number, got {self.cutoff!r}")
+        for name in ("sigma_data", "radial_max"):
+            v = float(getattr(self, name))
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name}: expected a positive number, got {v!r}")
+
+    @property
+    def n_atoms(self) -> int:
+        """Number of atoms of the molecule the model is built for."""
+        return len(self.atom_types)
+
+    @classmethod
+    def from_topology(cls, topology, **kwargs) -> "EGNNConfig":
+        """Config for an ``mdtraj.Topology``: atom types and bonds from it, the rest from ``kwargs``."""
+        types = atom_types_from_topology(topology)
+        return cls(atom_types=types, n_atom_types=max(types) + 1, bonds=bonds_from_topology(topology), **kwargs)
+
+    def to_dict(self) -> dict:
+        """Plain-Python dictionary (tuples become lists under ``json.dumps``)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EGNNConfig":
+        """Inverse of :meth:`to_dict`; accepts lists where tuples are expected."""
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> "EGNNConfig":
+        return cls.from_dict(json.loads(text))
+
+
+# ----------------------------------------------------------------------------- device
+def resolve_device(device) -> torch.device:
+    """Turn ``"cpu"``, ``"cuda"``, ``"cuda:k"``, ``"auto"`` or a ``torch.device`` into a device.
+
+    ``"auto"`` picks CUDA when available and otherwise warns and uses the CPU; asking for
+    CUDA on a machine without it raises ``ValueError``.
+    """
+    if isinstance(device, str) and device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        warnings.warn("device='auto': CUDA is not available, using the CPU", stacklevel=3)
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device: expected 'cpu', 'cuda', 'cuda:<k>' or 'auto', got {device!r}") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device: {device!r} was requested but CUDA is not available on this machine; "
+                             "use device='cpu' or device='auto'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device: {device!r} requested but only {torch.cuda.device_count()} CUDA devices exist")
+    elif dev.type != "cpu":
+        raise ValueError(f"device: expected 'cpu', 'cuda', 'cuda:<k>' or 'auto', got {device!r}")
+    return dev
+
+
+# ----------------------------------------------------------------------------- layers
+def _mlp(n_in: int, n_hidden: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, n_hidden), nn.SiLU(), nn.Linear(n_hidden, n_out))
+
+
+def _radial_features(d2: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
+    """``exp(-d^2 / w_k^2)``: smooth in ``d^2`` (no square root, safe at ``d = 0``)."""
+    return torch.exp(-d2 / widths**2)
+
+
+class EGNNLayer(MessagePassing):
+    """One E(n)-equivariant layer (Satorras, Hoogeboom & Welling 2021).
+
+    For an edge ``j -> i`` with ``r_ij = x_i - x_j``::
+
+        m_ij = w_ij phi_e(h_i, h_j, |r_ij|^2, rbf(|r_ij|^2), a_ij)
+        x_i' = x_i + (1/Z) sum_j r_ij / sqrt(|r_ij|^2 + 1) * w_ij phi_x(m_ij)
+        h_i' = h_i + phi_h(h_i, (1/Z) sum_j m_ij)
+
+    where ``a_ij`` are fixed edge attributes (bond-path one-hot, initial radial features),
+    ``w_ij`` the cutoff envelope (1 for the all-pairs graph) and ``Z`` a constant
+    normaliser. Messages for features and coordinates are aggregated together by one sum
+    (``aggr="add"``).
+
+    Parameters
+    ----------
+    hidden : int
+        Node feature width.
+    n_edge_attr : int
+        Width of the fixed edge attributes.
+    radial_widths : Tensor, shape ``(n_radial,)``
+        Widths of the radial features, model units.
+    """
+
+    def __init__(self, hidden: int, n_edge_attr: int, radial_widths: torch.Tensor):
+        super().__init__(aggr="add", node_dim=0)
+        self.register_buffer("radial_widths", radial_widths.clone())
+        n_radial = radial_widths.numel()
+        # phi_e's first linear map is split into a target part, a source part (both applied
+        # per node, then gathered: much cheaper than per edge) and an edge part.
+        self.edge_in_target = nn.Linear(hidden, hidden)
+        self.edge_in_source = nn.Linear(hidden, hidden, bias=False)
+        self.edge_in_geometry = nn.Linear(1 + n_radial + n_edge_attr, hidden, bias=False)
+        self.phi_e_out = nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU())
+        self.phi_x = _mlp(hidden, hidden, 1)
+        nn.init.xavier_uniform_(self.phi_x[-1].weight, gain=1e-3)
+        nn.init.zeros_(self.phi_x[-1].bias)
+        self.phi_h = _mlp(2 * hidden, hidden, hidden)
+        self.hidden = hidden
+
+    def forward(self, h, pos, edge_index, edge_attr, edge_weight, norm: float):
+        """Update node features and positions.
+
+        Parameters
+        ----------
+        h : Tensor, shape ``(n_nodes, hidden)``
+        pos : Tensor, shape ``(n_nodes, 3)``, model units
+        edge_index : LongTensor, shape ``(2, n_edges)``; row 0 source ``j``, row 1 target ``i``
+        edge_attr : Tensor, shape ``(n_edges, n_edge_attr)``
+        edge_weight : Tensor, shape ``(n_edges, 1)``
+        norm : float
+            Constant the aggregated sums are divided by.
+
+        Returns
+        -------
+        h_new : Tensor, shape ``(n_nodes, hidden)``
+        pos_new : Tensor, shape ``(n_nodes, 3)``
+        """
+        agg = self.propagate(
+            edge_index, a=self.edge_in_target(h), b=self.edge_in_source(h), pos=pos,
+            edge_attr=edge_attr, edge_weight=edge_weight,
+        )
+        agg = agg / norm
+        m_i, dx = agg[:, : self.hidden], agg[:, self.hidden:]
+        h_new = h + self.phi_h(torch.cat([h, m_i], dim=-1))
+        return h_new, pos + dx
+
+    def message(self, a_i, b_j, pos_i, pos_j, edge_attr, edge_weight):
+        rel = pos_i - pos_j
+        d2 = (rel * rel).sum(dim=-1, keepdim=True)
+        geometry = torch.cat([d2, _radial_features(d2, self.radial_widths), edge_attr], dim=-1)
+        m = self.phi_e_out(a_i + b_j + self.edge_in_geometry(geometry)) * edge_weight
+        shift = rel / torch.sqrt(d2 + 1.0) * self.phi_x(m) * edge_weight
+        return torch.cat([m, shift], dim=-1)
+
+
+class SinusoidalEmbedding(nn.Module):
+    """``[sin(f_k lam), cos(f_k lam)]`` with frequencies geometric in ``[1/16, 4]`` (lam in [-12, 12])."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        half = dim // 2
+        freqs = torch.exp(torch.linspace(math.log(1.0 / 16.0), math.log(4.0), half))
+        self.register_buffer("freqs", freqs)
+
+    def forward(self, logsnr: torch.Tensor) -> torch.Tensor:
+        """``logsnr`` shape ``(B,)`` -> shape ``(B, dim)``."""
+        arg = logsnr[:, None] * self.freqs
+        return torch.cat([torch.sin(arg), torch.cos(arg)], dim=-1)
+
+
+# ----------------------------------------------------------------------------- denoiser
+class EGNNDenoiser(nn.Module):
+    """E(3)-equivariant, permutation-equivariant x0-predictor ``D(x, logsnr)`` for one molecule.
+
+    Parameters
+    ----------
+    config : EGNNConfig
+    device : str or torch.device, keyword-only
+        ``"cpu"`` (default), ``"cuda"``, ``"cuda:k"`` or ``"auto"`` (CUDA if available,
+        else the CPU with a warning). CUDA requested but absent raises ``ValueError``.
+
+    Attributes
+    ----------
+    config : EGNNConfig
+    event_shape : tuple ``(n_atoms, 3)``
+
+    Examples
+    --------
+    >>> import torch
+    >>> cfg = EGNNConfig(atom_types=(0, 1, 1), n_atom_types=2, bonds=((0, 1), (0, 2)), hidden=16, n_layers=2)
+    >>> model = EGNNDenoiser(cfg)
+    >>> model(torch.randn(5, 3, 3), torch.zeros(5)).shape
+    torch.Size([5, 3, 3])
+    """
+
+    def __init__(self, config: EGNNConfig, *, device="cpu"):
+        super().__init__()
+        if not isinstance(config, EGNNConfig):
+            raise TypeError(f"config: expected an EGNNConfig, got {type(config).__name__}")
+        dev = resolve_device(device)
+        self.config = config
+        n, hidden = config.n_atoms, config.hidden
+        self.event_shape = (n, 3)
+
+        self.register_buffer("atom_types", torch.tensor(config.atom_types, dtype=torch.long))
+        hops = torch.from_numpy(_bond_hops(n, config.bonds, config.max_bond_hops))
+        self.register_buffer("bond_hops", hops)
+        src, dst = torch.nonzero(~torch.eye(n, dtype=torch.bool), as_tuple=True)
+        self.register_buffer("all_pairs", torch.stack([src, dst]))  # (2, n (n-1)), j -> i
+        widths = config.radial_max * 2.0 ** -torch.arange(config.n_radial - 1, -1, -1, dtype=torch.float32)
+        self.register_buffer("radial_widths", widths)
+
+        self.type_embedding = nn.Embedding(config.n_atom_types, hidden)
+        self.logsnr_embedding = SinusoidalEmbedding(config.logsnr_embedding_dim)
+        self.logsnr_mlp = _mlp(config.logsnr_embedding_dim, hidden, hidden)
+        self.node_in = _mlp(2 * hidden, hidden, hidden)
+        self.n_edge_attr = (config.max_bond_hops + 1 if config.bonds else 0) + config.n_radial
+        self.layers = nn.ModuleList(
+            EGNNLayer(hidden, self.n_edge_attr, widths) for _ in range(config.n_layers)
+        )
+        self.norm = float(n - 1)
+        self.to(dev)
+
+    @classmethod
+    def from_config(cls, config: EGNNConfig, *, device="cpu") -> "EGNNDenoiser":
+        """Build a fresh (untrained) model from ``config``."""
+        return cls(config, device=device)
+
+    # ------------------------------------------------------------------ public API
+    def forward(self, x: torch.Tensor, logsnr) -> torch.Tensor:
+        """Predict ``E[x0 | x_t = x]``.
+
+        Parameters
+        ----------
+        x : Tensor, shape ``(B, n_atoms, 3)`` (any leading batch shape), model units
+            Noisy positions ``x_t``; the centroid is ignored.
+        logsnr : Tensor or float, shape ``(B,)`` (the leading batch shape) or scalar
+            Log signal-to-noise ratio ``lam`` of each batch member.
+
+        Returns
+        -------
+        Tensor, shape like ``x``, model units
+            Centroid-free denoised positions.
+        """
+        x, lam, batch_shape = self._check_inputs(x, logsnr)
+        out = self._denoise(x.reshape(-1, *self.event_shape), lam.reshape(-1))
+        return out.reshape(*batch_shape, *self.event_shape)
+
+    # ------------------------------------------------------------------ internals
+    def _check_inputs(self, x, logsnr):
+        n = self.config.n_atoms
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x: expected a torch.Tensor of shape (batch, {n}, 3), got {type(x).__name__}")
+        if x.dim() < 3 or tuple(x.shape[-2:]) != (n, 3):
+            raise ValueError(
+                f"x: expected shape (batch, {n}, 3) for this model of a {n}-atom molecule, got {tuple(x.shape)}"
+            )
+        param = self.type_embedding.weight
+        if not x.is_floating_point() or x.dtype != param.dtype:
+            raise TypeError(f"x: dtype {x.dtype} does not match the model's {param.dtype}; "
+                            f"cast x or the model (model.double() / model.float())")
+        if x.device != param.device:
+            raise ValueError(f"x: on device {x.device} but the model is on {param.device}")
+        batch_shape = tuple(x.shape[:-2])
+        lam = torch.as_tensor(logsnr, dtype=x.dtype, device=x.device)
+        if lam.dim() == 0:
+            lam = lam.expand(batch_shape)
+        if tuple(lam.shape) != batch_shape:
+            raise ValueError(f"logsnr: expected shape {batch_shape} (the batch shape of x) or a scalar, "
+                             f"got {tuple(lam.shape)}")
+        return x, lam, batch_shape
+
+    def preconditioning(self, logsnr: torch.Tensor):
+        """EDM coefficients for the VP process.
+
+        Parameters
+        ----------
+        logsnr : Tensor, shape ``(B,)``
+
+        Returns
+        -------
+        c_in, c_skip, c_out : Tensor, each shape ``(B, 1, 1)``
+        """
+        s2 = self.config.sigma_data**2
+        alpha2, sigma2 = torch.sigmoid(logsnr), torch.sigmoid(-logsnr)
+        total = alpha2 * s2 + sigma2
+        c_in = torch.rsqrt(total)
+        c_skip = torch.sqrt(alpha2) * s2 / total
+        c_out = torch.sqrt(sigma2) * self.config.sigma_data * c_in
+        return c_in[:, None, None], c_skip[:, None, None], c_out[:, None, None]
+
+    def _denoise(self, x: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        """``x`` shape ``(B, n, 3)``, ``lam`` shape ``(B,)`` -> shape ``(B, n, 3)``."""
+        c_in, c_skip, c_out = self.preconditioning(lam)
+        xc = x - x.mean(dim=1, keepdim=True)
+        return c_skip * xc + c_out * self._displacement(c_in * xc, lam)
+
+    def _displacement(self, y: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        """Network ``F``: centred, equivariant coordinate displacement, shape ``(B, n, 3)``."""
+        n_batch, n = y.shape[0], self.config.n_atoms
+        hidden = self.config.hidden
+        pos0 = y.reshape(n_batch * n, 3)
+        edge_index, pair_index = self._edges(y)
+        src, dst = edge_index
+
+        type_h = self.type_embedding(self.atom_types).to(y.dtype)  # (n, hidden)
+        lam_h = self.logsnr_mlp(self.logsnr_embedding(lam))  # (B, hidden)
+        h = torch.cat([type_h.expand(n_batch, n, hidden), lam_h[:, None, :].expand(n_batch, n, hidden)], dim=-1)
+        h = self.node_in(h).reshape(n_batch * n, hidden)
+
+        rel0 = pos0[dst] - pos0[src]
+        d2_0 = (rel0 * rel0).sum(dim=-1, keepdim=True)
+        attrs = [_radial_features(d2_0, self.radial_widths)]
+        if self.config.bonds:
+            n_hop_classes = self.config.max_bond_hops + 1
+            hops = self.bond_hops[pair_index[1], pair_index[0]]
+            attrs.append(nn.functional.one_hot(hops, n_hop_classes).to(y.dtype))
+        edge_attr = torch.cat(attrs, dim=-1)
+        if self.config.cutoff is None:
+            edge_weight = torch.ones_like(d2_0)
+        else:
+            edge_weight = torch.clamp(1.0 - d2_0 / self.config.cutoff**2, min=0.0) ** 3
+
+        pos = pos0
+        for layer in self.layers:
+            h, pos = layer(h, pos, edge_index, edge_attr, edge_weight, self.norm)
+        disp = (pos - pos0).reshape(n_batch, n, 3)
+        return disp - disp.mean(dim=1, keepdim=True)
+
+    def _edges(self, y: torch.Tensor):
+        """Edges of the batched graph (no edges between batch members).
+
+        Returns
+        -------
+        edge_index : LongTensor, shape ``(2, n_edges)``, node ids ``b * n_atoms + atom``
+        pair_index : LongTensor, shape ``(2, n_edges)``, atom ids within the molecule
+        """
+        n_batch, n = y.shape[0], self.config.n_atoms
+        if self.config.cutoff is None:
+            offsets = (torch.arange(n_batch, device=y.device) * n).repeat_interleave(self.all_pairs.shape[1])
+            pairs = self.all_pairs.repeat(1, n_batch)
+            return pairs + offsets, pairs
+        with torch.no_grad():
+            yd = y.detach()
+            d2 = ((yd[:, :, None, :] - yd[:, None, :, :]) ** 2).sum(dim=-1)  # (B, n, n)
+            mask = (d2 < self.config.cutoff**2) & ~torch.eye(n, dtype=torch.bool, device=y.device)
+            b, i, j = torch.nonzero(mask, as_tuple=True)
+        pairs = torch.stack([j, i])  # message j -> i
+        return pairs + b * n, pairs

@@ -1,0 +1,6 @@
+"""Samplers: Langevin dynamics for training data and annealed Langevin along spacetime curves."""
+
+from tps.sampling.langevin import annealed_langevin, overdamped_langevin, restraint_schedule
+from tps.sampling.paths import Paths
+
+__all__ = ["annealed_langevin", "overdamped_langevin", "restraint_schedule", "Paths"]

@@ -1,0 +1,208 @@
+"""Langevin samplers on any :class:`~tps.potentials.Potential`.
+
+- :func:`overdamped_langevin`: Euler-Maruyama ``dx = -grad U dt + sqrt(2 kT dt) N(0, I)``
+  (unit mobility; Doob's Lagrangian protocol for Muller-Brown uses kT = 12.5, dt = 1e-4).
+  Used for training data (Boltzmann samples) and for unbiased MD baselines.
+- :func:`annealed_langevin`: Algorithm 1 of Karczewski et al. along a spacetime curve.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from tps._validation import as_tensor, check_event_shape, check_finite, check_positive, check_positive_int
+from tps.diffusion.schedule import alpha_sigma, check_logsnr
+from tps.sampling.paths import Paths
+
+
+def _progress(total, desc, enabled):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False)
+
+
+def overdamped_langevin(potential, x0, *, kT: float, dt: float, n_steps: int, save_every: int = 1,
+                        burn_in: int = 0, generator: torch.Generator | None = None, progress: bool = False):
+    """Run independent overdamped Langevin chains.
+
+    Parameters
+    ----------
+    potential : Potential
+    x0 : Tensor, shape ``(n_chains, *event)``
+        Starting configurations.
+    kT : float
+        Thermal energy in the potential's unit.
+    dt : float
+        Time step (unit mobility).
+    n_steps : int
+    save_every : int
+        Keep every ``save_every``-th configuration after ``burn_in`` steps.
+    burn_in : int
+    generator : torch.Generator, optional
+
+    Returns
+    -------
+    samples : Tensor, shape ``(n_saved, n_chains, *event)``
+    energies : Tensor, shape ``(n_saved, n_chains)``
+    n_evals : int
+        Energy+force evaluations spent (``n_chains * n_steps``).
+    """
+    kT = check_positive(kT, "kT")
+    dt = check_positive(dt, "dt")
+    n_steps = check_positive_int(n_steps, "n_steps")
+    save_every = check_positive_int(save_every, "save_every")
+    x = as_tensor(x0, "x0").clone()
+    check_event_shape(x, potential.event_shape, "x0")
+    check_finite(x, "x0")
+    noise_scale = math.sqrt(2 * kT * dt)
+    samples, energies = [], []
+    before = potential.n_evals
+    bar = _progress(n_steps, "Langevin", progress)
+    for step in range(n_steps):
+        e, f = potential.energy_and_forces(x)
+        if step >= burn_in and (step - burn_in) % save_every == 0:
+            samples.append(x.clone())
+            energies.append(e)
+        x = x + dt * f + noise_scale * torch.randn(x.shape, dtype=x.dtype, generator=generator)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    if not samples:
+        raise ValueError(f"burn_in: {burn_in} leaves no saved samples out of n_steps={n_steps}")
+    return torch.stack(samples), torch.stack(energies), potential.n_evals - before
+
+
+def restraint_schedule(curve_x, curve_logsnr, scaling=None):
+    """Physical restraint centres and stiffnesses of the denoising distributions along a curve.
+
+    The denoising distribution at ``(z_t, lam)`` (model coordinates ``z``) is Boltzmann in
+    ``U(x)/kT + exp(lam)/2 * ||z(x) - z_t/alpha||^2``. With ``z = (x - shift)/scale`` this is a
+    harmonic restraint in physical coordinates with centre ``shift + scale * z_t / alpha`` and
+    reduced stiffness ``exp(lam) / scale**2`` (per physical coordinate, in units of 1/kT).
+
+    Returns
+    -------
+    centres : Tensor, shape ``(N, *event)`` (physical coordinates)
+    stiffness : Tensor, shape ``(N,)`` (reduced: 1/length^2)
+    """
+    lam = check_logsnr(curve_logsnr, "logsnr")
+    alpha, _ = alpha_sigma(lam)
+    shape = (-1,) + (1,) * (curve_x.dim() - 1)
+    z = curve_x / alpha.view(shape)
+    if scaling is None:
+        return z, torch.exp(lam)
+    return scaling.to_physical(z), torch.exp(lam) / scaling.scale**2
+
+
+def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: int, steps_per_point: int = 16,
+                      step_size: float = 4e-4, scaling=None, x_start=None, frames_per_point: int = 1,
+                      max_restraint_step: float = 1.0, generator: torch.Generator | None = None,
+                      progress: bool = False) -> Paths:
+    """Annealed Langevin dynamics along a spacetime curve (Algorithm 1 of Karczewski et al.).
+
+    For each curve point ``n`` every chain makes ``steps_per_point`` unadjusted Langevin steps
+    ``x <- x - (ds/2) grad u_n(x) + sqrt(ds) xi`` on the tilted reduced energy
+    ``u_n(x) = U(x)/kT + k_n/2 ||x - c_n||^2`` (centre ``c_n`` and stiffness ``k_n`` from
+    :func:`restraint_schedule`). Chains start at ``x_start`` (default: the first restraint
+    centre, i.e. ``x_a``). The concatenated chain is one transition path.
+
+    Parameters
+    ----------
+    potential : Potential
+    curve_x : Tensor, shape ``(N, *event)``
+        Curve points in model coordinates.
+    curve_logsnr : Tensor, shape ``(N,)``
+    kT : float
+        Thermal energy in the potential's unit.
+    n_paths : int
+    steps_per_point : int
+        ``K``; the cost per path is ``N * K`` evaluations (+1 for the first frame).
+    step_size : float
+        ``ds`` in physical length^2 (reduced units: the drift is ``ds/2`` times the reduced force).
+    scaling : AffineScaling, optional
+        Model-to-physical coordinates; identity if None.
+    x_start : Tensor, shape ``(*event)`` or ``(n_paths, *event)``, optional
+    frames_per_point : int
+        Frames recorded per curve point (must divide ``steps_per_point``).
+    max_restraint_step : float
+        Upper bound on ``ds * k_n``: where the restraint is stiffer than ``max_restraint_step/ds``
+        the step shrinks to ``max_restraint_step / k_n`` so that Euler-Maruyama stays stable
+        (the harmonic part contracts by ``1 - ds k_n / 2 >= 1/2`` per step).
+    generator : torch.Generator, optional
+    progress : bool
+
+    Returns
+    -------
+    Paths
+        ``frames`` of shape ``(n_paths, 1 + N * frames_per_point, *event)`` with energies and
+        ``n_energy_evals = n_paths * (1 + N * steps_per_point)``.
+    """
+    kT = check_positive(kT, "kT")
+    n_paths = check_positive_int(n_paths, "n_paths")
+    K = check_positive_int(steps_per_point, "steps_per_point")
+    ds = check_positive(step_size, "step_size")
+    fpp = check_positive_int(frames_per_point, "frames_per_point")
+    if K % fpp:
+        raise ValueError(f"frames_per_point: expected a divisor of steps_per_point={K}, got {fpp}")
+    curve_x = as_tensor(curve_x, "curve_x")
+    check_finite(curve_x, "curve_x")
+    event = tuple(potential.event_shape)
+    if tuple(curve_x.shape[1:]) != event:
+        raise ValueError(f"curve_x: expected shape (N, {', '.join(map(str, event))}), got {tuple(curve_x.shape)}")
+    lam = check_logsnr(curve_logsnr, "curve_logsnr").to(curve_x)
+    if lam.shape != curve_x.shape[:1]:
+        raise ValueError(f"curve_logsnr: expected shape ({curve_x.shape[0]},), got {tuple(lam.shape)}")
+    with torch.no_grad():
+        centres, stiffness = restraint_schedule(curve_x.detach(), lam.detach(), scaling)
+    centres = centres.to(torch.float64)
+    stiffness = stiffness.to(torch.float64)
+    if x_start is None:
+        x = centres[0].expand((n_paths,) + event).clone()
+    else:
+        x_start = as_tensor(x_start, "x_start").to(torch.float64)
+        check_finite(x_start, "x_start")
+        if tuple(x_start.shape) == event:
+            x = x_start.expand((n_paths,) + event).clone()
+        elif tuple(x_start.shape) == (n_paths,) + event:
+            x = x_start.clone()
+        else:
+            raise ValueError(f"x_start: expected shape {event} or {(n_paths,) + event}, got {tuple(x_start.shape)}")
+    N = centres.shape[0]
+    before = potential.n_evals
+    t0 = time.perf_counter()
+    e, f = potential.energy_and_forces(x)
+    frames = [x.clone()]
+    energies = [e]
+    step_sizes = torch.minimum(torch.full_like(stiffness, ds), max_restraint_step / stiffness)
+    save_at = K // fpp
+    bar = _progress(N, "annealed Langevin", progress)
+    for n in range(N):
+        c, k, h = centres[n], stiffness[n].item(), step_sizes[n].item()
+        sq = math.sqrt(h)
+        for j in range(K):
+            grad = -f / kT + k * (x - c)
+            x = x - 0.5 * h * grad + sq * torch.randn(x.shape, dtype=x.dtype, generator=generator)
+            e, f = potential.energy_and_forces(x)
+            if (j + 1) % save_at == 0:
+                frames.append(x.clone())
+                energies.append(e)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    info = {
+        "sampler": "annealed-langevin",
+        "n_curve_points": N,
+        "steps_per_point": K,
+        "step_size": ds,
+        "frames_per_point": fpp,
+        "min_step_size_used": float(step_sizes.min()),
+        "wall_s": time.perf_counter() - t0,
+    }
+    return Paths(torch.stack(frames, 1), torch.stack(energies, 1), potential.n_evals - before, kT, info)

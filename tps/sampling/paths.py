@@ -1,0 +1,64 @@
+"""The ``Paths`` container: an ensemble of transition-path frames with energies and cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from tps.io import save_npz
+
+
+@dataclass
+class Paths:
+    """An ensemble of paths.
+
+    Attributes
+    ----------
+    frames : Tensor, shape ``(n_paths, n_frames, *event)``
+        Physical coordinates; periodic coordinates are left unwrapped (continuous).
+    energies : Tensor, shape ``(n_paths, n_frames)``
+        Potential energy of each frame in the potential's unit.
+    n_energy_evals : int
+        Energy(+force) evaluations spent generating these paths (one per configuration).
+    kT : float
+    info : dict
+        Sampler settings and provenance.
+    """
+
+    frames: torch.Tensor
+    energies: torch.Tensor
+    n_energy_evals: int
+    kT: float
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n_paths(self) -> int:
+        return self.frames.shape[0]
+
+    @property
+    def n_frames(self) -> int:
+        return self.frames.shape[1]
+
+    def __len__(self):
+        return self.n_paths
+
+    def __getitem__(self, idx) -> "Paths":
+        """Select paths (the evaluation count is shared, not split)."""
+        frames = self.frames[idx]
+        energies = self.energies[idx]
+        if frames.dim() == self.frames.dim() - 1:
+            frames, energies = frames[None], energies[None]
+        return Paths(frames, energies, self.n_energy_evals, self.kT, dict(self.info))
+
+    def save(self, path, *, max_paths: int | None = None):
+        """Atomic ``.npz`` with ``frames`` (float32), ``energies``, ``n_energy_evals``, ``kT``."""
+        n = self.n_paths if max_paths is None else min(max_paths, self.n_paths)
+        return save_npz(
+            path,
+            frames=self.frames[:n].detach().cpu().numpy().astype(np.float32),
+            energies=self.energies[:n].detach().cpu().numpy(),
+            n_energy_evals=np.int64(self.n_energy_evals),
+            kT=np.float64(self.kT),
+        )

@@ -1,0 +1,20 @@
+"""The spacetime geometry of diffusion models: exponential-family parameters, curve energy and
+length, constraints, and geodesic solvers. Works with any x0-predicting denoiser callable."""
+
+from tps.spacetime.constraints import CurveState, LowVariance, RegionAvoidance
+from tps.spacetime.curves import line_plus_spline, spline_basis
+from tps.spacetime.geometry import (
+    curve_energy,
+    curve_length,
+    expectation_parameters,
+    kl_along_curve,
+    natural_parameters,
+    segment_products,
+)
+from tps.spacetime.solver import GeodesicResult, edit_distance, geodesic
+
+__all__ = [
+    "natural_parameters", "expectation_parameters", "curve_energy", "curve_length", "kl_along_curve",
+    "segment_products", "geodesic", "edit_distance", "GeodesicResult", "LowVariance", "RegionAvoidance",
+    "CurveState", "spline_basis", "line_plus_spline",
+]

@@ -1,0 +1,109 @@
+"""Constraints on spacetime curves, added to the curve energy as penalties (method.md section 4).
+
+A constraint is any object with ``penalty(state) -> Tensor (P,)`` where ``state`` is a
+:class:`CurveState`. Constraints compose: ``geodesic(..., constraints=(LowVariance(3.0),
+RegionAvoidance(x_star, ...)))`` adds their penalties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from tps.spacetime.geometry import expectation_parameters, kl_along_curve
+
+
+@dataclass
+class CurveState:
+    """Everything a constraint may look at, for P curves of N points.
+
+    x : (P, N, *event); logsnr : (P, N); eta_x, mu_x : (P, N, d); eta_t, mu_t : (P, N);
+    denoiser : the callable; iteration : optimiser step (for ramps).
+    """
+
+    x: torch.Tensor
+    logsnr: torch.Tensor
+    eta_x: torch.Tensor
+    eta_t: torch.Tensor
+    mu_x: torch.Tensor
+    mu_t: torch.Tensor
+    denoiser: object
+    iteration: int = 0
+
+
+def softplus_k(u: torch.Tensor, sharpness: float) -> torch.Tensor:
+    """``softplus(sharpness * u) / sharpness``: a smooth ``max(u, 0)``."""
+    return F.softplus(u, beta=sharpness)
+
+
+class LowVariance:
+    """Keep every denoising distribution narrow: ``weight * mean_n softplus_k(threshold - logsnr_n)``.
+
+    Parameters
+    ----------
+    threshold : float
+        logSNR below which the penalty grows (``rho``; 3 in the paper).
+    weight : float
+    sharpness : float
+        ``k`` of the softplus (10 in the paper).
+    """
+
+    def __init__(self, threshold: float = 3.0, *, weight: float = 100.0, sharpness: float = 10.0):
+        self.threshold, self.weight, self.sharpness = float(threshold), float(weight), float(sharpness)
+
+    def penalty(self, state: CurveState) -> torch.Tensor:
+        return self.weight * softplus_k(self.threshold - state.logsnr, self.sharpness).mean(1)
+
+    def __repr__(self):
+        return f"LowVariance(threshold={self.threshold}, weight={self.weight})"
+
+
+class RegionAvoidance:
+    """Keep the curve's denoising distributions far, in KL, from ``p(. | z*)``.
+
+    Penalty ``weight * mean_k softplus_k(threshold - KL_rel_k)`` with
+    ``KL_rel_k = KL(p(.|z*) || p(.|gamma_k)) - KL(p(.|z*) || p(.|gamma_0))`` computed by
+    :func:`~tps.spacetime.geometry.kl_along_curve`. The threshold is therefore relative to the
+    first curve point: a point where ``KL_rel`` falls below it is "too close" to ``z*``.
+    Combine with :class:`LowVariance` so that the curve cannot escape by adding noise.
+
+    Parameters
+    ----------
+    x_star : Tensor, shape ``event`` (model coordinates)
+    logsnr_star : float
+        Noise level of ``z*`` (4 in the paper).
+    threshold : float
+        ``rho2`` (-4350 in the paper's 2-D alanine dipeptide setting; problem-specific).
+    weight, sharpness : float
+    """
+
+    def __init__(self, x_star, *, logsnr_star: float = 4.0, threshold: float, weight: float = 1.0,
+                 sharpness: float = 10.0, divergence: str = "exact"):
+        self.x_star = torch.as_tensor(x_star)
+        self.logsnr_star = float(logsnr_star)
+        self.threshold, self.weight, self.sharpness = float(threshold), float(weight), float(sharpness)
+        self.divergence = divergence
+        self._mu_star = None
+
+    def mu_star(self, denoiser, like: torch.Tensor):
+        if self._mu_star is None or self._mu_star[0].dtype != like.dtype:
+            x = self.x_star.to(like)[None]
+            lam = torch.full((1,), self.logsnr_star, dtype=like.dtype, device=like.device)
+            with torch.no_grad():
+                mx, mt = expectation_parameters(denoiser, x, lam, divergence=self.divergence)
+            self._mu_star = (mx.reshape(-1).detach(), mt[0].detach())
+        return self._mu_star
+
+    def relative_kl(self, state: CurveState) -> torch.Tensor:
+        mx, mt = self.mu_star(state.denoiser, state.mu_x)
+        return kl_along_curve(state.eta_x, state.eta_t, state.mu_x, state.mu_t, mx, mt)
+
+    def penalty(self, state: CurveState) -> torch.Tensor:
+        kl = self.relative_kl(state)
+        return self.weight * softplus_k(self.threshold - kl, self.sharpness).mean(1)
+
+    def __repr__(self):
+        return f"RegionAvoidance(logsnr_star={self.logsnr_star}, threshold={self.threshold}, weight={self.weight})"

@@ -1,0 +1,273 @@
+"""The exponential-family geometry of denoising distributions (method.md sections 2-3).
+
+Every function takes a *denoiser*: any callable ``denoiser(x: (B, *event), logsnr: (B,))
+-> (B, *event)`` returning ``E[x0 | x_t]`` (x0-prediction), in the coordinates the diffusion
+model was trained in. Nothing here depends on the package's own networks.
+
+For data density q, the denoising distribution ``p(x0 | x_t, lam) ~ q(x0) exp(eta . T(x0))``
+with ``T(x0) = (x0, ||x0||^2)``, natural parameter
+``eta = (alpha/sigma^2 x_t, -alpha^2/(2 sigma^2))`` and expectation parameter
+``mu = (D, sigma^2/alpha div_x D + ||D||^2)``. The Jeffreys divergence between two members is
+exactly ``(eta_1 - eta_2) . (mu_1 - mu_2)``; the discrete curve energy is
+``E = (N-1)/2 sum_n (eta_{n+1} - eta_n) . (mu_{n+1} - mu_n)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+import torch
+
+from tps._validation import as_tensor, check_finite
+from tps.diffusion.schedule import alpha_sigma, check_logsnr
+
+DIVERGENCES = ("exact", "hutchinson")
+
+
+def _expand(v, like):
+    return v.view(v.shape + (1,) * (like.dim() - v.dim()))
+
+
+def natural_parameters(x, logsnr):
+    """Natural parameters of the denoising distributions at spacetime points.
+
+    Parameters
+    ----------
+    x : Tensor, shape ``(B, *event)``
+        Noisy states (model coordinates).
+    logsnr : Tensor, shape ``(B,)``
+
+    Returns
+    -------
+    eta_x : Tensor, shape ``(B, *event)``  -- ``alpha / sigma^2 * x``
+    eta_t : Tensor, shape ``(B,)``         -- ``-alpha^2 / (2 sigma^2) = -exp(logsnr) / 2``
+
+    Examples
+    --------
+    >>> import torch
+    >>> eta_x, eta_t = natural_parameters(torch.ones(1, 2), torch.zeros(1))
+    >>> eta_x, eta_t   # alpha = sqrt(1/2), sigma^2 = 1/2
+    (tensor([[1.4142, 1.4142]]), tensor([-0.5000]))
+    """
+    x, logsnr = _check_points(x, logsnr)
+    alpha, sigma = alpha_sigma(logsnr)
+    eta_x = _expand(alpha / sigma**2, x) * x
+    eta_t = -0.5 * torch.exp(logsnr)
+    return eta_x, eta_t
+
+
+def _check_points(x, logsnr, *, validate_range=True):
+    x = as_tensor(x, "x")
+    check_finite(x, "x")
+    if x.dim() < 2:
+        raise ValueError(f"x: expected shape (B, *event) with a batch dimension, got {tuple(x.shape)}")
+    logsnr = check_logsnr(logsnr, "logsnr") if validate_range else as_tensor(logsnr, "logsnr")
+    logsnr = logsnr.to(dtype=x.dtype, device=x.device)
+    if logsnr.shape != x.shape[:1]:
+        raise ValueError(f"logsnr: expected shape ({x.shape[0]},) matching the batch of x, got {tuple(logsnr.shape)}")
+    return x, logsnr
+
+
+def rademacher(shape, *, dtype=torch.float64, device=None, generator=None) -> torch.Tensor:
+    """Random +-1 entries (Hutchinson probes)."""
+    r = torch.randint(0, 2, shape, generator=generator, device=device if generator is None else None)
+    return (2 * r - 1).to(dtype=dtype, device=device)
+
+
+def call_denoiser(denoiser: Callable, x: torch.Tensor, logsnr: torch.Tensor) -> torch.Tensor:
+    """Call ``denoiser`` and check that it returned a tensor of the input's shape."""
+    out = denoiser(x, logsnr)
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"denoiser: expected it to return a Tensor, got {type(out).__name__}")
+    if out.shape != x.shape:
+        raise ValueError(f"denoiser: expected an output of shape {tuple(x.shape)} (same as x), got {tuple(out.shape)}")
+    return out
+
+
+def expectation_parameters(denoiser, x, logsnr, *, divergence: str = "exact", n_probes: int = 1,
+                           generator: Optional[torch.Generator] = None, probes: Optional[torch.Tensor] = None,
+                           _validate: bool = True):
+    """Expectation parameters ``mu = (E[x0|x_t], E[||x0||^2 | x_t])`` from a denoiser.
+
+    ``E[||x0||^2 | x_t] = sigma^2/alpha * div_x D(x_t, lam) + ||D||^2``.
+
+    Parameters
+    ----------
+    denoiser : callable
+        ``(B, *event), (B,) -> (B, *event)``.
+    x : Tensor, shape ``(B, *event)``
+    logsnr : Tensor, shape ``(B,)``
+    divergence : {"exact", "hutchinson"}
+        ``"exact"``: one backward pass per coordinate (cost grows with dimension).
+        ``"hutchinson"``: ``v . (J v)`` averaged over ``n_probes`` Rademacher probes
+        (one vector-Jacobian product each); unbiased.
+    n_probes : int
+    generator : torch.Generator, optional
+        For the probes.
+    probes : Tensor, shape ``(n_probes, B, *event)``, optional
+        Fixed probes (common random numbers across calls), overriding ``n_probes``.
+
+    Returns
+    -------
+    mu_x : Tensor, shape ``(B, *event)``
+    mu_t : Tensor, shape ``(B,)``
+
+    Gradients flow to ``x`` and ``logsnr`` if they require grad (the divergence is then
+    computed with ``create_graph=True``).
+    """
+    if _validate:
+        x, logsnr = _check_points(x, logsnr)
+    if divergence not in DIVERGENCES:
+        raise ValueError(f"divergence: expected one of {DIVERGENCES}, got {divergence!r}")
+    need_graph = torch.is_grad_enabled() and (x.requires_grad or logsnr.requires_grad)
+    with torch.enable_grad():
+        xg = x if x.requires_grad else x.detach().requires_grad_(True)
+        d = call_denoiser(denoiser, xg, logsnr)
+        flat = d.reshape(d.shape[0], -1)
+        dim = flat.shape[1]
+        if divergence == "exact":
+            div = torch.zeros(d.shape[0], dtype=d.dtype, device=d.device)
+            for i in range(dim):
+                (g,) = torch.autograd.grad(flat[:, i].sum(), xg, create_graph=need_graph, retain_graph=True)
+                div = div + g.reshape(g.shape[0], -1)[:, i]
+        else:
+            if probes is None:
+                probes = rademacher((n_probes,) + tuple(x.shape), dtype=d.dtype, device=d.device, generator=generator)
+            elif probes.shape[1:] != x.shape:
+                raise ValueError(f"probes: expected shape (n_probes, {', '.join(map(str, x.shape))}), got {tuple(probes.shape)}")
+            div = torch.zeros(d.shape[0], dtype=d.dtype, device=d.device)
+            for k in range(probes.shape[0]):
+                v = probes[k]
+                (vj,) = torch.autograd.grad(d, xg, grad_outputs=v, create_graph=need_graph, retain_graph=True)
+                div = div + (vj * v).reshape(v.shape[0], -1).sum(1)
+            div = div / probes.shape[0]
+    if not need_graph:
+        d, div = d.detach(), div.detach()
+    alpha, sigma = alpha_sigma(logsnr)
+    mu_t = sigma**2 / alpha * div + d.reshape(d.shape[0], -1).pow(2).sum(1)
+    return d, mu_t
+
+
+def _curve_inputs(x, logsnr):
+    """Accept a curve ``(N, *event)`` with logsnr ``(N,)`` or curves ``(P, N, *event)`` with ``(P, N)``."""
+    x = as_tensor(x, "x")
+    check_finite(x, "x")
+    logsnr = check_logsnr(logsnr, "logsnr").to(dtype=x.dtype, device=x.device)
+    if logsnr.dim() not in (1, 2) or tuple(x.shape[: logsnr.dim()]) != tuple(logsnr.shape):
+        raise ValueError(
+            f"logsnr: expected shape (N,) for a curve x of shape (N, *event), or (P, N) for curves (P, N, *event); "
+            f"got logsnr {tuple(logsnr.shape)} with x {tuple(x.shape)}"
+        )
+    if logsnr.shape[-1] < 2:
+        raise ValueError(f"x: a curve needs at least 2 points, got {logsnr.shape[-1]}")
+    return x, logsnr
+
+
+def segment_products(denoiser, x, logsnr, *, divergence="exact", probes=None, clamp=False, generator=None,
+                     return_parameters=False):
+    """``(eta_{n+1} - eta_n) . (mu_{n+1} - mu_n)`` for each segment of one or more curves.
+
+    Parameters
+    ----------
+    x : Tensor, shape ``(P, N, *event)``
+    logsnr : Tensor, shape ``(P, N)``
+    clamp : bool
+        Clamp each per-coordinate product at zero before summing (the authors' notebooks do
+        this for numerical safety; exact arithmetic makes the sum non-negative anyway).
+
+    Returns
+    -------
+    Tensor, shape ``(P, N-1)`` (and the parameters ``(eta_x, eta_t, mu_x, mu_t)`` reshaped to
+    ``(P, N, ...)`` when ``return_parameters``).
+    """
+    P, N = logsnr.shape
+    event = tuple(x.shape[2:])
+    xf = x.reshape((P * N,) + event)
+    lf = logsnr.reshape(P * N)
+    alpha, sigma = alpha_sigma(lf)
+    eta_x = _expand(alpha / sigma**2, xf) * xf
+    eta_t = -0.5 * torch.exp(lf)
+    pf = None if probes is None else probes.reshape((probes.shape[0], P * N) + event)
+    mu_x, mu_t = expectation_parameters(denoiser, xf, lf, divergence=divergence, probes=pf, generator=generator,
+                                        _validate=False)
+    eta_x, mu_x = eta_x.reshape(P, N, -1), mu_x.reshape(P, N, -1)
+    eta_t, mu_t = eta_t.reshape(P, N, 1), mu_t.reshape(P, N, 1)
+    d_eta = torch.cat([eta_x[:, 1:] - eta_x[:, :-1], eta_t[:, 1:] - eta_t[:, :-1]], dim=-1)
+    d_mu = torch.cat([mu_x[:, 1:] - mu_x[:, :-1], mu_t[:, 1:] - mu_t[:, :-1]], dim=-1)
+    prod = d_eta * d_mu
+    if clamp:
+        prod = prod.clamp_min(0)
+    out = prod.sum(-1)
+    if return_parameters:
+        return out, (eta_x, eta_t[..., 0], mu_x, mu_t[..., 0])
+    return out
+
+
+def curve_energy(denoiser, x, logsnr, *, divergence: str = "exact", clamp: bool = False, probes=None,
+                 generator=None) -> torch.Tensor:
+    """Discrete Fisher-Rao energy ``(N-1)/2 * sum_n (eta_{n+1}-eta_n) . (mu_{n+1}-mu_n)``.
+
+    Parameters
+    ----------
+    denoiser : callable
+    x : Tensor, shape ``(N, *event)`` (or ``(P, N, *event)`` for P curves)
+    logsnr : Tensor, shape ``(N,)`` (or ``(P, N)``)
+    divergence : {"exact", "hutchinson"}
+    clamp : bool
+        See :func:`segment_products`.
+
+    Returns
+    -------
+    Tensor, scalar (or ``(P,)``). Each summand is the Jeffreys divergence between neighbouring
+    denoising distributions, so no log-partition function and no simulation is needed.
+    """
+    x, logsnr = _curve_inputs(x, logsnr)
+    single = logsnr.dim() == 1
+    if single:
+        x, logsnr = x[None], logsnr[None]
+    prod = segment_products(denoiser, x, logsnr, divergence=divergence, clamp=clamp, probes=probes, generator=generator)
+    energy = 0.5 * (prod.shape[1]) * prod.sum(1)
+    return energy[0] if single else energy
+
+
+def curve_length(denoiser, x, logsnr, *, divergence: str = "exact", clamp: bool = True, probes=None,
+                 generator=None) -> torch.Tensor:
+    """Discrete Fisher-Rao length ``sum_n sqrt((eta_{n+1}-eta_n) . (mu_{n+1}-mu_n))``.
+
+    Segment products are clamped at zero before the square root (``clamp`` applies the
+    per-coordinate clamp of :func:`segment_products` as well when True). Shapes as in
+    :func:`curve_energy`.
+    """
+    x, logsnr = _curve_inputs(x, logsnr)
+    single = logsnr.dim() == 1
+    if single:
+        x, logsnr = x[None], logsnr[None]
+    prod = segment_products(denoiser, x, logsnr, divergence=divergence, clamp=clamp, probes=probes, generator=generator)
+    length = prod.clamp_min(0).sqrt().sum(1)
+    return length[0] if single else length
+
+
+def kl_along_curve(eta_x, eta_t, mu_x, mu_t, mu_star_x, mu_star_t):
+    """Relative ``KL(p(.|z*) || p(.|gamma_k))`` along discretised curves, up to the constant ``KL(z*||gamma_0)``.
+
+    ``KL_rel_k = sum_{n<k} (eta_{n+1} - eta_n) . ((mu_n + mu_{n+1})/2 - mu*)`` (trapezoid rule of
+    ``integral (d eta/du) . (mu(gamma_u) - mu*) du``).
+
+    Parameters
+    ----------
+    eta_x, mu_x : Tensor, shape ``(P, N, d)``
+    eta_t, mu_t : Tensor, shape ``(P, N)``
+    mu_star_x : Tensor, shape ``(d,)``; mu_star_t : scalar Tensor
+
+    Returns
+    -------
+    Tensor, shape ``(P, N)`` with ``KL_rel_0 = 0``.
+    """
+    d_eta_x = eta_x[:, 1:] - eta_x[:, :-1]
+    d_eta_t = eta_t[:, 1:] - eta_t[:, :-1]
+    mid_x = 0.5 * (mu_x[:, 1:] + mu_x[:, :-1]) - mu_star_x
+    mid_t = 0.5 * (mu_t[:, 1:] + mu_t[:, :-1]) - mu_star_t
+    inc = (d_eta_x * mid_x).sum(-1) + d_eta_t * mid_t
+    zero = torch.zeros_like(inc[:, :1])
+    return torch.cat([zero, torch.cumsum(inc, dim=1)], dim=1)

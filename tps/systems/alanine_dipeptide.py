@@ -1,0 +1,243 @@
+"""Alanine dipeptide (ACE-ALA-NME, 22 atoms) in vacuum with amber99sbildn.
+
+The structures were built offline from ideal geometry and minimised by
+``systems/alanine_dipeptide/build.py`` (provenance in ``systems/alanine_dipeptide/README.md``);
+the files live in ``tps/systems/data/alanine_dipeptide/``.
+
+Physical setting (MD units: nm, ps, kJ/mol, K, radians)
+------------------------------------------------------
+- force field ``amber99sbildn.xml``, vacuum, ``NoCutoff``;
+- ``HBonds`` constraints for MD with ``flexibleConstraints=True``, so the bonds to hydrogen
+  keep their harmonic terms and :class:`~tps.potentials.openmm.OpenMMPotential` evaluates the
+  full force field at any positions;
+- 300 K, ``LangevinMiddleIntegrator`` with friction 1/ps and a 2 fs step (:func:`integrator`).
+
+Accessors for all-atom work: :func:`read_structure`, :func:`minimized_structures`,
+:func:`create_openmm_system`, :func:`integrator`, :func:`reference_minima`,
+:func:`load_free_energy_surface`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import openmm
+import openmm.app as app
+import openmm.unit as unit
+import torch
+
+from tps.potentials.openmm import OpenMMPotential, PhiPsi
+from tps.states import Ball
+from tps.systems.base import ReferenceValue, System
+
+NAME = "alanine-dipeptide"
+FORCE_FIELD = "amber99sbildn.xml"
+TEMPERATURE = 300.0  # K
+FRICTION = 1.0  # 1/ps
+TIMESTEP = 0.002  # ps
+#: Boltzmann constant times 300 K, kJ/mol.
+KT = (unit.MOLAR_GAS_CONSTANT_R * TEMPERATURE * unit.kelvin).value_in_unit(unit.kilojoule_per_mole)
+ENDPOINT_NAMES = ("C5", "C7ax", "C7eq")
+STATE_RADIUS = 0.75  # rad
+
+#: Atom names per residue, as OpenMM's PDB reader standardises them.
+EXPECTED_ATOMS = {
+    "ACE": ("CH3", "H1", "H2", "H3", "C", "O"),
+    "ALA": ("N", "H", "CA", "HA", "CB", "HB1", "HB2", "HB3", "C", "O"),
+    "NME": ("N", "H", "C", "H1", "H2", "H3"),
+}
+
+
+def data_dir() -> Path:
+    """Directory of the bundled files (structures, minima.json, fes_phipsi.dat)."""
+    return Path(str(resources.files("tps.systems") / "data" / "alanine_dipeptide"))
+
+
+# ------------------------------------------------------------------- structures
+def check_structure(topology: app.Topology) -> None:
+    """Raise ``ValueError`` naming the residue and atom if ``topology`` is not ACE-ALA-NME.
+
+    Checks residue names and order, then the exact atom-name set of each residue.
+    """
+    residues = list(topology.residues())
+    names = [r.name for r in residues]
+    if names != list(EXPECTED_ATOMS):
+        raise ValueError(f"structure: expected residues ACE, ALA, NME in that order, found {', '.join(names)}")
+    for residue in residues:
+        expected = EXPECTED_ATOMS[residue.name]
+        found = [a.name for a in residue.atoms()]
+        label = f"{residue.name}{residue.id}"
+        missing = [a for a in expected if a not in found]
+        extra = [a for a in found if a not in expected]
+        if missing:
+            raise ValueError(f"structure: residue {label} is missing atom(s) {', '.join(missing)}")
+        if extra:
+            raise ValueError(f"structure: residue {label} has unexpected atom(s) {', '.join(extra)}")
+        if len(found) != len(set(found)):
+            dup = sorted({a for a in found if found.count(a) > 1})
+            raise ValueError(f"structure: residue {label} has duplicated atom(s) {', '.join(dup)}")
+
+
+def read_structure(path) -> Tuple[app.Topology, np.ndarray]:
+    """Read and validate an ACE-ALA-NME PDB file.
+
+    Returns
+    -------
+    topology : openmm.app.Topology
+    positions : ndarray, shape ``(22, 3)``, nm
+    """
+    pdb = app.PDBFile(str(path))
+    check_structure(pdb.topology)
+    return pdb.topology, pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+
+
+def minimized_structures() -> Dict[str, np.ndarray]:
+    """The three minimised endpoint structures, name -> ndarray ``(22, 3)`` in nm.
+
+    Read at full precision from ``minima.json`` (the PDB files round to 0.001 Angstrom, which
+    alone leaves force RMS ~ 20 kJ/mol/nm on the stiff bonds); atom order is that of the
+    bundled PDB files.
+    """
+    minima = reference_minima()["minima"]
+    return {name: np.asarray(minima[name]["positions_nm"], dtype=np.float64) for name in ENDPOINT_NAMES}
+
+
+def topology() -> app.Topology:
+    """OpenMM topology of the bundled molecule (atom order of every bundled file)."""
+    return read_structure(data_dir() / "C7eq.pdb")[0]
+
+
+def create_openmm_system(topology: app.Topology, *, constraints=app.HBonds, flexible_constraints: bool = True):
+    """``amber99sbildn.xml`` vacuum system for ``topology``.
+
+    Parameters
+    ----------
+    topology : openmm.app.Topology
+    constraints : openmm.app constraint type or None
+        Default ``HBonds``.
+    flexible_constraints : bool
+        Keep harmonic terms of constrained bonds (default True), so energies of arbitrary
+        positions include them.
+
+    Raises
+    ------
+    ValueError
+        Naming the residue and its atoms when the force field has no template for it.
+    """
+    forcefield = app.ForceField(FORCE_FIELD)
+    try:
+        return forcefield.createSystem(
+            topology, nonbondedMethod=app.NoCutoff, constraints=constraints, rigidWater=True,
+            flexibleConstraints=flexible_constraints,
+        )
+    except ValueError as exc:
+        templates, unmatched = forcefield.generateTemplatesForUnmatchedResidues(topology)
+        detail = "; ".join(
+            f"residue {r.name}{r.id} with atoms {', '.join(a.name for a in r.atoms())}" for r in unmatched
+        )
+        raise ValueError(f"structure: {FORCE_FIELD} cannot template {detail or 'a residue'} ({exc})") from exc
+
+
+def integrator(*, timestep: float = TIMESTEP, seed: int = 0) -> openmm.LangevinMiddleIntegrator:
+    """``LangevinMiddleIntegrator`` at 300 K, friction 1/ps, ``timestep`` in ps (default 2 fs)."""
+    integ = openmm.LangevinMiddleIntegrator(TEMPERATURE, FRICTION, timestep)
+    integ.setRandomNumberSeed(int(seed))
+    return integ
+
+
+def reference_minima() -> dict:
+    """Contents of ``minima.json``: phi/psi (deg, rad) and energy (kJ/mol) of each endpoint."""
+    return json.loads((data_dir() / "minima.json").read_text())
+
+
+# ---------------------------------------------------------------------- angles
+def check_radians(values, name: str) -> torch.Tensor:
+    """Return ``values`` as a float64 tensor; reject angles outside ``[-2 pi, 2 pi]``.
+
+    Such values are almost always degrees passed where radians are expected.
+    """
+    t = torch.as_tensor(values, dtype=torch.float64)
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name}: expected finite angles in radians, got {values!r}")
+    if (t.abs() > 2 * math.pi).any():
+        raise ValueError(
+            f"{name}: angles must be in radians within [-2*pi, 2*pi]; got {t.tolist()}, "
+            "which looks like degrees (convert with math.radians)"
+        )
+    return t
+
+
+def basin_states(centers: Dict[str, Tuple[float, float]], cv, *, radius: float = STATE_RADIUS) -> Dict[str, Ball]:
+    """Balls in (phi, psi), periodic, radius in rad, around ``centers`` (name -> (phi, psi) rad)."""
+    radius = float(check_radians(radius, "radius"))
+    return {
+        name: Ball(check_radians(c, f"centers[{name!r}]"), radius, periods=PhiPsi.periods, cv=cv, name=name)
+        for name, c in centers.items()
+    }
+
+
+# ---------------------------------------------------------------------- surface
+def load_free_energy_surface(path=None):
+    """The bundled (phi, psi) free-energy grid.
+
+    Returns
+    -------
+    phi : ndarray, shape ``(n,)``, rad, uniform over ``[-pi, pi)``
+    psi : ndarray, shape ``(n,)``, rad
+    free_energy : ndarray, shape ``(n_psi, n_phi)``, kJ/mol, minimum 0 (``[i_psi, i_phi]``)
+    """
+    path = data_dir() / "fes_phipsi.dat" if path is None else Path(path)
+    data = np.loadtxt(path, comments="#")
+    phi = np.unique(data[:, 0])
+    psi = np.unique(data[:, 1])
+    return phi, psi, data[:, 2].reshape(len(psi), len(phi))
+
+
+# ------------------------------------------------------------------------- load
+def load(*, platform="auto", state_radius: float = STATE_RADIUS, state_centers: Optional[dict] = None) -> System:
+    """The bundled alanine dipeptide as a :class:`tps.systems.System`.
+
+    Parameters
+    ----------
+    platform : str or sequence of str
+        OpenMM platform for the potential (see :func:`tps.potentials.openmm.select_platform`).
+    state_radius : float
+        Radius of the (phi, psi) state balls, rad (default 0.75).
+    state_centers : dict of str to (float, float), optional
+        (phi, psi) in radians of each state; default: the minimised endpoints.
+
+    Returns
+    -------
+    System
+        ``endpoints`` are float64 tensors ``(22, 3)`` in nm; ``cv`` maps positions to
+        (phi, psi) in rad; ``kT`` in kJ/mol.
+    """
+    top, _ = read_structure(data_dir() / "C7eq.pdb")
+    potential = OpenMMPotential(create_openmm_system(top), top, platform=platform)
+    cv = PhiPsi(potential.topology)
+    structures = minimized_structures()
+    endpoints = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in structures.items()}
+    minima = reference_minima()["minima"]
+    if state_centers is None:
+        state_centers = {k: (minima[k]["phi_rad"], minima[k]["psi_rad"]) for k in ENDPOINT_NAMES}
+    states = basin_states(state_centers, cv, radius=state_radius)
+    src = "systems/alanine_dipeptide/build.py (restrained then unrestrained L-BFGS minimisation)"
+    reference = {}
+    for k in ENDPOINT_NAMES:
+        reference[f"{k}_energy"] = ReferenceValue(minima[k]["energy_kj_per_mol"], "kJ/mol", src)
+        reference[f"{k}_phi"] = ReferenceValue(minima[k]["phi_rad"], "rad", src)
+        reference[f"{k}_psi"] = ReferenceValue(minima[k]["psi_rad"], "rad", src)
+    fes_meta = data_dir() / "fes_phipsi.json"
+    if fes_meta.exists():
+        meta = json.loads(fes_meta.read_text())
+        for k, v in meta.get("basin_free_energies_kj_per_mol", {}).items():
+            reference[f"{k}_free_energy"] = ReferenceValue(v, "kJ/mol", "fes_phipsi.dat (well-tempered metadynamics)")
+    return System(
+        name=NAME, potential=potential, kT=KT, endpoints=endpoints, states=states,
+        topology=potential.topology, cv=cv, reference=reference,
+    )
