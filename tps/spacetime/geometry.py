@@ -231,7 +231,7 @@ def curve_energy(denoiser, x, logsnr, *, divergence: str = "exact", clamp: bool 
     return energy[0] if single else energy
 
 
-def curve_length(denoiser, x, logsnr, *, divergence: str = "exact", clamp: bool = True, probes=None,
+def curve_length(denoiser, x, logsnr, *, divergence: str = "exact", clamp: bool = False, probes=None,
                  generator=None) -> torch.Tensor:
     """Discrete Fisher-Rao length ``sum_n sqrt((eta_{n+1}-eta_n) . (mu_{n+1}-mu_n))``.
 
