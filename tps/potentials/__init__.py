@@ -6,3 +6,4 @@ from tps.potentials.harmonic import Harmonic
 from tps.potentials.muller_brown import MullerBrown, StationaryPoint
 
 __all__ = ["Potential", "Harmonic", "MullerBrown", "StationaryPoint"]
+from tps.potentials.grid import Grid2D, PeriodicGridPotential, bilinear, read_grid, write_grid  # noqa: E402

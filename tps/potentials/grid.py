@@ -83,10 +83,14 @@ def _check_axis(values: np.ndarray, what: str, source: str) -> tuple[float, floa
         raise ValueError(f"{source}: {what} has {n} distinct value(s); a periodic grid needs at least 2")
     diffs = np.diff(values)
     spacing = TWO_PI / n
-    if np.abs(diffs - spacing).max() > _ANGLE_TOL * max(1.0, spacing):
+    if np.ptp(diffs) > _ANGLE_TOL:
         raise ValueError(
-            f"{source}: non-uniform spacing in {what}: steps range from {diffs.min():.9g} to "
-            f"{diffs.max():.9g} rad, expected {n} steps of 2*pi/{n} = {spacing:.9g} rad covering one period"
+            f"{source}: non-uniform spacing in {what}: steps range from {diffs.min():.9g} to {diffs.max():.9g} rad"
+        )
+    if abs(diffs.mean() - spacing) > _ANGLE_TOL:
+        raise ValueError(
+            f"{source}: {what} does not cover one period: {n} values with step {diffs.mean():.9g} rad, "
+            f"expected step 2*pi/{n} = {spacing:.9g} rad"
         )
     return float(values[0]), spacing
 
