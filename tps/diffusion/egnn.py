@@ -22,6 +22,7 @@ Batch members are separate graphs: the output for one member does not depend on 
 
 Preconditioning (EDM, Karras et al. 2022, written for the VP process)
 ---------------------------------------------------------------------
+Shared with the other denoisers through :func:`tps.diffusion.embedding.preconditioning`.
 With ``s = sigma_data`` and the centred input ``x_c = x - mean_atoms(x)``::
 
     c_in   = 1 / sqrt(alpha^2 s^2 + sigma^2)
@@ -51,6 +52,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch_geometric.nn import MessagePassing
+
+from tps.diffusion.embedding import logsnr_embedding, preconditioning
 
 __all__ = [
     "EGNNConfig",
@@ -156,7 +159,9 @@ class EGNNConfig:
         ``None`` connects all pairs. Messages are multiplied by the smooth envelope
         ``(1 - d^2/cutoff^2)^3`` so the output is continuous (C2) as pairs enter or leave.
     logsnr_embedding_dim : int
-        Number of sinusoidal features of ``lam`` (even).
+        Number of sinusoidal features of ``lam`` (even), from
+        :func:`tps.diffusion.embedding.logsnr_embedding`; an MLP of them is concatenated to
+        the atom-type embedding to form the initial node features.
     n_radial : int
         Number of Gaussian radial features ``exp(-d^2 / w_k^2)`` per edge.
     radial_max : float
@@ -297,7 +302,7 @@ class EGNNLayer(MessagePassing):
 
     def __init__(self, hidden: int, n_edge_attr: int, radial_widths: torch.Tensor):
         super().__init__(aggr="add", node_dim=0)
-        self.register_buffer("radial_widths", radial_widths.clone())
+        self.register_buffer("radial_widths", radial_widths.clone(), persistent=False)
         n_radial = radial_widths.numel()
         # phi_e's first linear map is split into a target part, a source part (both applied
         # per node, then gathered: much cheaper than per edge) and an edge part.
@@ -347,21 +352,6 @@ class EGNNLayer(MessagePassing):
         return torch.cat([m, shift], dim=-1)
 
 
-class SinusoidalEmbedding(nn.Module):
-    """``[sin(f_k lam), cos(f_k lam)]`` with frequencies geometric in ``[1/16, 4]`` (lam in [-12, 12])."""
-
-    def __init__(self, dim: int):
-        super().__init__()
-        half = dim // 2
-        freqs = torch.exp(torch.linspace(math.log(1.0 / 16.0), math.log(4.0), half))
-        self.register_buffer("freqs", freqs)
-
-    def forward(self, logsnr: torch.Tensor) -> torch.Tensor:
-        """``logsnr`` shape ``(B,)`` -> shape ``(B, dim)``."""
-        arg = logsnr[:, None] * self.freqs
-        return torch.cat([torch.sin(arg), torch.cos(arg)], dim=-1)
-
-
 # ----------------------------------------------------------------------------- denoiser
 class EGNNDenoiser(nn.Module):
     """E(3)-equivariant, permutation-equivariant x0-predictor ``D(x, logsnr)`` for one molecule.
@@ -396,16 +386,15 @@ class EGNNDenoiser(nn.Module):
         n, hidden = config.n_atoms, config.hidden
         self.event_shape = (n, 3)
 
-        self.register_buffer("atom_types", torch.tensor(config.atom_types, dtype=torch.long))
+        self.register_buffer("atom_types", torch.tensor(config.atom_types, dtype=torch.long), persistent=False)
         hops = torch.from_numpy(_bond_hops(n, config.bonds, config.max_bond_hops))
-        self.register_buffer("bond_hops", hops)
+        self.register_buffer("bond_hops", hops, persistent=False)
         src, dst = torch.nonzero(~torch.eye(n, dtype=torch.bool), as_tuple=True)
-        self.register_buffer("all_pairs", torch.stack([src, dst]))  # (2, n (n-1)), j -> i
+        self.register_buffer("all_pairs", torch.stack([src, dst]), persistent=False)  # (2, n (n-1)), j -> i
         widths = config.radial_max * 2.0 ** -torch.arange(config.n_radial - 1, -1, -1, dtype=torch.float32)
-        self.register_buffer("radial_widths", widths)
+        self.register_buffer("radial_widths", widths, persistent=False)
 
         self.type_embedding = nn.Embedding(config.n_atom_types, hidden)
-        self.logsnr_embedding = SinusoidalEmbedding(config.logsnr_embedding_dim)
         self.logsnr_mlp = _mlp(config.logsnr_embedding_dim, hidden, hidden)
         self.node_in = _mlp(2 * hidden, hidden, hidden)
         self.n_edge_attr = (config.max_bond_hops + 1 if config.bonds else 0) + config.n_radial
@@ -416,8 +405,10 @@ class EGNNDenoiser(nn.Module):
         self.to(dev)
 
     @classmethod
-    def from_config(cls, config: EGNNConfig, *, device="cpu") -> "EGNNDenoiser":
-        """Build a fresh (untrained) model from ``config``."""
+    def from_config(cls, config, *, device="cpu") -> "EGNNDenoiser":
+        """Build a fresh (untrained) model from an :class:`EGNNConfig` or its ``to_dict()``."""
+        if isinstance(config, dict):
+            config = EGNNConfig.from_dict(config)
         return cls(config, device=device)
 
     # ------------------------------------------------------------------ public API
@@ -475,12 +466,7 @@ class EGNNDenoiser(nn.Module):
         -------
         c_in, c_skip, c_out : Tensor, each shape ``(B, 1, 1)``
         """
-        s2 = self.config.sigma_data**2
-        alpha2, sigma2 = torch.sigmoid(logsnr), torch.sigmoid(-logsnr)
-        total = alpha2 * s2 + sigma2
-        c_in = torch.rsqrt(total)
-        c_skip = torch.sqrt(alpha2) * s2 / total
-        c_out = torch.sqrt(sigma2) * self.config.sigma_data * c_in
+        c_in, c_skip, c_out = preconditioning(logsnr, self.config.sigma_data)
         return c_in[:, None, None], c_skip[:, None, None], c_out[:, None, None]
 
     def _denoise(self, x: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
@@ -498,7 +484,7 @@ class EGNNDenoiser(nn.Module):
         src, dst = edge_index
 
         type_h = self.type_embedding(self.atom_types).to(y.dtype)  # (n, hidden)
-        lam_h = self.logsnr_mlp(self.logsnr_embedding(lam))  # (B, hidden)
+        lam_h = self.logsnr_mlp(logsnr_embedding(lam, self.config.logsnr_embedding_dim))  # (B, hidden)
         h = torch.cat([type_h.expand(n_batch, n, hidden), lam_h[:, None, :].expand(n_batch, n, hidden)], dim=-1)
         h = self.node_in(h).reshape(n_batch * n, hidden)
 
