@@ -43,14 +43,16 @@ def ethanol_topology() -> md.Topology:
     return top
 
 
-def make_model(*, cutoff=None, dtype=torch.float64, seed=0) -> EGNNDenoiser:
+def make_model(*, cutoff=None, chiral=False, dtype=torch.float64, seed=0) -> EGNNDenoiser:
     """Small model whose coordinate heads are scaled up so that ``F`` is far from zero."""
     torch.manual_seed(seed)
-    config = EGNNConfig.from_topology(ethanol_topology(), hidden=16, n_layers=3, cutoff=cutoff)
+    config = EGNNConfig.from_topology(ethanol_topology(), hidden=16, n_layers=3, cutoff=cutoff, chiral=chiral)
     model = EGNNDenoiser(config).to(dtype)
     with torch.no_grad():
         for layer in model.layers:
             layer.phi_x[-1].weight.normal_(0.0, 0.3)
+            if chiral:
+                layer.phi_c[-1].weight.normal_(0.0, 0.3)
     return model
 
 
@@ -74,9 +76,10 @@ def assert_close_rel(a: torch.Tensor, b: torch.Tensor, rtol=1e-6):
     assert err < rtol, f"relative error {err:.3e} >= {rtol}"
 
 
-@pytest.fixture(params=[None, 3.0], ids=["all_pairs", "radius"])
+@pytest.fixture(params=[(None, False), (3.0, False), (None, True)], ids=["all_pairs", "radius", "chiral"])
 def model(request):
-    return make_model(cutoff=request.param)
+    cutoff, chiral = request.param
+    return make_model(cutoff=cutoff, chiral=chiral)
 
 
 # ----------------------------------------------------------------------------- topology
@@ -128,7 +131,12 @@ def test_orthogonal_equivariance(model, det):
     torch.manual_seed(3)
     x, lam = inputs()
     rot = random_orthogonal(det)
-    assert_close_rel(model(x @ rot, lam), model(x, lam) @ rot)
+    if det < 0 and model.config.chiral:
+        # a chiral model tells mirror images apart: reflection is deliberately not a symmetry
+        err = (model(x @ rot, lam) - model(x, lam) @ rot).norm() / model(x, lam).norm()
+        assert err > 1e-3
+    else:
+        assert_close_rel(model(x @ rot, lam), model(x, lam) @ rot)
 
 
 def test_translation_invariance(model):

@@ -18,6 +18,9 @@ methyl group)::
     D(x[:, P], lam)   == D(x, lam)[:, P]
     D(x, lam).mean(dim=1) == 0
 
+With ``EGNNConfig(chiral=True)`` the first line holds for rotations (det +1) only, so that a
+model trained on one enantiomer does not also assign density to its mirror image.
+
 Batch members are separate graphs: the output for one member does not depend on the others.
 
 Preconditioning (EDM, Karras et al. 2022, written for the VP process)
@@ -169,6 +172,12 @@ class EGNNConfig:
         from ``radial_max / 2**(n_radial - 1)`` up to it.
     sigma_data : float
         Per-coordinate standard deviation of the (centred, scaled) data, for preconditioning.
+    chiral : bool
+        ``False`` (default): E(3)-equivariant, so the learned density is symmetric under
+        reflection and gives a molecule and its mirror image (e.g. L- and D-alanine) equal
+        weight. ``True``: add a cross-product coordinate term (see :class:`EGNNLayer`) that
+        keeps rotation, translation and permutation equivariance but can tell enantiomers
+        apart (SE(3) only).
     """
 
     atom_types: tuple
@@ -182,6 +191,7 @@ class EGNNConfig:
     n_radial: int = 8
     radial_max: float = 4.0
     sigma_data: float = 1.0
+    chiral: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "atom_types", tuple(int(t) for t in self.atom_types))
@@ -285,6 +295,11 @@ class EGNNLayer(MessagePassing):
         x_i' = x_i + (1/Z) sum_j r_ij / sqrt(|r_ij|^2 + 1) * w_ij phi_x(m_ij)
         h_i' = h_i + phi_h(h_i, (1/Z) sum_j m_ij)
 
+    With ``chiral=True`` the coordinate update gains the pseudovector term
+    ``(1/Z) sum_j w_ij phi_c(m_ij) (c_i x c_j) / sqrt((1 + |c_i|^2)(1 + |c_j|^2))`` with
+    ``c_i`` the position relative to the molecule's centroid: still equivariant under
+    rotations, translations and permutations, but no longer under reflections.
+
     where ``a_ij`` are fixed edge attributes (bond-path one-hot, initial radial features),
     ``w_ij`` the cutoff envelope (1 for the all-pairs graph) and ``Z`` a constant
     normaliser. Messages for features and coordinates are aggregated together by one sum
@@ -298,9 +313,11 @@ class EGNNLayer(MessagePassing):
         Width of the fixed edge attributes.
     radial_widths : Tensor, shape ``(n_radial,)``
         Widths of the radial features, model units.
+    chiral : bool, keyword-only
+        Add the reflection-breaking cross-product term.
     """
 
-    def __init__(self, hidden: int, n_edge_attr: int, radial_widths: torch.Tensor):
+    def __init__(self, hidden: int, n_edge_attr: int, radial_widths: torch.Tensor, *, chiral: bool = False):
         super().__init__(aggr="add", node_dim=0)
         self.register_buffer("radial_widths", radial_widths.clone(), persistent=False)
         n_radial = radial_widths.numel()
@@ -315,8 +332,13 @@ class EGNNLayer(MessagePassing):
         nn.init.zeros_(self.phi_x[-1].bias)
         self.phi_h = _mlp(2 * hidden, hidden, hidden)
         self.hidden = hidden
+        self.chiral = bool(chiral)
+        if self.chiral:
+            self.phi_c = _mlp(hidden, hidden, 1)
+            nn.init.xavier_uniform_(self.phi_c[-1].weight, gain=1e-3)
+            nn.init.zeros_(self.phi_c[-1].bias)
 
-    def forward(self, h, pos, edge_index, edge_attr, edge_weight, norm: float):
+    def forward(self, h, pos, edge_index, edge_attr, edge_weight, norm: float, n_atoms: int):
         """Update node features and positions.
 
         Parameters
@@ -328,14 +350,18 @@ class EGNNLayer(MessagePassing):
         edge_weight : Tensor, shape ``(n_edges, 1)``
         norm : float
             Constant the aggregated sums are divided by.
+        n_atoms : int
+            Atoms per molecule; nodes are numbered ``molecule * n_atoms + atom``.
 
         Returns
         -------
         h_new : Tensor, shape ``(n_nodes, hidden)``
         pos_new : Tensor, shape ``(n_nodes, 3)``
         """
+        per_molecule = pos.reshape(-1, n_atoms, 3)
+        centred = (per_molecule - per_molecule.mean(dim=1, keepdim=True)).reshape(-1, 3)
         agg = self.propagate(
-            edge_index, a=self.edge_in_target(h), b=self.edge_in_source(h), pos=pos,
+            edge_index, a=self.edge_in_target(h), b=self.edge_in_source(h), pos=pos, c=centred,
             edge_attr=edge_attr, edge_weight=edge_weight,
         )
         agg = agg / norm
@@ -343,12 +369,15 @@ class EGNNLayer(MessagePassing):
         h_new = h + self.phi_h(torch.cat([h, m_i], dim=-1))
         return h_new, pos + dx
 
-    def message(self, a_i, b_j, pos_i, pos_j, edge_attr, edge_weight):
+    def message(self, a_i, b_j, pos_i, pos_j, c_i, c_j, edge_attr, edge_weight):
         rel = pos_i - pos_j
         d2 = (rel * rel).sum(dim=-1, keepdim=True)
         geometry = torch.cat([d2, _radial_features(d2, self.radial_widths), edge_attr], dim=-1)
         m = self.phi_e_out(a_i + b_j + self.edge_in_geometry(geometry)) * edge_weight
         shift = rel / torch.sqrt(d2 + 1.0) * self.phi_x(m) * edge_weight
+        if self.chiral:
+            norms = (1.0 + (c_i * c_i).sum(-1, keepdim=True)) * (1.0 + (c_j * c_j).sum(-1, keepdim=True))
+            shift = shift + torch.cross(c_i, c_j, dim=-1) * torch.rsqrt(norms) * self.phi_c(m) * edge_weight
         return torch.cat([m, shift], dim=-1)
 
 
@@ -399,7 +428,7 @@ class EGNNDenoiser(nn.Module):
         self.node_in = _mlp(2 * hidden, hidden, hidden)
         self.n_edge_attr = (config.max_bond_hops + 1 if config.bonds else 0) + config.n_radial
         self.layers = nn.ModuleList(
-            EGNNLayer(hidden, self.n_edge_attr, widths) for _ in range(config.n_layers)
+            EGNNLayer(hidden, self.n_edge_attr, widths, chiral=config.chiral) for _ in range(config.n_layers)
         )
         self.norm = float(n - 1)
         self.to(dev)
@@ -503,7 +532,7 @@ class EGNNDenoiser(nn.Module):
 
         pos = pos0
         for layer in self.layers:
-            h, pos = layer(h, pos, edge_index, edge_attr, edge_weight, self.norm)
+            h, pos = layer(h, pos, edge_index, edge_attr, edge_weight, self.norm, n)
         disp = (pos - pos0).reshape(n_batch, n, 3)
         return disp - disp.mean(dim=1, keepdim=True)
 
