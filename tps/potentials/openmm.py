@@ -4,10 +4,10 @@ Positions are plain tensors in OpenMM's MD units: nm in, kJ/mol and kJ/mol/nm ou
 :class:`openmm.Context` is created per potential and reused for every evaluation.
 
 Platform choice (:func:`select_platform`): for a 22-atom vacuum system the single-threaded
-``Reference`` platform ran about 97 000 MD steps/s on the project's 2-core CPU machines, the
-multi-threaded ``CPU`` platform about 2 800 steps/s (its per-step thread and neighbour-list
-overhead dominates for tiny systems). ``Reference`` scales as O(N^2) without cut-offs, so
-``"auto"`` uses it only below :data:`REFERENCE_MAX_ATOMS` atoms; see that constant.
+``Reference`` platform runs 30 000 - 97 000 MD steps/s on the project's 2-core CPU machines
+(depending on load), the ``CPU`` platform about 3 000 steps/s (its per-step thread and
+neighbour-list overhead dominates for tiny systems). ``Reference`` scales as O(N^2) without
+cut-offs, so ``"auto"`` uses it only up to :data:`REFERENCE_MAX_ATOMS` atoms; see that constant.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ import torch
 from tps.potentials.base import Potential
 
 #: Largest system for which ``select_platform(..., "auto")`` picks ``Reference`` on a machine
-#: without CUDA. Measured on this project's 2-core CPU machines with vacuum, no-cut-off
-#: amber99sbildn poly-alanine (steps/s, Reference vs CPU): 22 atoms 97 000 vs 2 800; the
-#: O(N^2) Reference cost meets the CPU platform's roughly constant overhead at a few hundred
-#: atoms, so 300 is a conservative crossover. Larger systems go to ``CPU``.
-REFERENCE_MAX_ATOMS = 300
+#: without CUDA. Measured here (2-core CPU shared with other jobs, LangevinMiddleIntegrator 2 fs,
+#: HBonds, NoCutoff, CPU platform restricted to one thread; steps/s Reference vs CPU):
+#: ALDP 22 atoms 28 000 vs 3 000; ALDP + 10 waters (52 atoms) 8 500 vs 2 300; 148 atoms
+#: 1 500 vs 1 800; 241 atoms 520 vs 1 200. Reference is O(N^2) without cut-offs and the
+#: crossover lies near 130 atoms single-threaded (earlier with more CPU threads), hence 100.
+REFERENCE_MAX_ATOMS = 100
 
 _KJ = unit.kilojoule_per_mole
 _KJ_NM = unit.kilojoule_per_mole / unit.nanometer

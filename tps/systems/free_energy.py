@@ -167,10 +167,20 @@ def aligned_rms(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
 
 
 def basin_free_energy(grid, free_energy, center, *, radius: float, kT: float) -> float:
-    """``-kT ln sum exp(-F/kT)`` over grid points within ``radius`` (periodic, rad) of ``center``.
+    """Free energy of a basin: ``-kT ln sum exp(-F/kT)`` over the grid points within ``radius``.
 
-    Relative to the same sum over the whole grid's minimum bin, i.e. in the units of
-    ``free_energy`` (kJ/mol) with its zero.
+    Parameters
+    ----------
+    grid : ndarray, shape ``(n,)``, rad
+    free_energy : ndarray, shape ``(n, n)``, kJ/mol, indexed ``[i_2, i_1]``
+    center : (float, float), rad
+    radius : float, rad (Euclidean distance over periodic differences)
+    kT : float, kJ/mol
+
+    Returns
+    -------
+    float, kJ/mol, on the zero of ``free_energy`` (one bin at F = 0 contributes 0). Only
+    differences between basins of the same grid are meaningful.
     """
     g1, g2 = np.meshgrid(grid, grid)  # [i_2, i_1]
     d1 = np.remainder(g1 - center[0] + math.pi, 2 * math.pi) - math.pi
