@@ -48,6 +48,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=MetadynamicsConfig.seed)
     parser.add_argument("--benchmark", action="store_true", help="short run; print steps/s and write nothing")
     parser.add_argument("--out", type=Path, default=aldp.data_dir())
+    parser.add_argument("--save-samples", type=Path, default=None,
+                        help="also write the production (phi, psi, bias) samples to this .npz")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -101,6 +103,8 @@ def main(argv=None):
     write_json(args.out / "fes_phipsi.json", meta)
     save_npz(HERE / "fes_halves.npz", grid=result.grid, free_energy=result.free_energy, halves=result.halves,
              counts=result.counts, metadynamics_estimate=result.metadynamics_estimate)
+    if args.save_samples is not None:
+        save_npz(args.save_samples, samples=result.samples, bias=result.sample_bias)
     stamp(f"basins {basins}; convergence RMS {diag['convergence_rms_halves_kj_per_mol']} kJ/mol")
     return 0
 

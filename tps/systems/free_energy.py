@@ -108,6 +108,10 @@ class FreeEnergySurface:
         Production samples per bin.
     diagnostics : dict
         Steps, wall time, platform, convergence RMS and the like (JSON-serialisable).
+    samples : ndarray, shape ``(n_samples, 2)``
+        Production torsions, rad, in time order.
+    sample_bias : ndarray, shape ``(n_samples,)``
+        The frozen bias at each sample, kJ/mol.
     """
 
     grid: np.ndarray
@@ -116,6 +120,8 @@ class FreeEnergySurface:
     metadynamics_estimate: np.ndarray
     counts: np.ndarray
     diagnostics: dict
+    samples: np.ndarray
+    sample_bias: np.ndarray
 
 
 def torsion_bias_variable(indices: Sequence[int], *, width: float, grid_width: int) -> app.BiasVariable:
@@ -303,7 +309,7 @@ def torsion_free_energy(
         "rms_vs_metadynamics_estimate_kj_per_mol": round(aligned_rms(free_energy, meta_f, meta_mask), 4),
         "kT_kj_per_mol": kT,
     }
-    return FreeEnergySurface(grid, free_energy, halves, meta_f, counts, diagnostics)
+    return FreeEnergySurface(grid, free_energy, halves, meta_f, counts, diagnostics, samples, bias)
 
 
 def fill_empty_bins(free_energy: np.ndarray) -> np.ndarray:
