@@ -201,11 +201,11 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
     t0 = time.perf_counter()
     x0_, lam0_, e0, o0 = evaluate(nodes)
     initial_energy, initial_objective = e0.detach(), o0.detach()
-    best = {"obj": float(o0.sum()), "nodes": nodes.detach().clone()}
+    best = {"obj": float(o0.detach().sum()), "nodes": nodes.detach().clone()}
     history = [best["obj"]]
 
     def remember(obj, nodes_):
-        v = float(obj.sum())
+        v = float(obj.detach().sum())
         if math.isfinite(v) and v < best["obj"]:
             best["obj"], best["nodes"] = v, nodes_.detach().clone()
 
@@ -225,7 +225,7 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
                 total = obj.sum()
                 total.backward()
                 remember(obj, nodes)
-                history.append(float(total))
+                history.append(float(total.detach()))
                 if bar is not None:
                     bar.update(1)
                 return total
@@ -238,9 +238,9 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
                 _, _, _, obj = evaluate(nodes, step)
                 total = obj.sum()
                 total.backward()
+                remember(obj, nodes)  # before the step: obj belongs to these nodes
                 opt.step()
-                remember(obj, nodes)
-                history.append(float(total))
+                history.append(float(total.detach()))
                 if bar is not None:
                     bar.update(1)
     except KeyboardInterrupt:
