@@ -34,7 +34,7 @@ def _smooth_curve(gmm: GaussianMixture, n_points: int, seed: int = 1):
     """A smooth spacetime curve: straight line in x plus sine bumps, logSNR dipping from 4 to about -2."""
     g = torch.Generator().manual_seed(seed)
     s = torch.linspace(0, 1, n_points, dtype=DTYPE)
-    x_a, x_b = gmm.means[0], gmm.means[1]
+    x_a, x_b = gmm.means[0], gmm.means[-1] + 1.0
     bumps = torch.randn(3, gmm.dim, generator=g, dtype=DTYPE)
     x = (1 - s)[:, None] * x_a + s[:, None] * x_b
     for j in range(3):
@@ -267,3 +267,51 @@ def test_bad_input_names_the_argument():
         curve_energy(wrong_shape, x, logsnr)
     with pytest.raises((ValueError, TypeError), match="divergence"):
         expectation_parameters(gmm, x, logsnr, divergence="approximate")
+
+
+# ---------------------------------------------------------------------------- float32, batches of curves
+def test_float32_matches_float64_closed_form():
+    gmm = _gmm(dim=3, seed=16)
+    x, logsnr = _smooth_curve(gmm, 12, seed=17)
+    mu_x, mu_t = expectation_parameters(gmm, x.float(), logsnr.float())
+    assert mu_x.dtype == torch.float32 and mu_t.dtype == torch.float32
+    exact_x, exact_t = gmm.expectation_parameters(x, logsnr)
+    assert _rel(mu_x.double(), exact_x) < 1e-4
+    assert ((mu_t.double() - exact_t).abs() / exact_t.abs()).max() < 1e-4
+    e32 = curve_energy(gmm, x.float(), logsnr.float())
+    assert e32.dtype == torch.float32
+    assert abs(float(e32) / float(curve_energy(gmm, x, logsnr)) - 1) < 1e-3
+
+
+def test_curve_energy_of_a_batch_of_curves():
+    gmm = _gmm(dim=3, seed=18)
+    curves = [_smooth_curve(gmm, 10, seed=s) for s in (19, 20)]
+    x = torch.stack([c[0] for c in curves])
+    logsnr = torch.stack([c[1] for c in curves])
+    energies = curve_energy(gmm, x, logsnr)
+    assert energies.shape == (2,)
+    for p in range(2):
+        torch.testing.assert_close(energies[p], curve_energy(gmm, x[p], logsnr[p]), rtol=1e-12, atol=0)
+
+
+def test_kl_along_curve_matches_gaussian_closed_form():
+    """method.md section 3: KL(z*||gamma_k) - KL(z*||gamma_0) = int d eta . (mu(gamma) - mu*), per Gaussian KL."""
+    from tps.spacetime import kl_along_curve
+
+    gauss = Gaussian(torch.tensor([0.4, -0.2, 0.1], dtype=DTYPE), 0.6)
+    x, logsnr = _smooth_curve(gauss, 400, seed=21)
+    x_star = torch.tensor([[0.3, 0.5, -0.4]], dtype=DTYPE)
+    lam_star = torch.tensor([4.0], dtype=DTYPE)
+    eta_x, eta_t = natural_parameters(x, logsnr)
+    mu_x, mu_t = gauss.expectation_parameters(x, logsnr)
+    ms_x, ms_t = gauss.expectation_parameters(x_star, lam_star)
+    kl_rel = kl_along_curve(eta_x[None], eta_t[None], mu_x[None], mu_t[None], ms_x[0], ms_t[0])[0]
+
+    _, pm, pv = gauss.posterior(x, logsnr)
+    _, pm_s, pv_s = gauss.posterior(x_star, lam_star)
+    pm, pv, pm_s, pv_s = pm[:, 0], pv[:, 0], pm_s[0, 0], pv_s[0, 0]
+    d = gauss.dim
+    kl = 0.5 * (d * pv_s / pv + ((pm_s - pm) ** 2).sum(-1) / pv - d + d * torch.log(pv / pv_s))  # KL(p* || p_n)
+    expected = kl - kl[0]
+    assert kl_rel.shape == (400,)
+    assert float((kl_rel - expected).abs().max()) < 1e-3 * float(expected.abs().max())
