@@ -38,6 +38,12 @@ deviation ``s``, so an untrained network (``F ~= 0`` at initialisation) is alrea
 ``c_in x_c`` has unit-ish spread at every noise level and ``c_out`` makes ``F``'s target unit
 size. ``F`` is the centred coordinate displacement produced by the EGNN layers.
 
+Cost (alanine dipeptide, 22 atoms, 1 CPU thread, CPU time, measured 2026-11-21 on a shared
+2-core machine): default size (hidden 64, 4 layers, all pairs, 140k parameters) forward +
+backward of a batch of 64 ~ 0.28 s; hidden 32 / 3 layers ~ 0.13 s. For the Hutchinson
+divergence ``v . (J v)`` of a batch of 128 with gradient to ``x``: ``torch.func.jvp`` then
+backward ~ 2.5 s, the equal ``v . (J^T v)`` by double backward ~ 1.2 s.
+
 Everything is smooth (SiLU, Gaussian radial features of squared distances, polynomial cutoff
 envelope) so that the geometry code can differentiate Jacobian-vector products again
 (``torch.func.jvp`` followed by backward, or double backward).
