@@ -1,0 +1,17 @@
+"""Metrics of path ensembles (benchmarks.md section 1) and minimax lower bounds."""
+
+from tps.metrics.paths import (
+    barrier,
+    final_frames,
+    frame_steps,
+    max_energy,
+    max_step,
+    minmax,
+    summarize,
+    target_hit_fraction,
+)
+
+__all__ = [
+    "barrier", "final_frames", "frame_steps", "max_energy", "max_step", "minmax", "summarize",
+    "target_hit_fraction",
+]

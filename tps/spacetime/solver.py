@@ -107,6 +107,7 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
              constraints: Sequence = (), method: str = "lbfgs", max_iter: int = 300, n_steps: int = 10_000,
              lr: Optional[float] = None, divergence: str = "exact", n_probes: int = 1, clamp: bool = False,
              tolerance: float = 1e-9, batched: Optional[bool] = None, seed: int = 0, dtype=None,
+             coarse_points: Optional[int] = None, coarse_iter: Optional[int] = None, init_nodes=None,
              progress: bool = False) -> GeodesicResult:
     """Shortest path in the Fisher-Rao spacetime geometry between ``(x_a, logsnr_a)`` and ``(x_b, logsnr_b)``.
 
@@ -140,6 +141,13 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
     seed : int
     dtype : torch.dtype, optional
         Computation dtype (default: that of ``x_a``).
+    coarse_points : int, optional
+        Coarse-to-fine: first solve with this many curve points (the spline nodes do not
+        depend on ``n_points``), then refine at ``n_points`` starting from the coarse nodes.
+    coarse_iter : int, optional
+        L-BFGS iterations of the coarse stage (default ``max_iter``).
+    init_nodes : Tensor, shape ``(P, n_nodes, d + 1)``, optional
+        Initial spline nodes (default zeros: the straight line at constant logSNR).
     progress : bool
 
     Returns
@@ -153,6 +161,24 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
     """
     if method not in METHODS:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    if coarse_points is not None and coarse_points < n_points:
+        coarse = geodesic(denoiser, x_a, x_b, logsnr=logsnr, n_points=coarse_points, n_nodes=n_nodes,
+                          constraints=constraints, method=method, max_iter=coarse_iter or max_iter,
+                          n_steps=n_steps, lr=lr, divergence=divergence, n_probes=n_probes, clamp=clamp,
+                          tolerance=tolerance, batched=batched, seed=seed, dtype=dtype, init_nodes=init_nodes,
+                          progress=progress)
+        fine = geodesic(denoiser, x_a, x_b, logsnr=logsnr, n_points=n_points, n_nodes=n_nodes,
+                        constraints=constraints, method=method, max_iter=max_iter, n_steps=n_steps, lr=lr,
+                        divergence=divergence, n_probes=n_probes, clamp=clamp, tolerance=tolerance,
+                        batched=batched, seed=seed, dtype=dtype, init_nodes=coarse.nodes, progress=progress)
+        straight = geodesic(denoiser, x_a, x_b, logsnr=logsnr, n_points=n_points, n_nodes=n_nodes,
+                            constraints=constraints, max_iter=0, divergence=divergence, n_probes=n_probes,
+                            clamp=clamp, batched=batched, seed=seed, dtype=dtype, init_nodes=init_nodes)
+        fine.initial_energy, fine.initial_objective = straight.initial_energy, straight.initial_objective
+        fine.history = coarse.history + fine.history
+        fine.n_evaluations += coarse.n_evaluations
+        fine.wall_s += coarse.wall_s
+        return fine
     n_points = check_positive_int(n_points, "n_points")
     n_nodes = check_positive_int(n_nodes, "n_nodes")
     if n_points < 3:
@@ -174,7 +200,13 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
     start = torch.cat([x_a.reshape(P, d), torch.full((P, 1), lam_a, dtype=dtype, device=device)], 1)
     end = torch.cat([x_b.reshape(P, d), torch.full((P, 1), lam_b, dtype=dtype, device=device)], 1)
     basis = spline_basis(n_points, n_nodes, dtype=dtype, device=device)
-    nodes = torch.zeros(P, n_nodes, d + 1, dtype=dtype, device=device, requires_grad=True)
+    if init_nodes is None:
+        nodes = torch.zeros(P, n_nodes, d + 1, dtype=dtype, device=device, requires_grad=True)
+    else:
+        init_nodes = as_tensor(init_nodes, "init_nodes").to(dtype=dtype, device=device)
+        if tuple(init_nodes.shape) != (P, n_nodes, d + 1):
+            raise ValueError(f"init_nodes: expected shape {(P, n_nodes, d + 1)}, got {tuple(init_nodes.shape)}")
+        nodes = init_nodes.detach().clone().requires_grad_(True)
     probes = None
     if divergence == "hutchinson":
         g = torch.Generator().manual_seed(seed)
@@ -215,7 +247,9 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
 
         bar = tqdm(total=max_iter if method == "lbfgs" else n_steps, desc=f"geodesic ({method})", leave=False)
     try:
-        if method == "lbfgs":
+        if max_iter == 0 and method == "lbfgs":
+            pass
+        elif method == "lbfgs":
             opt = torch.optim.LBFGS([nodes], lr=1.0 if lr is None else lr, max_iter=max_iter, history_size=20,
                                     tolerance_grad=1e-10, tolerance_change=tolerance, line_search_fn="strong_wolfe")
 
