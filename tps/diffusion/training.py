@@ -181,7 +181,7 @@ def train_denoiser(model, data, *, config: TrainingConfig = TrainingConfig(), pr
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n_steps, desc="training denoiser", leave=False)
+        bar = tqdm(total=n_steps, desc="training denoiser", leave=False, disable=None)
     step = 0
     try:
         for step in range(n_steps):
@@ -203,9 +203,9 @@ def train_denoiser(model, data, *, config: TrainingConfig = TrainingConfig(), pr
             sched.step()
             sampler.update(bins, per)
             if step % 50 == 0:
-                result.history.append((step, float(loss)))
+                result.history.append((step, float(loss.detach())))
                 if bar is not None:
-                    bar.set_postfix(loss=f"{float(loss):.4f}")
+                    bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
             if bar is not None:
                 bar.update(1)
             if checkpoint_fn is not None and (step + 1) % config.eval_every == 0:

@@ -23,7 +23,7 @@ def _progress(total, desc, enabled):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, leave=False)
+    return tqdm(total=total, desc=desc, leave=False, disable=None)
 
 
 def overdamped_langevin(potential, x0, *, kT: float, dt: float, n_steps: int, save_every: int = 1,

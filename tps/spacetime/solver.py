@@ -245,7 +245,7 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=max_iter if method == "lbfgs" else n_steps, desc=f"geodesic ({method})", leave=False)
+        bar = tqdm(total=max_iter if method == "lbfgs" else n_steps, desc=f"geodesic ({method})", leave=False, disable=None)
     try:
         if max_iter == 0 and method == "lbfgs":
             pass

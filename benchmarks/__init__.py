@@ -1,0 +1,1 @@
+"""Runnable benchmarks: ``python -m benchmarks SUITE --out DIR`` (see ``python -m benchmarks --help``)."""

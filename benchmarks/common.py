@@ -1,0 +1,84 @@
+"""Shared pieces of the benchmark programs: hardware description, result files, tables, figures."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tps.io import atomic_path, write_json, write_text
+
+RESULT_KEYS = ("method", "n_paths", "max_energy_mean", "max_energy_std", "minmax", "barrier_mean", "max_step",
+               "target_hit_fraction", "n_energy_evals", "n_training_energy_evals", "wall_s", "geodesic_wall_s")
+
+
+def hardware() -> str:
+    """A one-line description of the machine the numbers were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    gpu = f", CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
+    return f"{os.cpu_count()} CPU cores ({cpu}){gpu}; torch {torch.__version__} with {torch.get_num_threads()} thread(s)"
+
+
+@contextmanager
+def timer():
+    """``with timer() as t: ...; t()`` gives the elapsed seconds."""
+    start = time.perf_counter()
+    end = [None]
+    yield lambda: (end[0] if end[0] is not None else time.perf_counter()) - start
+    end[0] = time.perf_counter()
+
+
+def fmt(v, digits=3):
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "-"
+        if abs(v) >= 1e5:
+            return f"{v:.3g}"
+        return f"{v:.{digits}f}"
+    if isinstance(v, int) and abs(v) >= 10_000:
+        return f"{v / 1e6:.2f} M" if v >= 1e6 else f"{v / 1e3:.1f} k"
+    return str(v)
+
+
+def markdown_table(rows, keys=RESULT_KEYS) -> str:
+    head = "| " + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n"
+    body = "".join("| " + " | ".join(fmt(r.get(k, float("nan"))) for k in keys) + " |\n" for r in rows)
+    return head + body
+
+
+def write_results(out: Path, results: dict) -> None:
+    """Write ``results.json`` and ``table.md`` atomically (called after every method, so an
+    interrupted run keeps what it finished)."""
+    write_json(out / "results.json", results)
+    lines = [f"# {results['suite']}: {results['system']}", "",
+             f"kT = {results['kT']}, lower bound = {results['lower_bound']}, hardware: {results['hardware']}", ""]
+    lines.append(markdown_table(results["methods"]))
+    for k, v in results.get("notes", {}).items():
+        lines.append(f"- {k}: {v}")
+    write_text(out / "table.md", "\n".join(lines) + "\n")
+
+
+def save_paths_npz(out: Path, paths_by_method: dict, *, max_paths: int = 100) -> None:
+    """``paths.npz``: for each method, frames of its first ``max_paths`` paths, float32 ``(n, n_frames, *event)``."""
+    arrays = {m: p.frames[:max_paths].detach().cpu().numpy().astype(np.float32) for m, p in paths_by_method.items()}
+    with atomic_path(out / "paths.npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
+
+
+def save_figure(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format=path.suffix.lstrip("."))
