@@ -59,7 +59,7 @@ class ShootingResult:
         by repeating each path's last frame (``info["lengths"]`` holds the true lengths,
         ``info["chain"]`` and ``info["round"]`` where each path comes from).
     n_energy_evals : int
-        All evaluations: the initial path's frames once, and every frame of every trial,
+        All evaluations: the initial paths' frames once, and every frame of every trial,
         accepted or rejected.
     n_trials, n_accepted, n_decorrelated : int
         Shooting trials, accepted trials, and decorrelated paths summed over chains.
@@ -111,21 +111,22 @@ def _propagate(potential, x0, f0, *, kT, dt, generator, n_steps=None, ensemble=N
     Returns
     -------
     segments : list of (frames, energies, forces) per row, in generation order
-    end : Tensor, shape ``(2n,)``, int8 (0: neither, 1: A, 2: B; flexible only)
+    end : Tensor, shape ``(2n,)``, int64 (0: neither, 1: A, 2: B; flexible only)
     aborted : Tensor, shape ``(n,)``, bool
     """
     n2 = x0.shape[0]
     n = n2 // 2
     x, f = x0.clone(), f0.clone()
     count = torch.zeros(n2, dtype=torch.int64)
-    end = torch.zeros(n2, dtype=torch.int8)
+    end = torch.zeros(n2, dtype=torch.int64)
     aborted = torch.zeros(n, dtype=torch.bool)
     active = torch.ones(n2, dtype=torch.bool) if n_steps is None else n_steps > 0
     noise_scale = math.sqrt(2.0 * kT * dt)
     rec_rows, rec_x, rec_e, rec_f = [], [], [], []
     while bool(active.any()):
         idx = active.nonzero().flatten()
-        xa = x[idx] + dt * f[idx] + noise_scale * torch.randn(x[idx].shape, dtype=x.dtype, generator=generator)
+        xi = x[idx]
+        xa = xi + dt * f[idx] + noise_scale * torch.randn(xi.shape, dtype=x.dtype, generator=generator)
         ea, fa = potential.energy_and_forces(xa)
         x[idx], f[idx] = xa, fa
         count[idx] += 1
@@ -133,12 +134,12 @@ def _propagate(potential, x0, f0, *, kT, dt, generator, n_steps=None, ensemble=N
         if n_steps is not None:
             active = count < n_steps
             continue
-        in_a, in_b = ensemble.state_a(xa), ensemble.state_b(xa)
-        end[idx] = torch.where(in_a, 1, torch.where(in_b, 2, 0)).to(torch.int8)
-        done = end != 0
-        total = 1 + count[:n] + count[n:]
-        aborted |= (end[:n] == 1) | (end[n:] == 2) | ((total >= caps) & ~(done[:n] & done[n:]))
-        active = ~done & ~torch.cat([aborted, aborted])
+        in_a = ensemble.state_a(xa)
+        end[idx] = torch.where(in_a, 1, 2 * ensemble.state_b(xa))
+        done = (end != 0).view(2, n)
+        total = 1 + count.view(2, n).sum(0)
+        aborted |= (end[:n] == 1) | (end[n:] == 2) | ((total >= caps) & ~(done[0] & done[1]))
+        active = ~(done | aborted).flatten()
     rows = torch.cat(rec_rows)
     order = torch.argsort(rows, stable=True)
     sizes = torch.bincount(rows, minlength=n2).tolist()
@@ -146,22 +147,39 @@ def _propagate(potential, x0, f0, *, kT, dt, generator, n_steps=None, ensemble=N
     return list(zip(*parts)), end, aborted
 
 
-def _check_initial(potential, ensemble, initial_path):
+def _one_path(potential, ensemble, path, name):
     event = tuple(potential.event_shape)
-    if isinstance(initial_path, Paths):
-        n = int(initial_path.info["lengths"][0]) if "lengths" in initial_path.info else initial_path.n_frames
-        initial_path = initial_path.frames[0, :n]
-    path = as_tensor(initial_path, "initial_path").to(torch.float64)
-    check_finite(path, "initial_path")
+    path = as_tensor(path, name).to(torch.float64)
+    check_finite(path, name)
     if path.dim() != 1 + len(event) or tuple(path.shape[1:]) != event:
-        raise ValueError(f"initial_path: expected shape (n_frames, {', '.join(map(str, event))}), got {tuple(path.shape)}")
+        raise ValueError(f"{name}: expected shape (n_frames, {', '.join(map(str, event))}), got {tuple(path.shape)}")
     if isinstance(ensemble, FixedLengthEnsemble) and path.shape[0] != ensemble.n_frames:
-        raise ValueError(f"initial_path: expected {ensemble.n_frames} frames for the fixed-length ensemble, got "
+        raise ValueError(f"{name}: expected {ensemble.n_frames} frames for the fixed-length ensemble, got "
                          f"{path.shape[0]} (use tps.baselines.resample_path)")
     if not ensemble(path):
-        raise ValueError("initial_path: not in the ensemble (first frame must be in A, last in B"
+        raise ValueError(f"{name}: not in the ensemble (first frame must be in A, last in B"
                          + ("" if isinstance(ensemble, FixedLengthEnsemble) else ", no other frame in A or B") + ")")
     return path
+
+
+def _initial_paths(potential, ensemble, initial_path, n_chains):
+    """One path shared by every chain, or one per chain; returns a list of distinct paths and,
+    per chain, the index of its path."""
+    event = tuple(potential.event_shape)
+    if isinstance(initial_path, Paths):
+        lengths = initial_path.info.get("lengths")
+        n = [int(lengths[i]) if lengths is not None else initial_path.n_frames for i in range(initial_path.n_paths)]
+        initial_path = [initial_path.frames[i, :n[i]] for i in range(initial_path.n_paths)]
+        if len(initial_path) == 1:
+            initial_path = initial_path[0]
+    elif isinstance(initial_path, torch.Tensor) and initial_path.dim() == 2 + len(event):
+        initial_path = list(initial_path)
+    if isinstance(initial_path, (list, tuple)):
+        if len(initial_path) != n_chains:
+            raise ValueError(f"initial_path: expected one path or n_chains={n_chains} paths, got {len(initial_path)}")
+        paths = [_one_path(potential, ensemble, p, f"initial_path[{i}]") for i, p in enumerate(initial_path)]
+        return paths, list(range(n_chains))
+    return [_one_path(potential, ensemble, initial_path, "initial_path")], [0] * n_chains
 
 
 def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float, n_chains: int = 16,
@@ -174,8 +192,9 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float,
     potential : Potential
         Every evaluation goes through ``potential.energy_and_forces`` and is counted.
     ensemble : FixedLengthEnsemble or FlexibleLengthEnsemble
-    initial_path : Tensor, shape ``(n_frames, *event)``, or Paths (its first path)
-        A path in ``ensemble``; every chain starts from it.
+    initial_path : Tensor, shape ``(n_frames, *event)`` or ``(n_chains, n_frames, *event)``, list of
+        ``n_chains`` Tensors, or Paths (one path, or ``n_chains`` with ``info["lengths"]``)
+        Paths in ``ensemble``: one shared by every chain, or one per chain.
     kT : float
         Thermal energy in the potential's unit.
     dt : float
@@ -224,19 +243,20 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float,
     if time_limit_s is not None:
         time_limit_s = check_positive(time_limit_s, "time_limit_s")
     fixed = isinstance(ensemble, FixedLengthEnsemble)
-    path = _check_initial(potential, ensemble, initial_path)
+    initial, which = _initial_paths(potential, ensemble, initial_path, n_chains)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
 
     t0 = time.perf_counter()
     before = potential.n_evals
-    e0, f0 = potential.energy_and_forces(path)
+    evaluated = [(p, *potential.energy_and_forces(p), torch.zeros(p.shape[0], dtype=torch.int64)) for p in initial]
     # Chain states: frames, energies, forces, birth stamps (round that generated each frame).
-    chains = [(path, e0, f0, torch.zeros(path.shape[0], dtype=torch.int64)) for _ in range(n_chains)]
+    chains = [evaluated[i] for i in which]
     reference = [0] * n_chains  # birth round of the last decorrelated path (0: the initial one)
     n_acc = [0] * n_chains
     n_dec = [0] * n_chains
     saved = []  # (frames, energies, chain, round)
     trial_lengths = []
+    accepted_per_round = []
     n_rounds_run = 0
     for rnd in range(1, n_rounds + 1):
         lengths = torch.tensor([c[0].shape[0] for c in chains])
@@ -272,6 +292,7 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float,
                 reference[c] = rnd
         trial_lengths.append(1 + torch.tensor([len(s[0]) for s in segs[:n_chains]])
                              + torch.tensor([len(s[0]) for s in segs[n_chains:]]))
+        accepted_per_round.append(int(accept.sum()))
         n_rounds_run = rnd
         if rnd > burn_in:
             if keep == "chain" and (rnd - burn_in - 1) % save_every == 0:
@@ -289,10 +310,10 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float,
     info = {
         "sampler": "two-way-shooting", "ensemble": "fixed" if fixed else "flexible", "dt": dt,
         "n_chains": n_chains, "n_rounds": n_rounds_run, "burn_in": burn_in, "keep": keep,
-        "accepted_per_chain": n_acc, "decorrelated_per_chain": n_dec,
+        "accepted_per_chain": n_acc, "accepted_per_round": accepted_per_round, "decorrelated_per_chain": n_dec,
         "final_decorrelated_from_initial": sum(int(c[3].min()) > 0 for c in chains),
         "mean_trial_frames": float(torch.cat(trial_lengths).double().mean()),
-        "n_initial_frames": path.shape[0], "wall_s": time.perf_counter() - t0,
+        "n_initial_frames": sum(p.shape[0] for p in initial), "wall_s": time.perf_counter() - t0,
     }
     paths = Paths(frames, energies, n_evals, kT, {
         **info, "lengths": lens, "chain": torch.tensor([s[2] for s in saved]),
