@@ -161,6 +161,17 @@ def test_keep_accepted_and_bad_input():
         two_way_shooting(pot, None, straight_path(41), kT=KT, dt=DT)
 
 
+def test_resample_path_keeps_endpoints():
+    x = torch.arange(5.0).view(5, 1)
+    assert resample_path(x, 9, mode="pad").flatten().tolist() == [0, 0, 0, 1, 2, 3, 4, 4, 4]
+    assert resample_path(x, 9).flatten().tolist() == [0, 0, 1, 2, 2, 2, 3, 4, 4]
+    assert resample_path(x, 3).flatten().tolist() == [0, 2, 4]
+    with pytest.raises(ValueError, match="n_frames"):
+        resample_path(x, 3, mode="pad")
+    with pytest.raises(ValueError, match="mode"):
+        resample_path(x, 9, mode="spline")
+
+
 def test_muller_brown_end_to_end():
     from tps.systems import load
 
@@ -175,6 +186,11 @@ def test_muller_brown_end_to_end():
     assert res.n_accepted > 0
     assert res.n_energy_evals == mb.potential.n_evals
     s = res.summary()
+    # The padded ensemble feeds the package's metrics (info["lengths"] masks the padding).
+    from tps.metrics import final_frames, max_energy
+
+    assert torch.allclose(max_energy(res.paths), res.paths.energies.max(1).values)
+    assert b(final_frames(res.paths)).all()
     # No continuous A -> B path stays below the minimax barrier U(S1) = -40.66; frames are discrete
     # (rms step sqrt(2 kT dt) = 0.05), so allow a few energy units.
     assert s["minmax"] >= mb.reference["lower_bound"].value - 5.0

@@ -17,19 +17,23 @@ from typing import Any
 import torch
 
 
-def resample_path(frames, n_frames: int) -> torch.Tensor:
-    """Pick ``n_frames`` frames of a path at evenly spaced indices, keeping both endpoints.
+def resample_path(frames, n_frames: int, *, mode: str = "stretch") -> torch.Tensor:
+    """Give a path ``n_frames`` frames, keeping both endpoints.
 
     Used to put an initial path (e.g. a high-temperature transition of another length) into a
     :class:`FixedLengthEnsemble`: the result starts and ends where the input does, so it lies in
-    the ensemble, but it is not a dynamical trajectory (frames repeat when stretched, are skipped
-    when compressed). Shooting regenerates all of it; discard a burn-in.
+    the ensemble, but it is not a dynamical trajectory of the new length. Shooting regenerates
+    all of it; discard a burn-in.
 
     Parameters
     ----------
     frames : Tensor, shape ``(n_in, *event)``
     n_frames : int
         At least 2.
+    mode : {"stretch", "pad"}
+        ``"stretch"``: frames at evenly spaced indices (repeated when stretched, skipped when
+        compressed). ``"pad"``: the input unchanged in the middle, its first frame repeated before
+        and its last frame after (needs ``n_in <= n_frames``); keeps the dynamical transition.
 
     Returns
     -------
@@ -40,7 +44,17 @@ def resample_path(frames, n_frames: int) -> torch.Tensor:
         raise ValueError(f"frames: expected shape (n_frames >= 2, *event), got {tuple(frames.shape)}")
     if isinstance(n_frames, bool) or int(n_frames) != n_frames or n_frames < 2:
         raise ValueError(f"n_frames: expected an integer >= 2, got {n_frames!r}")
-    idx = torch.linspace(0, frames.shape[0] - 1, int(n_frames), dtype=torch.float64).round().long()
+    n_in, n_frames = frames.shape[0], int(n_frames)
+    if mode == "stretch":
+        idx = torch.linspace(0, n_in - 1, n_frames, dtype=torch.float64).round().long()
+    elif mode == "pad":
+        if n_in > n_frames:
+            raise ValueError(f"n_frames: mode='pad' needs at least the {n_in} input frames, got {n_frames}")
+        before = (n_frames - n_in) // 2
+        idx = torch.cat([torch.zeros(before, dtype=torch.long), torch.arange(n_in),
+                         torch.full((n_frames - n_in - before,), n_in - 1, dtype=torch.long)])
+    else:
+        raise ValueError(f"mode: expected 'stretch' or 'pad', got {mode!r}")
     return frames[idx].clone()
 
 
