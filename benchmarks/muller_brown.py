@@ -42,6 +42,8 @@ class Protocol:
     n_points: int = 128
     steps_per_point: int = 15      # 128 * 15 + 1 = 1921 evaluations per path
     step_size: float = 4e-4
+    init_dips: tuple = (6.0, 2.0, -2.0)   # multi-start logSNR dips of the geodesic solver
+    coarse_points: int = 32
 
 
 QUICK = Protocol(n_chains=500, data_steps=6000, burn_in=1000, hidden=96, train_steps=1500)
@@ -166,7 +168,8 @@ def run(args) -> dict:
             elif spec == "mep":
                 cx, clam = minimum_energy_curve(system, model, proto)
             else:
-                r = geodesic(net, z_a, z_b, logsnr=proto.logsnr, n_points=proto.n_points, **spec)
+                r = geodesic(net, z_a, z_b, logsnr=proto.logsnr, n_points=proto.n_points, init_dips=proto.init_dips,
+                             coarse_points=proto.coarse_points, coarse_iter=150, max_iter=150, **spec)
                 cx, clam = r.x, r.logsnr
         with timer() as t_sample:
             paths = annealed_langevin(system.potential, cx.double(), clam.double(), kT=system.kT, n_paths=args.paths,

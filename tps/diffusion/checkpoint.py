@@ -17,6 +17,7 @@ CHECKPOINT_FORMAT = "tps-denoiser/1"
 NETWORKS = {
     "MLPDenoiser": "tps.diffusion.mlp:MLPDenoiser",
     "EGNNDenoiser": "tps.diffusion.egnn:EGNNDenoiser",
+    "PeriodicMLPDenoiser": "tps.diffusion.periodic:PeriodicMLPDenoiser",
 }
 
 

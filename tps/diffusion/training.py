@@ -118,10 +118,12 @@ def holdout_loss(denoiser, data: torch.Tensor, *, bands=LOGSNR_BANDS, n_per_band
         if center_fn is not None:
             noise = center_fn(noise)
         xt, _ = add_noise(x0, lam, noise)
+        target_fn = getattr(denoiser, "training_target", None)
+        target = x0 if target_fn is None else target_fn(x0, xt, lam)
         losses = []
         for s in range(0, n_per_band, 1024):
             pred = denoiser(xt[s:s + 1024], lam[s:s + 1024])
-            losses.append((pred - x0[s:s + 1024]).pow(2).flatten(1).mean(1))
+            losses.append((pred - target[s:s + 1024]).pow(2).flatten(1).mean(1))
         out[f"[{lo:g}, {hi:g})"] = float(torch.cat(losses).mean())
     return out
 
@@ -133,7 +135,8 @@ def train_denoiser(model, data, *, config: TrainingConfig = TrainingConfig(), pr
     Parameters
     ----------
     model : torch.nn.Module
-        ``model(x (B, *event), logsnr (B,)) -> (B, *event)``.
+        ``model(x (B, *event), logsnr (B,)) -> (B, *event)``. If it has a method
+        ``training_target(x0, x_t, logsnr)``, its output replaces ``x0`` as the regression target.
     data : Tensor, shape ``(n, *event)``
         Training configurations in model coordinates (see :class:`AffineScaling`).
     config : TrainingConfig
@@ -163,6 +166,8 @@ def train_denoiser(model, data, *, config: TrainingConfig = TrainingConfig(), pr
     n_hold = max(1, int(config.holdout_fraction * data.shape[0]))
     hold, train = data[perm[:n_hold]], data[perm[n_hold:]]
     sampler = sampler or AdaptiveLogSNRSampler()
+    # a model may define its own regression target (e.g. nearest periodic image of x0)
+    target_fn = getattr(model, "training_target", None)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     def lr_at(step):
@@ -182,7 +187,7 @@ def train_denoiser(model, data, *, config: TrainingConfig = TrainingConfig(), pr
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_steps, desc="training denoiser", leave=False, disable=None)
-    step = 0
+    done = 0
     try:
         for step in range(n_steps):
             idx = torch.randint(0, train.shape[0], (config.batch_size,), generator=g)
@@ -193,6 +198,8 @@ def train_denoiser(model, data, *, config: TrainingConfig = TrainingConfig(), pr
             if center_fn is not None:
                 noise = center_fn(noise)
             xt, _ = add_noise(x0, lam, noise)
+            if target_fn is not None:
+                x0 = target_fn(x0, xt, lam)
             per = loss_weight(lam) * (model(xt, lam) - x0).pow(2).flatten(1).mean(1)
             loss = (imp * per).mean()
             opt.zero_grad(set_to_none=True)
@@ -202,6 +209,7 @@ def train_denoiser(model, data, *, config: TrainingConfig = TrainingConfig(), pr
             opt.step()
             sched.step()
             sampler.update(bins, per)
+            done = step + 1
             if step % 50 == 0:
                 result.history.append((step, float(loss.detach())))
                 if bar is not None:
@@ -213,7 +221,7 @@ def train_denoiser(model, data, *, config: TrainingConfig = TrainingConfig(), pr
         result.n_steps_done = n_steps
     except KeyboardInterrupt:
         result.interrupted = True
-        result.n_steps_done = step
+        result.n_steps_done = done
     finally:
         if bar is not None:
             bar.close()

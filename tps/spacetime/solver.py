@@ -49,7 +49,8 @@ class GeodesicResult:
     initial_energy, initial_objective : Tensor
         The same for the initial curve (straight line at constant logSNR by default).
     history : list of float
-        Total objective (summed over pairs) after each optimiser iteration.
+        Total objective (summed over pairs) at every objective evaluation (L-BFGS line-search
+        evaluations included; one per step for Adam), across all stages of a multi-start solve.
     n_evaluations : int
         Objective+gradient evaluations (each evaluates all ``P * N`` curve points).
     wall_s : float
@@ -108,7 +109,7 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
              lr: Optional[float] = None, divergence: str = "exact", n_probes: int = 1, clamp: bool = False,
              tolerance: float = 1e-9, batched: Optional[bool] = None, seed: int = 0, dtype=None,
              coarse_points: Optional[int] = None, coarse_iter: Optional[int] = None, init_nodes=None,
-             progress: bool = False) -> GeodesicResult:
+             init_dips: Sequence[float] = (), progress: bool = False) -> GeodesicResult:
     """Shortest path in the Fisher-Rao spacetime geometry between ``(x_a, logsnr_a)`` and ``(x_b, logsnr_b)``.
 
     Parameters
@@ -148,6 +149,12 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
         L-BFGS iterations of the coarse stage (default ``max_iter``).
     init_nodes : Tensor, shape ``(P, n_nodes, d + 1)``, optional
         Initial spline nodes (default zeros: the straight line at constant logSNR).
+    init_dips : sequence of float
+        Multi-start: the energy is not convex in the curve (a curve can lower its cost by moving
+        through noise, and how deep it dips is a discrete choice between basins of the
+        optimiser). For each value, a start whose logSNR profile dips parabolically to that
+        value mid-way is optimised (on ``coarse_points`` if given, for ``coarse_iter``
+        iterations); the best start of each endpoint pair is then refined at ``n_points``.
     progress : bool
 
     Returns
@@ -161,6 +168,12 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
     """
     if method not in METHODS:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    common = dict(logsnr=logsnr, n_nodes=n_nodes, constraints=constraints, method=method, n_steps=n_steps, lr=lr,
+                  divergence=divergence, n_probes=n_probes, clamp=clamp, tolerance=tolerance, batched=batched,
+                  seed=seed, dtype=dtype, progress=progress)
+    if len(init_dips) > 0 and init_nodes is None:
+        return _multi_start(denoiser, x_a, x_b, init_dips, n_points=n_points, max_iter=max_iter,
+                            coarse_points=coarse_points, coarse_iter=coarse_iter, common=common)
     if coarse_points is not None and coarse_points < n_points:
         coarse = geodesic(denoiser, x_a, x_b, logsnr=logsnr, n_points=coarse_points, n_nodes=n_nodes,
                           constraints=constraints, method=method, max_iter=coarse_iter or max_iter,
@@ -291,6 +304,43 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
         initial_energy, initial_objective = initial_energy[0], initial_objective[0]
     return GeodesicResult(x, lam, energy, objective, initial_energy, initial_objective, history, n_eval[0], wall,
                           method, final_nodes)
+
+
+def _dip_nodes(P, n_nodes, d, dip, lam_a, lam_b, dtype, device):
+    s = torch.arange(1, n_nodes + 1, dtype=dtype, device=device) / (n_nodes + 1)
+    base = (1 - s) * lam_a + s * lam_b
+    nodes = torch.zeros(P, n_nodes, d + 1, dtype=dtype, device=device)
+    nodes[:, :, d] = (dip - base) * 4 * s * (1 - s)
+    return nodes
+
+
+def _multi_start(denoiser, x_a, x_b, dips, *, n_points, max_iter, coarse_points, coarse_iter, common):
+    lam_a, lam_b = _endpoint_logsnr(common["logsnr"])
+    xa, xb, batched = _prepare_endpoints(denoiser, x_a, x_b, common["batched"])
+    P, d = xa.shape[0], math.prod(xa.shape[1:])
+    dtype = common["dtype"] or xa.dtype
+    best_obj, best_nodes, history, n_evals, wall = None, None, [], 0, 0.0
+    for dip in dips:
+        nodes = _dip_nodes(P, common["n_nodes"], d, float(dip), lam_a, lam_b, dtype, xa.device)
+        r = geodesic(denoiser, x_a, x_b, n_points=coarse_points or n_points, max_iter=coarse_iter or max_iter,
+                     init_nodes=nodes, **common)
+        obj = r.objective.reshape(P)
+        if best_obj is None:
+            best_obj, best_nodes = obj.clone(), r.nodes.clone()
+        else:
+            better = obj < best_obj
+            best_obj = torch.where(better, obj, best_obj)
+            best_nodes[better] = r.nodes[better]
+        history += r.history
+        n_evals += r.n_evaluations
+        wall += r.wall_s
+    final = geodesic(denoiser, x_a, x_b, n_points=n_points, max_iter=max_iter, init_nodes=best_nodes, **common)
+    straight = geodesic(denoiser, x_a, x_b, n_points=n_points, max_iter=0, **common)
+    final.initial_energy, final.initial_objective = straight.initial_energy, straight.initial_objective
+    final.history = history + final.history
+    final.n_evaluations += n_evals
+    final.wall_s += wall
+    return final
 
 
 def edit_distance(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 64, divergence: str = "exact",
