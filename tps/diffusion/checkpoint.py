@@ -79,6 +79,7 @@ class DiffusionModel:
             "state_dict": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
             "scaling": self.scaling.as_dict(),
             "metadata": self.metadata,
+            "dtype": str(next(iter(self.network.state_dict().values())).dtype).replace("torch.", ""),
         }
         return save_torch(path, payload)
 
@@ -93,6 +94,8 @@ class DiffusionModel:
             raise ValueError(f"path: {path} is not a tps denoiser checkpoint (format {payload.get('format')!r})")
         net_cls = _network_class(payload["network"])
         network = net_cls.from_config(payload["config"], device=device)
+        if "dtype" in payload:  # restore the saved precision before loading weights (bit-identical)
+            network.to(getattr(torch, payload["dtype"]))
         network.load_state_dict(payload["state_dict"])
         network.to(device)
         network.eval()
