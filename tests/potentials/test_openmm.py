@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from tps.potentials.openmm import (
-    REFERENCE_MAX_ATOMS, OpenMMPotential, PhiPsi, available_platforms, dihedrals, phi_psi_indices, select_platform,
+    REFERENCE_MAX_ATOMS, OpenMMPotential, PhiPsi, available_platforms, dihedrals, phi_psi, phi_psi_indices,
+    select_platform,
 )
 from tps.systems import alanine_dipeptide as aldp
 
@@ -112,6 +113,7 @@ def test_dihedrals_match_mdtraj_and_are_differentiable(setup):
     names = [[md_top.atom(int(i)).name for i in row] for row in idx]
     assert names == [["C", "N", "CA", "C"], ["N", "CA", "C", "N"]]
     torch.testing.assert_close(PhiPsi(top)(x), dihedrals(x, idx))
+    torch.testing.assert_close(phi_psi(x, md_top), dihedrals(x, idx))
 
 
 def test_select_platform():

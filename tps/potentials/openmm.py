@@ -251,6 +251,15 @@ def phi_psi_indices(topology) -> np.ndarray:
     return np.concatenate([phi, psi]).astype(np.int64)
 
 
+def phi_psi(positions, topology) -> torch.Tensor:
+    """(phi, psi) of a dipeptide: ``(*batch, n_atoms, 3)`` nm -> ``(*batch, 2)`` rad, differentiable.
+
+    Indices come from :func:`phi_psi_indices` on every call; build a :class:`PhiPsi` once to
+    reuse them.
+    """
+    return dihedrals(positions, phi_psi_indices(topology))
+
+
 class PhiPsi:
     """The (phi, psi) collective variable of a dipeptide, as a callable.
 
