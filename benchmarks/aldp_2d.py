@@ -1,0 +1,465 @@
+"""Alanine dipeptide in (phi, psi): spacetime geodesics on a periodic 2-D energy surface.
+
+Two settings (issue 3):
+
+- ``--surface PATH`` (the seed paper's Table 1 protocol, benchmarks.md section 2): the 89 x 89
+  reference grid of Holdijk et al., energies as in the file, kT = 1, endpoints
+  (-2.55, 2.70) -> (0.95, -0.40) anchored at logSNR 4, target state a ball of radius 0.75 rad
+  (periodic), 1000 paths. The reference file is read by path and never copied.
+- no ``--surface``: the package's own OpenMM free-energy surface
+  ``tps/systems/data/alanine_dipeptide/fes_phipsi.dat`` (kJ/mol, kT = k_B * 300 K), endpoints
+  the minimised C5 and C7ax structures' (phi, psi).
+
+Pipeline: training data by overdamped Langevin on the periodic spline of the grid
+(:class:`~tps.potentials.grid.PeriodicGridPotential`, uniform starts on the torus) ->
+:class:`~tps.diffusion.periodic.PeriodicMLPDenoiser` (identity scaling, samples wrapped into
+[-pi, pi)) -> spacetime geodesics (L-BFGS; the periodic image of the end point is chosen by
+solving all nine endpoint pairs ``x_a -> x_b + 2 pi k``, ``k in {-1, 0, 1}^2``, as one batch)
+-> annealed Langevin on the spline potential in unwrapped coordinates -> metrics.
+
+Every reported energy (``max_energy_*``, ``minmax``, ``barrier_mean``) is the periodic bilinear
+interpolation of the RAW grid (:func:`~tps.potentials.grid.bilinear`), never the spline or a
+model. ``max_step`` uses periodic differences, so it measures continuity on the torus.
+
+Note on the training data: at kT = 1 the 36 kT barriers are not crossed by the data chains,
+so basin weights follow the basins of attraction of the uniform starts rather than the
+Boltzmann weights; within each basin the samples are Boltzmann.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from benchmarks.common import hardware, markdown_table, save_figure, save_paths_npz, timer, write_results
+from tps.diffusion import (AffineScaling, DiffusionModel, PeriodicMLPConfig, PeriodicMLPDenoiser, TrainingConfig,
+                           train_denoiser)
+from tps.metrics import summarize
+from tps.metrics.lower_bound import grid_lower_bound
+from tps.potentials.grid import Grid2D, PeriodicGridPotential, bilinear, read_grid
+from tps.sampling import annealed_langevin, langevin_samples
+from tps.sampling.paths import Paths
+from tps.spacetime import LowVariance, RegionAvoidance, geodesic
+from tps.spacetime.geometry import segment_products
+from tps.spacetime.constraints import CurveState
+from tps.states import Ball, periodic_difference
+
+TWO_PI = 2.0 * math.pi
+PERIODS = (TWO_PI, TWO_PI)
+#: The seed paper's endpoints on the reference surface, (phi, psi) in rad.
+REFERENCE_ENDPOINTS = ((-2.55, 2.70), (0.95, -0.40))
+STATE_RADIUS = 0.75  # rad
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Every setting of the benchmark (frozen; written to ``results.json``).
+
+    Step sizes are in reduced units (energies divided by kT): the data chains use
+    ``dt_reduced`` (diffusion ``2 dt_reduced`` rad^2 per step), the annealed sampler ``ds`` rad^2.
+    """
+
+    n_chains: int = 2000
+    data_steps: int = 3000
+    data_dt: float = 1e-3            # reduced (U/kT) time step of the training-data chains
+    burn_in: int = 1000
+    thin: int = 20
+    hidden: int = 128
+    n_blocks: int = 3
+    n_harmonics: int = 3
+    train_steps: int = 3000
+    batch_size: int = 512
+    logsnr: float = 4.0              # endpoint anchor
+    clamp: bool = True               # ReLU per-coordinate products (authors' notebooks)
+    n_points: int = 128              # N
+    steps_per_point: int = 12        # K: N*K + 1 = 1537 evaluations per path
+    step_size: float = 3e-3          # ds, rad^2 (reduced)
+    frames_per_point: int = 12       # every Langevin step is a frame (max energy over all visited states)
+    init_dips: tuple = (4.0, 1.0)    # multi-start logSNR dips
+    coarse_points: int = 32
+    coarse_iter: int = 100
+    max_iter: int = 100
+    low_variance_threshold: float = 3.0
+    low_variance_weight: float = 1e4  # curve energies are O(100): the penalty must dominate
+    avoid_logsnr: float = 4.0
+    avoid_kl_margin: float = 20.0     # relative-KL threshold = (min on the free geodesic) + margin
+    avoid_weight: float = 1e3
+    avoid_low_variance_threshold: float = 3.75
+
+
+QUICK = Protocol(n_chains=800, data_steps=2000, burn_in=600, hidden=96, train_steps=1200, coarse_iter=60, max_iter=60)
+
+
+@dataclass
+class Setting:
+    """The surface and the problem posed on it."""
+
+    name: str
+    grid: Grid2D
+    potential: PeriodicGridPotential
+    kT: float
+    unit: str
+    start: torch.Tensor               # (2,) rad
+    end: torch.Tensor                 # (2,) rad
+    lower_bound: float
+    lower_bound_path: np.ndarray
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def target(self) -> Ball:
+        return Ball(self.end, STATE_RADIUS, periods=PERIODS, name="end")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument("--surface", type=Path, default=None,
+                   help="reference 'phi psi z' grid (e.g. shared/reference/aldp_phipsi_surface_holdijk.dat): the "
+                        "seed paper's protocol with kT = 1; default: the package's own OpenMM free-energy surface")
+    p.add_argument("--quick", action="store_true", help="smaller training and solver budget (< 2 min)")
+    p.add_argument("--paths", type=int, default=1000, help="paths per method (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--avoid", type=float, nargs=2, metavar=("PHI", "PSI"), default=None,
+                   help="(phi, psi) in rad to avoid for spacetime-geodesic-region-avoiding (default: the "
+                        "highest-energy restraint centre of the unconstrained geodesic)")
+
+
+# ------------------------------------------------------------------ settings
+def reference_setting(path: Path) -> Optional[Setting]:
+    """The seed paper's setting on the reference grid, or None (with a message) if the file is missing."""
+    path = Path(path)
+    if not path.exists():
+        print(f"aldp-2d: reference surface {path} not found; skipping the reference-surface comparison "
+              f"(it is not shipped with the package: pass --surface PATH to the Holdijk et al. grid)")
+        return None
+    grid = read_grid(path)
+    start, end = (torch.tensor(p, dtype=torch.float64) for p in REFERENCE_ENDPOINTS)
+    lb = grid_lower_bound(grid, start.tolist(), end.tolist())
+    return Setting("alanine-dipeptide (phi, psi), reference surface of Holdijk et al. (kT = 1)", grid,
+                   PeriodicGridPotential(grid), 1.0, "as in the file (unstated)", start, end, lb.value, lb.path,
+                   {"surface": str(path), "endpoints": "(-2.55, 2.70) -> (0.95, -0.40), the seed paper's"})
+
+
+def own_setting() -> Optional[Setting]:
+    """The package's own free-energy surface (kJ/mol, 300 K), or None (with a message) if not built yet."""
+    from tps.systems.alanine_dipeptide import KT, data_dir, reference_minima
+
+    path = data_dir() / "fes_phipsi.dat"
+    if not path.exists():
+        print(f"aldp-2d: the package's own free-energy surface {path} does not exist yet (it is produced by the "
+              f"metadynamics recipe in systems/alanine_dipeptide); nothing to do without --surface")
+        return None
+    grid = read_grid(path)
+    minima = reference_minima()["minima"]
+    start = torch.tensor([minima["C5"]["phi_rad"], minima["C5"]["psi_rad"]], dtype=torch.float64)
+    end = torch.tensor([minima["C7ax"]["phi_rad"], minima["C7ax"]["psi_rad"]], dtype=torch.float64)
+    lb = grid_lower_bound(grid, start.tolist(), end.tolist())
+    return Setting("alanine-dipeptide (phi, psi), own OpenMM free-energy surface (amber99sbildn, vacuum, 300 K)",
+                   grid, PeriodicGridPotential(grid, energy_unit="kJ/mol"), float(KT), "kJ/mol", start, end,
+                   lb.value, lb.path,
+                   {"surface": str(path), "endpoints": "(phi, psi) of the minimised C5 and C7ax structures "
+                                                        "(tps/systems/data/alanine_dipeptide/minima.json)"})
+
+
+# ------------------------------------------------------------------ model
+def training_data(setting: Setting, proto: Protocol, seed: int):
+    """Overdamped Langevin samples of the spline potential from uniform starts on the torus."""
+    g = torch.Generator().manual_seed(seed)
+    starts = (torch.rand(proto.n_chains, 2, generator=g, dtype=torch.float64) - 0.5) * TWO_PI
+    return langevin_samples(setting.potential, starts, kT=setting.kT, dt=proto.data_dt / setting.kT,
+                            n_steps=proto.data_steps, burn_in=proto.burn_in, thin=proto.thin, seed=seed)
+
+
+def train_model(setting: Setting, data, proto: Protocol, seed: int, out: Optional[Path] = None):
+    """Train a :class:`PeriodicMLPDenoiser` (identity scaling) on the wrapped samples."""
+    scaling = AffineScaling.identity((2,))
+    torch.manual_seed(seed)
+    net = PeriodicMLPDenoiser(PeriodicMLPConfig(dim=2, period=TWO_PI, hidden=proto.hidden, n_blocks=proto.n_blocks,
+                                                n_harmonics=proto.n_harmonics))
+    model = DiffusionModel(net, scaling, metadata={"system": "alanine-dipeptide-phipsi", "kT": setting.kT,
+                                                   "n_training_energy_evals": data.n_energy_evals})
+    cfg = TrainingConfig(n_steps=proto.train_steps, batch_size=proto.batch_size, seed=seed)
+    samples = setting.potential.wrap(data.samples).float()
+    ckpt = None if out is None else (lambda step: model.save(out / "model.pt"))
+    result = train_denoiser(net, samples, config=cfg, progress=True, checkpoint_fn=ckpt)
+    return model.freeze(), result
+
+
+# ------------------------------------------------------------------ curves
+def image_shifts(dtype=torch.float32) -> torch.Tensor:
+    """The nine lattice shifts ``2 pi k``, ``k in {-1, 0, 1}^2``, shape ``(9, 2)``; index 4 is ``k = (0, 0)``."""
+    k = torch.tensor([(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1)], dtype=dtype)
+    return TWO_PI * k
+
+
+def solver_kwargs(proto: Protocol) -> dict:
+    return dict(logsnr=proto.logsnr, clamp=proto.clamp, coarse_points=proto.coarse_points,
+                coarse_iter=proto.coarse_iter, max_iter=proto.max_iter)
+
+
+def choose_image(net, x_a: torch.Tensor, x_b: torch.Tensor, proto: Protocol):
+    """Solve the free geodesic to all nine images of ``x_b`` as one batch and keep the lowest-energy one.
+
+    Returns
+    -------
+    index : int
+        Row of :func:`image_shifts` chosen.
+    shift : Tensor, shape ``(2,)``
+    energies : list of float
+        Curve energy of every image's geodesic.
+    result : GeodesicResult
+        The batched solve (for timing and evaluation counts).
+    """
+    shifts = image_shifts(x_a.dtype)
+    xa = x_a.expand(9, 2).clone()
+    xb = x_b[None] + shifts
+    r = geodesic(net, xa, xb, batched=True, n_points=proto.coarse_points, init_dips=proto.init_dips,
+                 logsnr=proto.logsnr, clamp=proto.clamp, max_iter=proto.coarse_iter)
+    energies = r.energy.tolist()
+    index = int(torch.argmin(r.energy))
+    return index, shifts[index], energies, r
+
+
+def straight_curve(x_a, x_b, proto: Protocol):
+    s = torch.linspace(0, 1, proto.n_points, dtype=x_a.dtype)[:, None]
+    return (1 - s) * x_a + s * x_b, torch.full((proto.n_points,), proto.logsnr, dtype=x_a.dtype)
+
+
+def centres(cx: torch.Tensor, clam: torch.Tensor) -> torch.Tensor:
+    """Restraint centres ``x / alpha`` (physical = model coordinates here), shape ``(N, 2)``."""
+    alpha = torch.sigmoid(clam.double()).sqrt()
+    return cx.double() / alpha[:, None]
+
+
+def relative_kl_profile(net, cx, clam, x_star, logsnr_star, proto: Protocol) -> torch.Tensor:
+    """``KL(p(.|z*) || p(.|gamma_k)) - KL(p(.|z*) || p(.|gamma_0))`` along one curve, shape ``(N,)``."""
+    probe = RegionAvoidance(x_star, logsnr_star=logsnr_star, threshold=0.0)
+    with torch.enable_grad():
+        x = cx[None].detach()
+        lam = clam[None].detach()
+        _, (eta_x, eta_t, mu_x, mu_t) = segment_products(net, x, lam, clamp=proto.clamp, return_parameters=True)
+    state = CurveState(x, lam, eta_x, eta_t, mu_x, mu_t, net)
+    return probe.relative_kl(state)[0].detach()
+
+
+def nearest_image(point: torch.Tensor, curve_points: torch.Tensor) -> torch.Tensor:
+    """The periodic image ``point + 2 pi k`` (``k in {-2..2}^2``) closest to any of ``curve_points``, shape ``(2,)``."""
+    k = torch.tensor([(i, j) for i in range(-2, 3) for j in range(-2, 3)], dtype=torch.float64)
+    cands = point.double()[None] + TWO_PI * k
+    d = torch.cdist(cands, curve_points.double()).min(1).values
+    return cands[int(d.argmin())]
+
+
+def min_periodic_distance(frames: torch.Tensor, point) -> float:
+    """Smallest periodic distance of any frame (``(n, T, 2)``) to ``point`` (rad)."""
+    p = torch.as_tensor(point, dtype=frames.dtype)
+    return float(periodic_difference(p, frames, PERIODS).norm(dim=-1).min())
+
+
+# ------------------------------------------------------------------ sampling
+def sample(setting: Setting, cx, clam, proto: Protocol, n_paths: int, gen: torch.Generator) -> Paths:
+    """Annealed Langevin on the spline potential; energies then replaced by raw-grid bilinear values."""
+    paths = annealed_langevin(setting.potential, cx.double(), clam.double(), kT=setting.kT, n_paths=n_paths,
+                              steps_per_point=proto.steps_per_point, step_size=proto.step_size,
+                              frames_per_point=proto.frames_per_point, x_start=setting.start, generator=gen,
+                              progress=True)
+    raw = bilinear(setting.grid, paths.frames)
+    info = dict(paths.info, energies="periodic bilinear interpolation of the raw grid")
+    return Paths(paths.frames, raw, paths.n_energy_evals, paths.kT, info)
+
+
+# ------------------------------------------------------------------ figure
+def _wrapped_segments(xy: np.ndarray) -> np.ndarray:
+    """Wrap an unwrapped (T, 2) polyline into [-pi, pi)^2, with NaN breaks where it crosses the boundary."""
+    w = (xy + math.pi) % TWO_PI - math.pi
+    jump = np.abs(np.diff(w, axis=0)).max(1) > math.pi
+    out = []
+    for i in range(len(w)):
+        out.append(w[i])
+        if i < len(jump) and jump[i]:
+            out.append([np.nan, np.nan])
+    return np.asarray(out)
+
+
+def figure(setting: Setting, curves: dict, paths_by_method: dict, out: Path, avoid_point=None, n_show: int = 30):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    g = setting.grid
+    P, Q = np.meshgrid(g.phi, g.psi, indexing="ij")
+    z = g.z
+    vmax = float(np.quantile(z, 0.95))
+    methods = list(paths_by_method)
+    fig, axes = plt.subplots(1, len(methods), figsize=(5.4 * len(methods), 4.8), squeeze=False,
+                             constrained_layout=True)
+    lbp = _wrapped_segments(setting.lower_bound_path)
+    for ax, m in zip(axes[0], methods):
+        ax.contourf(P, Q, np.minimum(z, vmax), levels=30, cmap="viridis")
+        ax.contour(P, Q, np.minimum(z, vmax), levels=12, colors="k", linewidths=0.3)
+        for f in paths_by_method[m].frames[:n_show].numpy():
+            seg = _wrapped_segments(f)
+            ax.plot(seg[:, 0], seg[:, 1], color="white", lw=0.5, alpha=0.6)
+        ax.plot(lbp[:, 0], lbp[:, 1], "r--", lw=1, label="minimax grid path")
+        if m in curves:
+            c = curves[m].numpy()
+            w = (c[:, :2] + math.pi) % TWO_PI - math.pi
+            sc = ax.scatter(w[:, 0], w[:, 1], c=c[:, 2], cmap="magma", s=6, zorder=3)
+            fig.colorbar(sc, ax=ax, label="logSNR of curve point")
+        if avoid_point is not None and "region" in m:
+            a = (np.asarray(avoid_point) + math.pi) % TWO_PI - math.pi
+            ax.plot(a[0], a[1], "rx", ms=10, mew=2)
+        for p, mk in ((setting.start, "o"), (setting.end, "s")):
+            ax.plot(float(p[0]), float(p[1]), "w" + mk, ms=7, mec="k")
+        ax.set_xlim(-math.pi, math.pi)
+        ax.set_ylim(-math.pi, math.pi)
+        ax.set_title(m, fontsize=9)
+        ax.set_xlabel("phi (rad)")
+        ax.set_ylabel("psi (rad)")
+    fig.suptitle(f"{setting.name}\n{n_show} paths per method (wrapped onto the torus); dots: restraint centres",
+                 fontsize=9)
+    save_figure(fig, out / "paths.png")
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------ run
+def run(args) -> Optional[dict]:
+    torch.set_num_threads(1)  # small tensors: extra threads only add contention
+    out = Path(args.out)
+    proto = QUICK if args.quick else Protocol()
+    setting = reference_setting(args.surface) if args.surface is not None else own_setting()
+    if setting is None:
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    kT = setting.kT
+    results = {"suite": "aldp-2d", "system": setting.name, "kT": kT, "energy_unit": setting.unit,
+               "lower_bound": setting.lower_bound, "hardware": hardware(), "seed": args.seed,
+               "protocol": proto.__dict__ | {"quick": bool(args.quick)}, "methods": [],
+               "notes": dict(setting.notes)}
+    results["notes"]["energies"] = ("every frame's energy is the periodic bilinear interpolation of the raw grid; "
+                                    "lower_bound is the bottleneck value on the raw grid (8-neighbour, periodic)")
+    with timer() as t_data:
+        data = training_data(setting, proto, args.seed)
+    with timer() as t_train:
+        model, training = train_model(setting, data, proto, args.seed, out)
+    results["notes"]["training"] = (
+        f"{data.n_energy_evals} Langevin evaluations ({t_data():.1f} s) from {proto.n_chains} uniform starts on the "
+        f"torus (barriers are not crossed: basin weights follow the starts' basins of attraction), "
+        f"{training.n_steps_done} training steps ({t_train():.1f} s); held-out loss per logSNR band "
+        f"{training.holdout_final}")
+    net = model.network.float()
+    x_a = setting.start.float()
+    x_b0 = setting.end.float()
+
+    # periodic image of the end point: batched solve over the nine images
+    with timer() as t_img:
+        index, shift, image_energies, image_result = choose_image(net, x_a, x_b0, proto)
+    x_b = x_b0 + shift
+    k = (shift / TWO_PI).round().int().tolist()
+    results["periodic_image"] = {"k": k, "end_unwrapped": x_b.tolist(), "curve_energies_by_k": {
+        str((int(round(s[0] / TWO_PI)), int(round(s[1] / TWO_PI)))): e
+        for s, e in zip(image_shifts(torch.float64).tolist(), image_energies)}, "wall_s": t_img()}
+    results["notes"]["periodic image"] = (f"end point image x_b + 2 pi k with k = {tuple(k)} (lowest coarse geodesic "
+                                          f"energy of the nine images, solved as one batch in {t_img():.1f} s)")
+    print(f"periodic image k = {tuple(k)}; coarse curve energies {['%.1f' % e for e in image_energies]}")
+
+    skw = solver_kwargs(proto)
+    curves, paths_by_method = {}, {}
+    gen = torch.Generator().manual_seed(args.seed + 1)
+    free_curve = None
+    avoid_point = None
+    sampled = {}
+
+    def record(method, cx, clam, geo_wall, extra):
+        with timer() as t_sample:
+            paths = sample(setting, cx, clam, proto, args.paths, gen)
+        row = summarize(paths, method=method, target=setting.target, periods=PERIODS,
+                        n_training_energy_evals=data.n_energy_evals, wall_s=geo_wall + t_sample(),
+                        geodesic_wall_s=geo_wall)
+        row["sampling_wall_s"] = t_sample()
+        row["excess_over_lower_bound_kT"] = (row["max_energy_mean"] - setting.lower_bound) / kT
+        row["curve_logsnr_min"] = float(clam.min())
+        row["curve_logsnr_mean"] = float(clam.mean())
+        c = centres(cx, clam)
+        row["curve_max_energy"] = float(bilinear(setting.grid, c).max())
+        row["periodic_image_k"] = k
+        row.update(extra)
+        results["methods"].append(row)
+        paths_by_method[method] = paths
+        curves[method] = torch.cat([c, clam.double()[:, None]], 1)
+        sampled[method] = (cx, clam)
+        write_results(out, results)
+        save_paths_npz(out, paths_by_method)
+        print(f"{method}: max energy {row['max_energy_mean']:.2f} +- {row['max_energy_std']:.2f}, "
+              f"hit {row['target_hit_fraction']:.3f}, max_step {row['max_step']:.3f}, "
+              f"geodesic {geo_wall:.1f} s, sampling {t_sample():.1f} s")
+        return row
+
+    # 1. free geodesic
+    with timer() as t_geo:  # refine the chosen image's coarse multi-start solution at full resolution
+        r = geodesic(net, x_a, x_b, n_points=proto.n_points, init_nodes=image_result.nodes[index][None],
+                     logsnr=proto.logsnr, clamp=proto.clamp, max_iter=proto.max_iter)
+    free_curve = (r.x, r.logsnr)
+    free_row = record("spacetime-geodesic", r.x, r.logsnr, t_img() + t_geo(),
+                      {"curve_energy": float(r.energy), "solver_evaluations": r.n_evaluations})
+
+    # 2. low variance
+    lv = LowVariance(proto.low_variance_threshold, weight=proto.low_variance_weight)
+    with timer() as t_geo:
+        r = geodesic(net, x_a, x_b, n_points=proto.n_points, init_dips=(proto.logsnr,), constraints=(lv,), **skw)
+    record("spacetime-geodesic-low-variance", r.x, r.logsnr, t_img() + t_geo(),
+           {"curve_energy": float(r.energy), "solver_evaluations": r.n_evaluations,
+            "low_variance_threshold": proto.low_variance_threshold, "low_variance_weight": proto.low_variance_weight})
+
+    # 3. region avoiding
+    fc = centres(*free_curve)
+    if args.avoid is not None:
+        requested = torch.tensor(args.avoid, dtype=torch.float64)
+        avoid_point = nearest_image(requested, fc)
+        avoid_note = f"--avoid {tuple(args.avoid)} (image nearest the free geodesic: {avoid_point.tolist()})"
+    else:
+        e = bilinear(setting.grid, fc)
+        avoid_point = fc[int(e.argmax())]
+        avoid_note = (f"default: the free geodesic's highest-energy restraint centre {avoid_point.tolist()} "
+                      f"(grid energy {float(e.max()):.2f})")
+    with timer() as t_geo:
+        x_star = avoid_point.float()
+        kl = relative_kl_profile(net, free_curve[0], free_curve[1], x_star, proto.avoid_logsnr, proto)
+        threshold = float(kl.min()) + proto.avoid_kl_margin
+        ra = RegionAvoidance(x_star, logsnr_star=proto.avoid_logsnr, threshold=threshold, weight=proto.avoid_weight)
+        lv2 = LowVariance(proto.avoid_low_variance_threshold, weight=proto.low_variance_weight)
+        r = geodesic(net, x_a, x_b, n_points=proto.n_points, init_dips=(proto.logsnr,), constraints=(lv2, ra), **skw)
+    free_paths = paths_by_method["spacetime-geodesic"]
+    free_row["min_distance_to_avoided_point"] = min_periodic_distance(free_paths.frames, avoid_point)
+    results["notes"]["region avoidance"] = (
+        f"avoided point {avoid_note}; z* at logSNR {proto.avoid_logsnr}; relative-KL threshold {threshold:.1f} "
+        f"(= minimum on the free geodesic + {proto.avoid_kl_margin}); plus LowVariance("
+        f"{proto.avoid_low_variance_threshold})")
+    record("spacetime-geodesic-region-avoiding", r.x, r.logsnr, t_img() + t_geo(),
+           {"curve_energy": float(r.energy), "solver_evaluations": r.n_evaluations,
+            "avoided_point": avoid_point.tolist(), "avoid_kl_threshold": threshold,
+            "min_distance_to_avoided_point": None})
+    results["methods"][-1]["min_distance_to_avoided_point"] = min_periodic_distance(
+        paths_by_method["spacetime-geodesic-region-avoiding"].frames, avoid_point)
+    results["methods"][-1]["curve_min_distance_to_avoided_point"] = min_periodic_distance(
+        centres(r.x, r.logsnr)[None], avoid_point)
+    free_row["curve_min_distance_to_avoided_point"] = min_periodic_distance(fc[None], avoid_point)
+
+    # 4. straight line to the chosen image at constant logSNR
+    cx, clam = straight_curve(x_a, x_b, proto)
+    row = record("linear-interpolation", cx, clam, 0.0, {})
+    row["min_distance_to_avoided_point"] = min_periodic_distance(paths_by_method["linear-interpolation"].frames,
+                                                                 avoid_point)
+    write_results(out, results)
+    figure(setting, curves, paths_by_method, out, avoid_point=avoid_point)
+    print(markdown_table(results["methods"]))
+    print(f"lower bound {setting.lower_bound:.3f} ({setting.unit}); hardware: {results['hardware']}")
+    print(f"wrote {out / 'results.json'}, {out / 'table.md'}, {out / 'paths.png'}, {out / 'paths.npz'}")
+    return results
