@@ -127,10 +127,7 @@ def expectation_parameters(denoiser, x, logsnr, *, divergence: str = "exact", n_
         flat = d.reshape(d.shape[0], -1)
         dim = flat.shape[1]
         if divergence == "exact":
-            div = torch.zeros(d.shape[0], dtype=d.dtype, device=d.device)
-            for i in range(dim):
-                (g,) = torch.autograd.grad(flat[:, i].sum(), xg, create_graph=need_graph, retain_graph=True)
-                div = div + g.reshape(g.shape[0], -1)[:, i]
+            div = _exact_divergence(d, xg, dim, need_graph)
         else:
             if probes is None:
                 probes = rademacher((n_probes,) + tuple(x.shape), dtype=d.dtype, device=d.device, generator=generator)
@@ -147,6 +144,27 @@ def expectation_parameters(denoiser, x, logsnr, *, divergence: str = "exact", n_
     alpha, sigma = alpha_sigma(logsnr)
     mu_t = sigma**2 / alpha * div + d.reshape(d.shape[0], -1).pow(2).sum(1)
     return d, mu_t
+
+
+def _exact_divergence(d, xg, dim, create_graph):
+    """Trace of dD/dx per batch member: all ``dim`` vector-Jacobian products in one batched
+    backward pass (``is_grads_batched``, about twice as fast as a loop for small ``dim``), with
+    a plain loop as fallback for networks whose operations cannot be batched that way."""
+    B = d.shape[0]
+    try:
+        eye = torch.eye(dim, dtype=d.dtype, device=d.device)
+        cot = eye[:, None, :].expand(dim, B, dim).reshape((dim,) + tuple(d.shape))
+        (g,) = torch.autograd.grad(d, xg, grad_outputs=cot, is_grads_batched=True, create_graph=create_graph,
+                                   retain_graph=True)
+        g = g.reshape(dim, B, dim)
+        return torch.diagonal(g, dim1=0, dim2=2).sum(-1)
+    except RuntimeError:
+        flat = d.reshape(B, -1)
+        div = torch.zeros(B, dtype=d.dtype, device=d.device)
+        for i in range(dim):
+            (g,) = torch.autograd.grad(flat[:, i].sum(), xg, create_graph=create_graph, retain_graph=True)
+            div = div + g.reshape(B, -1)[:, i]
+        return div
 
 
 def _curve_inputs(x, logsnr):
