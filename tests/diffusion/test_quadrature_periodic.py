@@ -26,7 +26,7 @@ def test_quadrature_denoiser_matches_closed_form_gaussian():
 def test_periodic_denoiser_quasi_periodicity_and_checkpoint(tmp_path):
     torch.manual_seed(0)
     net = PeriodicMLPDenoiser(PeriodicMLPConfig(dim=2, hidden=16, n_blocks=1)).double()
-    torch.nn.init.normal_(net.out.weight, std=0.1)  # make the periodic correction non-trivial
+    torch.nn.init.normal_(net.trunk.out.weight, std=0.1)  # make the periodic correction non-trivial
     x = torch.randn(5, 2, dtype=torch.float64)
     lam = torch.linspace(-4, 6, 5, dtype=torch.float64)
     alpha = torch.sigmoid(lam).sqrt()[:, None]

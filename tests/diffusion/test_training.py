@@ -92,8 +92,8 @@ def test_checkpoint_round_trip_is_bit_identical(tmp_path):
     torch.manual_seed(3)
     net = MLPDenoiser(MLPConfig(dim=2, hidden=16, n_blocks=2))
     with torch.no_grad():  # non-trivial output layer (it is zero-initialised)
-        net.out.weight.normal_()
-        net.out.bias.normal_()
+        net.trunk.out.weight.normal_()
+        net.trunk.out.bias.normal_()
     scaling = AffineScaling((0.25, -1.5), 0.7, (2,))
     meta = {"system": "test", "n_training_energy_evals": 1234}
     model = DiffusionModel(net, scaling, metadata=meta)
@@ -131,7 +131,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", failing_save)
     with torch.no_grad():
-        net.out.bias.fill_(1.0)
+        net.trunk.out.bias.fill_(1.0)
     with pytest.raises(RuntimeError, match="disk full"):
         model.save(path)
     monkeypatch.setattr(torch, "save", real_save)

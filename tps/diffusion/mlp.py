@@ -53,6 +53,30 @@ class _Block(nn.Module):
         return h + self.lin2(nn.functional.silu(self.lin1(nn.functional.silu(u))))
 
 
+class ResidualTrunk(nn.Module):
+    """Shared network body of the MLP denoisers: input layer, logSNR-conditioned (FiLM) residual
+    blocks with SiLU activations, and a zero-initialised output layer (so an untrained denoiser
+    is exactly its preconditioning skip term)."""
+
+    def __init__(self, in_dim: int, out_dim: int, *, hidden: int, n_blocks: int, logsnr_dim: int):
+        super().__init__()
+        self.logsnr_dim = logsnr_dim
+        self.inp = nn.Linear(in_dim, hidden)
+        self.cond = nn.Sequential(nn.Linear(logsnr_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.blocks = nn.ModuleList([_Block(hidden) for _ in range(n_blocks)])
+        self.out_norm = nn.LayerNorm(hidden)
+        self.out = nn.Linear(hidden, out_dim)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, features: torch.Tensor, logsnr: torch.Tensor) -> torch.Tensor:
+        h = self.inp(features)
+        cond = self.cond(logsnr_embedding(logsnr, self.logsnr_dim))
+        for block in self.blocks:
+            h = block(h, cond)
+        return self.out(nn.functional.silu(self.out_norm(h)))
+
+
 class MLPDenoiser(nn.Module):
     """x0-prediction ``D(x_t, lam) ~= E[x0 | x_t]`` for data in R^dim (model coordinates).
 
@@ -76,14 +100,8 @@ class MLPDenoiser(nn.Module):
             raise TypeError(f"config: expected MLPConfig, got {type(config).__name__}")
         self.config = config
         c = config
-        in_dim = c.dim * (1 + 2 * c.n_frequencies)
-        self.inp = nn.Linear(in_dim, c.hidden)
-        self.cond = nn.Sequential(nn.Linear(c.logsnr_dim, c.hidden), nn.SiLU(), nn.Linear(c.hidden, c.hidden))
-        self.blocks = nn.ModuleList([_Block(c.hidden) for _ in range(c.n_blocks)])
-        self.out_norm = nn.LayerNorm(c.hidden)
-        self.out = nn.Linear(c.hidden, c.dim)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        self.trunk = ResidualTrunk(c.dim * (1 + 2 * c.n_frequencies), c.dim, hidden=c.hidden, n_blocks=c.n_blocks,
+                                   logsnr_dim=c.logsnr_dim)
 
     @property
     def event_shape(self):
@@ -100,9 +118,5 @@ class MLPDenoiser(nn.Module):
         if logsnr.shape != x.shape[:1]:
             raise ValueError(f"logsnr: expected shape ({x.shape[0]},) matching the batch of x, got {tuple(logsnr.shape)}")
         c_in, c_skip, c_out = preconditioning(logsnr, self.config.sigma_data)
-        h = self.inp(coordinate_embedding(x * c_in[:, None], self.config.n_frequencies))
-        cond = self.cond(logsnr_embedding(logsnr, self.config.logsnr_dim))
-        for block in self.blocks:
-            h = block(h, cond)
-        f = self.out(nn.functional.silu(self.out_norm(h)))
+        f = self.trunk(coordinate_embedding(x * c_in[:, None], self.config.n_frequencies), logsnr)
         return c_skip[:, None] * x + c_out[:, None] * f

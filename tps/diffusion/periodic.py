@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from tps._validation import check_event_shape
-from tps.diffusion.embedding import logsnr_embedding
-from tps.diffusion.mlp import _Block
+from tps.diffusion.mlp import ResidualTrunk
 from tps.diffusion.schedule import alpha_sigma
 
 
@@ -74,13 +73,8 @@ class PeriodicMLPDenoiser(nn.Module):
             raise ValueError(f"config.period: expected a positive period, got {config.period}")
         self.config = config
         c = config
-        self.inp = nn.Linear(2 * c.dim * c.n_harmonics + 1, c.hidden)
-        self.cond = nn.Sequential(nn.Linear(c.logsnr_dim, c.hidden), nn.SiLU(), nn.Linear(c.hidden, c.hidden))
-        self.blocks = nn.ModuleList([_Block(c.hidden) for _ in range(c.n_blocks)])
-        self.out_norm = nn.LayerNorm(c.hidden)
-        self.out = nn.Linear(c.hidden, c.dim)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        self.trunk = ResidualTrunk(2 * c.dim * c.n_harmonics + 1, c.dim, hidden=c.hidden, n_blocks=c.n_blocks,
+                                   logsnr_dim=c.logsnr_dim)
 
     @property
     def event_shape(self):
@@ -122,9 +116,5 @@ class PeriodicMLPDenoiser(nn.Module):
         spread = torch.clamp(sigma / alpha, max=c.period)
         feats = torch.cat([torch.sin(phase).flatten(1), torch.cos(phase).flatten(1),
                            torch.log(spread)[:, None] / 4], dim=1)
-        h = self.inp(feats)
-        cond = self.cond(logsnr_embedding(logsnr, c.logsnr_dim))
-        for block in self.blocks:
-            h = block(h, cond)
-        g = self.out(nn.functional.silu(self.out_norm(h)))
+        g = self.trunk(feats, logsnr)
         return u + spread[:, None] * g

@@ -22,6 +22,7 @@ import math
 import torch
 
 from tps._validation import as_tensor, check_event_shape, check_finite
+from tps.states import periodic_difference
 
 
 class Potential:
@@ -103,25 +104,12 @@ class Potential:
 
     def displacement(self, a, b) -> torch.Tensor:
         """``b - a`` with periodic coordinates wrapped into ``[-period/2, period/2)``."""
-        d = torch.as_tensor(b) - torch.as_tensor(a)
-        if self.periods is None:
-            return d
-        out = d.clone()
-        for i, p in enumerate(self.periods):
-            if p is not None:
-                out[..., i] = torch.remainder(d[..., i] + 0.5 * p, p) - 0.5 * p
-        return out
+        return periodic_difference(a, b, self.periods)
 
     def wrap(self, x) -> torch.Tensor:
         """Map periodic coordinates into ``[-period/2, period/2)``; identity otherwise."""
         x = torch.as_tensor(x)
-        if self.periods is None:
-            return x
-        out = x.clone()
-        for i, p in enumerate(self.periods):
-            if p is not None:
-                out[..., i] = torch.remainder(x[..., i] + 0.5 * p, p) - 0.5 * p
-        return out
+        return periodic_difference(torch.zeros_like(x), x, self.periods)
 
     # ------------------------------------------------------------- implementation
     def _energy(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
