@@ -180,6 +180,7 @@ def run(args) -> dict:
                         n_training_energy_evals=data.n_energy_evals,
                         wall_s=t_geo() + t_sample(), geodesic_wall_s=t_geo() if isinstance(spec, dict) else 0.0)
         row["sampling_wall_s"] = t_sample()
+        row["max_energy_all_steps_mean"] = float(paths.info["max_energy_all_steps"].mean())
         row["curve_logsnr_min"] = float(clam.min())
         row["curve_logsnr_mean"] = float(clam.mean())
         results["methods"].append(row)

@@ -141,7 +141,9 @@ def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: i
     -------
     Paths
         ``frames`` of shape ``(n_paths, 1 + N * frames_per_point, *event)`` with energies and
-        ``n_energy_evals = n_paths * (1 + N * steps_per_point)``.
+        ``n_energy_evals = n_paths * (1 + N * steps_per_point)``; ``info["max_energy_all_steps"]``
+        (shape ``(n_paths,)``) is each path's largest energy over every Langevin step, so a chain
+        that jumps a barrier between saved frames cannot hide it.
     """
     kT = check_positive(kT, "kT")
     n_paths = check_positive_int(n_paths, "n_paths")
@@ -179,6 +181,7 @@ def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: i
     e, f = potential.energy_and_forces(x)
     frames = [x.clone()]
     energies = [e]
+    max_all_steps = e.clone()  # max over every step, not only saved frames (honest barrier estimate)
     step_sizes = torch.minimum(torch.full_like(stiffness, ds), max_restraint_step / stiffness)
     save_at = K // fpp
     bar = _progress(N, "annealed Langevin", progress)
@@ -189,6 +192,7 @@ def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: i
             grad = -f / kT + k * (x - c)
             x = x - 0.5 * h * grad + sq * torch.randn(x.shape, dtype=x.dtype, generator=generator)
             e, f = potential.energy_and_forces(x)
+            max_all_steps = torch.maximum(max_all_steps, e)
             if (j + 1) % save_at == 0:
                 frames.append(x.clone())
                 energies.append(e)
@@ -203,6 +207,7 @@ def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: i
         "step_size": ds,
         "frames_per_point": fpp,
         "min_step_size_used": float(step_sizes.min()),
+        "max_energy_all_steps": max_all_steps,
         "wall_s": time.perf_counter() - t0,
     }
     return Paths(torch.stack(frames, 1), torch.stack(energies, 1), potential.n_evals - before, kT, info)
