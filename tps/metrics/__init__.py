@@ -1,5 +1,6 @@
 """Metrics of path ensembles (benchmarks.md section 1) and minimax lower bounds."""
 
+from tps.metrics.distribution import jensen_shannon, path_density_jsd
 from tps.metrics.paths import (
     barrier,
     final_frames,
@@ -13,5 +14,5 @@ from tps.metrics.paths import (
 
 __all__ = [
     "barrier", "final_frames", "frame_steps", "max_energy", "max_step", "minmax", "summarize",
-    "target_hit_fraction",
+    "target_hit_fraction", "path_density_jsd", "jensen_shannon",
 ]

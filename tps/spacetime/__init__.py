@@ -12,9 +12,19 @@ from tps.spacetime.geometry import (
     segment_products,
 )
 from tps.spacetime.solver import GeodesicResult, edit_distance, geodesic
+from tps.spacetime.density import (
+    BoltzmannScore,
+    DensityGeodesicResult,
+    LearnedScore,
+    density_geodesic,
+    exact_boltzmann_score,
+    learned_score,
+)
 
 __all__ = [
     "natural_parameters", "expectation_parameters", "curve_energy", "curve_length", "kl_along_curve",
     "segment_products", "geodesic", "edit_distance", "GeodesicResult", "LowVariance", "RegionAvoidance",
     "CurveState", "spline_basis", "line_plus_spline",
+    "density_geodesic", "DensityGeodesicResult", "exact_boltzmann_score", "learned_score", "BoltzmannScore",
+    "LearnedScore",
 ]
