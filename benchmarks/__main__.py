@@ -11,6 +11,7 @@ SUITES = {
     "muller-brown": "benchmarks.muller_brown",
     "geodesic-solver": "benchmarks.geodesic_solver",
     "aldp-2d": "benchmarks.aldp_2d",
+    "all": "benchmarks.all",
 }
 
 

@@ -1,8 +1,26 @@
-"""Muller-Brown TPS benchmark: spacetime geodesics versus linear interpolation (and later the MD baselines).
+"""Muller-Brown TPS benchmark: spacetime geodesics versus density geodesics, linear interpolation and MD baselines.
 
 Protocol (issue 2; benchmarks.md section 4): kT = 12.5, endpoints at minima A and B, states are
 disks of radius 0.1, 1000 paths. Pipeline: Boltzmann training data by overdamped Langevin ->
 MLP denoiser -> spacetime geodesics (L-BFGS) -> annealed Langevin -> metrics.
+
+Issue 5 rows (method.md section 6; benchmarks.md section 5):
+
+- ``density-geodesic``: the density geodesic of Yu et al. with the LEARNED score at the anchor
+  logSNR (``proto.logsnr``), in noisy model coordinates; ``density-geodesic-exact-score``: the
+  same with the exact Boltzmann score ``-grad U / kT`` in physical coordinates (its solver's
+  force evaluations count in ``n_energy_evals``). Both feed the same annealed Langevin sampler
+  (same N, K, step size) at constant logSNR ``proto.logsnr``, so only the curve differs.
+- ``two-way-shooting-variable`` / ``two-way-shooting-fixed``: two-way shooting TPS (overdamped
+  Euler-Maruyama, dt = 1e-4) from one initial path found by unbiased MD at ``kT_high``;
+  ``n_energy_evals`` includes the initial path and every rejected trial.
+- ``unbiased-md``: independent chains from A (dt = 1e-4) for a fixed budget; the cost per
+  observed transition (or the budget as a lower bound).
+- ``path_density_jsd`` of every row: Jensen-Shannon divergence (bits) between the (x, y)
+  histogram (``jsd_bins`` bins per axis over ``BOX``) of its transition-path frames (each path
+  from its last frame in A before first entering B to that entry; paths that never reach B are
+  left out) and that of the reference ensemble, the variable-length shooting ensemble of this
+  run; the shooting row itself reports the JSD between its two halves of chains (noise floor).
 """
 
 from __future__ import annotations
@@ -15,11 +33,14 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import hardware, markdown_table, save_figure, save_paths_npz, timer, write_results
+from tps.io import write_text
 from tps.diffusion import AffineScaling, DiffusionModel, MLPConfig, MLPDenoiser, TrainingConfig, train_denoiser
-from tps.metrics import summarize
+from tps.baselines import (FixedLengthEnsemble, FlexibleLengthEnsemble, initial_path_high_temperature,
+                           two_way_shooting, unbiased_md)
+from tps.metrics import path_density_jsd, summarize
 from tps.metrics.lower_bound import grid_lower_bound
 from tps.sampling import annealed_langevin, langevin_samples
-from tps.spacetime import LowVariance, geodesic
+from tps.spacetime import LowVariance, density_geodesic, exact_boltzmann_score, geodesic, learned_score
 from tps.systems import load
 from tps.systems.muller_brown import BOX
 
@@ -44,9 +65,35 @@ class Protocol:
     step_size: float = 4e-4
     init_dips: tuple = (6.0, 2.0, -2.0)   # multi-start logSNR dips of the geodesic solver
     coarse_points: int = 32
+    # density geodesics (method.md section 6), at the anchor logSNR
+    density_beta: float = 3.0          # p^(-beta); 3 is within 0.1 of the minimax limit with the exact score
+    density_iter: int = 150            # solver iterations per knot level (levels 32, 64, 128 knots)
+    # MD baselines (benchmarks.md section 5), Doob's protocol: overdamped Euler-Maruyama, dt = 1e-4
+    md_dt: float = 1e-4
+    md_chains: int = 1000              # unbiased MD: chains x steps is the budget
+    md_steps: int = 3000
+    kT_high: float = 20.0              # initial path for shooting: unbiased MD at this temperature
+    initial_chains: int = 32
+    initial_max_steps: int = 20_000
+    initial_candidates: int = 4
+    shooting_chains: int = 256         # variable-length two-way shooting
+    shooting_rounds: int = 40
+    shooting_max_frames: int = 1000    # longer trials are rejected (their cost is counted)
+    shooting_save_every: int = 2       # chain states saved every this many rounds after a quarter burn-in
+    fixed_chains: int = 128            # fixed-length two-way shooting (the initial path's length)
+    fixed_rounds: int = 10
+    jsd_bins: int = 60                 # path_density_jsd grid: bins per axis over BOX
 
 
-QUICK = Protocol(n_chains=500, data_steps=6000, burn_in=1000, hidden=96, train_steps=1500)
+QUICK = Protocol(n_chains=500, data_steps=6000, burn_in=1000, hidden=96, train_steps=1500, density_iter=60,
+                 md_chains=500, md_steps=2000, shooting_chains=128, shooting_rounds=10, shooting_save_every=1,
+                 fixed_chains=64, fixed_rounds=5)
+
+#: Rows of the table, in run order (``--methods`` selects among them).
+METHODS = ("spacetime-geodesic", "spacetime-geodesic-low-variance", "linear-interpolation", "mep-calibration",
+           "density-geodesic", "density-geodesic-exact-score", "two-way-shooting-variable",
+           "two-way-shooting-fixed", "unbiased-md")
+REFERENCE_METHOD = "two-way-shooting-variable"   # reference ensemble of path_density_jsd
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -55,6 +102,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--paths", type=int, default=1000, help="paths per method (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kT", type=float, default=12.5, help="temperature (Muller-Brown energy units; default 12.5)")
+    p.add_argument("--methods", type=_methods_argument, default=None,
+                   help=f"comma-separated subset of the rows (default all): {', '.join(METHODS)}")
+
+
+def _methods_argument(text: str) -> tuple:
+    try:
+        return selected_methods(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def selected_methods(spec) -> tuple:
+    """The rows to run, in table order; unknown names raise a ValueError listing the valid ones."""
+    if spec is None:
+        return METHODS
+    names = list(spec) if isinstance(spec, (tuple, list)) else [m.strip() for m in str(spec).split(",") if m.strip()]
+    unknown = [m for m in names if m not in METHODS]
+    if unknown or not names:
+        raise ValueError(f"methods: unknown method(s) {unknown or spec!r}; valid methods: {', '.join(METHODS)}")
+    return tuple(m for m in METHODS if m in names)
 
 
 def training_data(system, proto: Protocol, seed: int):
@@ -98,6 +165,181 @@ def minimum_energy_curve(system, model, proto: Protocol):
     return model.to_model(centres) * alpha[:, None], lam
 
 
+def density_curve(system, model, net, proto: Protocol, *, exact: bool):
+    """Density-geodesic restraint curve at constant logSNR ``proto.logsnr`` (model coordinates, noisy).
+
+    ``exact``: the exact Boltzmann score, path in physical coordinates, mapped to ``alpha * z``.
+    Otherwise the learned score of the noisy marginal at ``proto.logsnr``, path between
+    ``alpha * z_A`` and ``alpha * z_B`` (restraint centres ``x / alpha`` are then ``z_A``, ``z_B``).
+    """
+    lam = torch.full((proto.n_points,), proto.logsnr, dtype=torch.float64)
+    alpha = float(torch.sigmoid(torch.tensor(proto.logsnr, dtype=torch.float64)).sqrt())
+    kw = dict(beta=proto.density_beta, n_knots=proto.n_points, n_iter=proto.density_iter, n_coarse=32)
+    if exact:
+        r = density_geodesic(exact_boltzmann_score(system.potential, system.kT), system.endpoints["A"],
+                             system.endpoints["B"], **kw)
+        return model.to_model(r.x) * alpha, lam, r
+    z_a = model.to_model(system.endpoints["A"]).double()
+    z_b = model.to_model(system.endpoints["B"]).double()
+    r = density_geodesic(learned_score(net, proto.logsnr), alpha * z_a, alpha * z_b, **kw)
+    return r.x, lam, r
+
+
+def baseline_rows(system, proto: Protocol, seed: int, methods, n_training: int):
+    """Rows of the MD baselines (benchmarks.md section 5): ``[(method, row, paths), ...]``."""
+    pot, kT, dt = system.potential, system.kT, proto.md_dt
+    a, b = system.states["A"], system.states["B"]
+    out = []
+    init, t_init = None, 0.0
+    if any(m.startswith("two-way-shooting") for m in methods):
+        with timer() as t:
+            init = initial_path_high_temperature(pot, system.endpoints["A"], state_a=a, state_b=b,
+                                                 kT_high=proto.kT_high, dt=dt, n_chains=proto.initial_chains,
+                                                 max_steps=proto.initial_max_steps,
+                                                 n_candidates=proto.initial_candidates, seed=seed + 2)
+        t_init = t()
+    for method in methods:
+        if method.startswith("two-way-shooting"):
+            variable = method == "two-way-shooting-variable"
+            if variable:
+                ens = FlexibleLengthEnsemble(a, b, max_frames=proto.shooting_max_frames)
+                n_chains, n_rounds, start = proto.shooting_chains, proto.shooting_rounds, init
+                save_every = proto.shooting_save_every
+            else:
+                ens = FixedLengthEnsemble(a, b, n_frames=init.n_frames)
+                n_chains, n_rounds, start, save_every = proto.fixed_chains, proto.fixed_rounds, init.frames[0], 1
+            with timer() as t:
+                res = two_way_shooting(pot, ens, start, kT=kT, dt=dt, n_chains=n_chains, n_rounds=n_rounds,
+                                       burn_in=n_rounds // 4, save_every=save_every, seed=seed + 3)
+            row = summarize(res.paths, method=method, target=b, n_training_energy_evals=0,
+                            wall_s=t_init + t(), geodesic_wall_s=0.0)
+            row["n_energy_evals"] = int(init.n_energy_evals + res.n_energy_evals)
+            row.update({
+                "initial_path_energy_evals": int(init.n_energy_evals),
+                "initial_path_max_energy": float(init.energies.max()),
+                "shooting_energy_evals": int(res.n_energy_evals),
+                "n_chains": n_chains, "n_rounds": res.info["n_rounds"], "n_trials": res.n_trials,
+                "n_accepted": res.n_accepted, "acceptance_rate": res.acceptance_rate,
+                "n_decorrelated_paths": res.n_decorrelated,
+                "evals_per_accepted_path": res.evals_per_accepted_path,
+                "evals_per_decorrelated_path": res.evals_per_decorrelated_path,
+                "chains_decorrelated_from_initial": res.info["final_decorrelated_from_initial"],
+                "mean_path_frames": float(res.paths.info["lengths"].double().mean()),
+                "n_frames": None if variable else init.n_frames,
+            })
+            out.append((method, row, res.paths))
+        elif method == "unbiased-md":
+            with timer() as t:
+                md = unbiased_md(pot, system.endpoints["A"], state_a=a, state_b=b, kT=kT, dt=dt,
+                                 n_chains=proto.md_chains, max_steps=proto.md_steps, seed=seed + 4,
+                                 barrier_energy=system.reference["lower_bound"].value)
+            extra = {"n_transitions": md.n_transitions, "evals_per_transition": md.evals_per_transition,
+                     "evals_per_transition_lower_bound": md.evals_per_transition_lower_bound,
+                     "evals_per_transition_extrapolated": md.evals_per_transition_extrapolated,
+                     "mean_path_frames": md.info.get("mean_path_frames")}
+            if md.paths is not None:
+                row = summarize(md.paths, method=method, target=b, wall_s=t(), geodesic_wall_s=0.0)
+                row["n_energy_evals"] = int(md.n_energy_evals)
+            else:  # no transition in the budget: metrics undefined, the budget is a lower bound
+                row = {"method": method, "n_paths": 0, "n_energy_evals": int(md.n_energy_evals),
+                       "n_training_energy_evals": 0, "wall_s": t(), "geodesic_wall_s": 0.0}
+            row.update(extra)
+            out.append((method, row, md.paths))
+    return out
+
+
+def transition_frames(paths, state_a, state_b, select=None):
+    """Frames of the transition segments, ``(n, 2)``: from each path's last frame in A before it first
+    enters B, to that entry; padding (``info["lengths"]``) dropped; ``select`` (bool, ``(n_paths,)``)
+    keeps a subset of paths. None if no kept path reaches B."""
+    frames = paths.frames
+    n_paths, n_frames = frames.shape[:2]
+    lengths = paths.info.get("lengths")
+    lengths = torch.full((n_paths,), n_frames) if lengths is None else torch.as_tensor(lengths)
+    if select is not None:
+        frames, lengths = frames[select], lengths[select]
+    t = torch.arange(n_frames)[None]
+    valid = t < lengths[:, None]
+    in_b = state_b(frames) & valid
+    reached = in_b.any(1)
+    if not bool(reached.any()):
+        return None
+    first_b = torch.where(in_b, t, n_frames).min(1).values
+    last_a = torch.where(state_a(frames) & (t < first_b[:, None]), t, 0).max(1).values
+    keep = reached[:, None] & (t >= last_a[:, None]) & (t <= first_b[:, None])
+    return frames[keep]
+
+
+def add_path_density_jsd(results, paths_by_method, system, proto: Protocol) -> None:
+    """``path_density_jsd`` for every row against the variable-length shooting ensemble (in place)."""
+    a, b = system.states["A"], system.states["B"]
+    kw = dict(bins=proto.jsd_bins, ranges=BOX)
+    ref_paths = paths_by_method.get(REFERENCE_METHOD)
+    reference = transition_frames(ref_paths, a, b) if ref_paths is not None else None
+    for row in results["methods"]:
+        paths = paths_by_method.get(row["method"])
+        value = float("nan")
+        if row["method"] == REFERENCE_METHOD and paths is not None:
+            chain = paths.info["chain"]
+            half = chain < int(row["n_chains"]) // 2
+            first = transition_frames(paths, a, b, select=half)
+            second = transition_frames(paths, a, b, select=~half)
+            if first is not None and second is not None:
+                value = path_density_jsd(first, second, **kw)
+        elif reference is not None and paths is not None:
+            frames = transition_frames(paths, a, b)
+            if frames is not None:
+                value = path_density_jsd(frames, reference, **kw)
+        row["path_density_jsd"] = value
+    results["notes"]["path_density_jsd"] = (
+        f"Jensen-Shannon divergence in bits (0: same density, 1: disjoint) between the {proto.jsd_bins} x "
+        f"{proto.jsd_bins} (x, y) histograms over BOX = {BOX} of all transition-segment frames (last frame in A "
+        f"before first entering B, to that entry) of a row and of the reference ensemble = the "
+        f"{REFERENCE_METHOD} ensemble of this run (its saved chain states after burn-in); the "
+        f"{REFERENCE_METHOD} row itself reports the JSD between its chains' two halves (noise floor of the "
+        f"reference). The reference is only as converged as the shooting budget allows "
+        f"(see chains_decorrelated_from_initial)")
+
+
+def evaluation_ratio_note(results) -> str:
+    """Evaluations per transition path: shooting (and unbiased MD) versus the spacetime geodesic."""
+    rows = {r["method"]: r for r in results["methods"]}
+    geo = rows.get("spacetime-geodesic")
+    if geo is None or not geo.get("n_paths"):
+        return "spacetime-geodesic row not run"
+    per_path = geo["n_energy_evals"] / geo["n_paths"]
+    with_training = (geo["n_energy_evals"] + geo["n_training_energy_evals"]) / geo["n_paths"]
+    parts = [f"spacetime geodesic: {per_path:.0f} evaluations per path ({with_training:.0f} with its training "
+             f"data amortised over {geo['n_paths']} paths)"]
+    shoot = rows.get("two-way-shooting-variable")
+    if shoot is not None:
+        for key, label in (("evals_per_accepted_path", "accepted"), ("evals_per_decorrelated_path", "decorrelated")):
+            v = shoot.get(key)
+            if v:
+                parts.append(f"variable-length shooting per {label} path: {v:.0f} = {v / per_path:.1f}x "
+                             f"({v / with_training:.2f}x the amortised cost)")
+        parts.append(f"plus a one-off initial path of {shoot['initial_path_energy_evals']} evaluations")
+    md = rows.get("unbiased-md")
+    if md is not None:
+        v = md.get("evals_per_transition") or md.get("evals_per_transition_lower_bound")
+        if v:
+            bound = "" if md.get("evals_per_transition") else " (lower bound: no transition seen)"
+            parts.append(f"unbiased MD per transition: {v:.0f}{bound} = {v / per_path:.0f}x")
+    return "; ".join(parts)
+
+
+EXTRA_KEYS = ("method", "path_density_jsd", "max_energy_all_steps_mean", "acceptance_rate", "n_decorrelated_paths",
+              "evals_per_accepted_path", "evals_per_decorrelated_path", "n_transitions", "evals_per_transition")
+
+
+def write_tables(out: Path, results: dict) -> None:
+    """``results.json`` and ``table.md`` (benchmarks.common), then a second table of the issue-5 keys in table.md."""
+    write_results(out, results)
+    if any("path_density_jsd" in r or "acceptance_rate" in r or "n_transitions" in r for r in results["methods"]):
+        text = (out / "table.md").read_text()
+        write_text(out / "table.md", text + "\n" + markdown_table(results["methods"], keys=EXTRA_KEYS))
+
+
 def figure(system, curves, paths_by_method, out: Path, n_show: int = 30):
     import matplotlib
 
@@ -109,8 +351,12 @@ def figure(system, curves, paths_by_method, out: Path, n_show: int = 30):
     X, Y = torch.meshgrid(xs, ys, indexing="xy")
     U = system.potential.energy(torch.stack([X, Y], -1), count=False)
     methods = list(paths_by_method)
-    fig, axes = plt.subplots(1, len(methods), figsize=(5 * len(methods), 4.6), squeeze=False)
-    for ax, m in zip(axes[0], methods):
+    ncols = min(4, len(methods))
+    nrows = -(-len(methods) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 4.6 * nrows), squeeze=False)
+    for ax in axes.flat[len(methods):]:
+        ax.set_axis_off()
+    for ax, m in zip(axes.flat, methods):
         ax.contourf(X, Y, U.clamp(max=50), levels=30, cmap="viridis")
         ax.contour(X, Y, U.clamp(max=50), levels=15, colors="k", linewidths=0.3)
         frames = paths_by_method[m].frames[:n_show]
@@ -136,10 +382,13 @@ def run(args) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     proto = QUICK if args.quick else Protocol()
+    methods = selected_methods(getattr(args, "methods", None))
     system = load("muller-brown", kT=args.kT)
     results = {"suite": "muller-brown", "system": "muller-brown", "kT": system.kT,
                "lower_bound": system.reference["lower_bound"].value, "hardware": hardware(),
-               "seed": args.seed, "protocol": proto.__dict__ | {"quick": bool(args.quick)}, "methods": [], "notes": {}}
+               "seed": args.seed, "protocol": proto.__dict__ | {"quick": bool(args.quick)}, "methods": [], "notes": {},
+               "seeds": {"training data": args.seed, "training": args.seed, "annealed Langevin": args.seed + 1,
+                         "initial path": args.seed + 2, "shooting": args.seed + 3, "unbiased MD": args.seed + 4}}
     with timer() as t_data:
         data = training_data(system, proto, args.seed)
     with timer() as t_train:
@@ -156,10 +405,15 @@ def run(args) -> dict:
                                                                          weight=proto.low_variance_weight),)),
         "linear-interpolation": None,
         "mep-calibration": "mep",
+        "density-geodesic": "density-learned",
+        "density-geodesic-exact-score": "density-exact",
     }
     curves, paths_by_method = {}, {}
     gen = torch.Generator().manual_seed(args.seed + 1)
     for method, spec in specs.items():
+        if method not in methods:
+            continue
+        density = None
         with timer() as t_geo:
             if spec is None:
                 s = torch.linspace(0, 1, proto.n_points)[:, None]
@@ -167,6 +421,8 @@ def run(args) -> dict:
                 clam = torch.full((proto.n_points,), proto.logsnr)
             elif spec == "mep":
                 cx, clam = minimum_energy_curve(system, model, proto)
+            elif spec in ("density-learned", "density-exact"):
+                cx, clam, density = density_curve(system, model, net, proto, exact=spec == "density-exact")
             else:
                 r = geodesic(net, z_a, z_b, logsnr=proto.logsnr, n_points=proto.n_points, init_dips=proto.init_dips,
                              coarse_points=proto.coarse_points, coarse_iter=150, max_iter=150, **spec)
@@ -178,8 +434,14 @@ def run(args) -> dict:
                                       progress=True)
         row = summarize(paths, method=method, target=system.states["B"],
                         n_training_energy_evals=data.n_energy_evals,
-                        wall_s=t_geo() + t_sample(), geodesic_wall_s=t_geo() if isinstance(spec, dict) else 0.0)
+                        wall_s=t_geo() + t_sample(),
+                        geodesic_wall_s=t_geo() if isinstance(spec, dict) or density is not None else 0.0)
         row["sampling_wall_s"] = t_sample()
+        if density is not None:
+            row["density_beta"] = density.beta
+            row["n_score_evals"] = density.n_score_evals
+            if spec == "density-exact":  # the solver's force evaluations are energy evaluations
+                row["n_energy_evals"] += density.n_score_evals
         row["max_energy_all_steps_mean"] = float(paths.info["max_energy_all_steps"].mean())
         row["curve_logsnr_min"] = float(clam.min())
         row["curve_logsnr_mean"] = float(clam.mean())
@@ -191,8 +453,30 @@ def run(args) -> dict:
         curves[method] = torch.cat([centres, clam.double()[:, None]], 1)
         write_results(out, results)
         save_paths_npz(out, paths_by_method)
+    baselines = [m for m in methods if m in ("two-way-shooting-variable", "two-way-shooting-fixed", "unbiased-md")]
+    if baselines:
+        for method, row, paths in baseline_rows(system, proto, args.seed, baselines, data.n_energy_evals):
+            results["methods"].append(row)
+            if paths is not None:
+                paths_by_method[method] = paths
+            write_tables(out, results)
+        results["notes"]["baselines"] = (
+            f"overdamped Euler-Maruyama, dt = {proto.md_dt}, kT = {system.kT}, states = disks of radius 0.1; "
+            f"shooting from one initial path (unbiased MD at kT_high = {proto.kT_high}; its evaluations are in "
+            f"n_energy_evals together with every rejected trial), burn-in = a quarter of the rounds; "
+            f"variable length: {proto.shooting_chains} chains x {proto.shooting_rounds} rounds, trials longer "
+            f"than {proto.shooting_max_frames} frames rejected; fixed length: {proto.fixed_chains} chains x "
+            f"{proto.fixed_rounds} rounds at the initial path's length; unbiased MD: {proto.md_chains} chains x "
+            f"{proto.md_steps} steps from A (evals_per_transition = budget / transitions; the budget is a lower "
+            f"bound when none is seen). n_paths of the shooting rows counts saved (correlated) chain states")
+    add_path_density_jsd(results, paths_by_method, system, proto)
+    results["notes"]["evaluations per transition path"] = evaluation_ratio_note(results)
+    write_tables(out, results)
+    save_paths_npz(out, paths_by_method)
     figure(system, curves, paths_by_method, out)
     print(markdown_table(results["methods"]))
+    print(markdown_table(results["methods"], keys=EXTRA_KEYS))
+    print(f"evaluations per transition path: {results['notes']['evaluations per transition path']}")
     print(f"lower bound U(S1) = {results['lower_bound']}; hardware: {results['hardware']}")
     print(f"wrote {out / 'results.json'}, {out / 'table.md'}, {out / 'paths.png'}, {out / 'paths.npz'}")
     return results
