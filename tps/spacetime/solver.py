@@ -315,31 +315,30 @@ def _dip_nodes(P, n_nodes, d, dip, lam_a, lam_b, dtype, device):
 
 
 def _multi_start(denoiser, x_a, x_b, dips, *, n_points, max_iter, coarse_points, coarse_iter, common):
+    """All starts of all endpoint pairs in ONE batched coarse solve (the curves are independent,
+    so their summed energy has a block-diagonal Hessian), then the best start of each pair is
+    refined at full resolution."""
     lam_a, lam_b = _endpoint_logsnr(common["logsnr"])
     xa, xb, batched = _prepare_endpoints(denoiser, x_a, x_b, common["batched"])
-    P, d = xa.shape[0], math.prod(xa.shape[1:])
+    P, event = xa.shape[0], tuple(xa.shape[1:])
+    d = math.prod(event)
     dtype = common["dtype"] or xa.dtype
-    best_obj, best_nodes, history, n_evals, wall = None, None, [], 0, 0.0
-    for dip in dips:
-        nodes = _dip_nodes(P, common["n_nodes"], d, float(dip), lam_a, lam_b, dtype, xa.device)
-        r = geodesic(denoiser, x_a, x_b, n_points=coarse_points or n_points, max_iter=coarse_iter or max_iter,
-                     init_nodes=nodes, **common)
-        obj = r.objective.reshape(P)
-        if best_obj is None:
-            best_obj, best_nodes = obj.clone(), r.nodes.clone()
-        else:
-            better = obj < best_obj
-            best_obj = torch.where(better, obj, best_obj)
-            best_nodes[better] = r.nodes[better]
-        history += r.history
-        n_evals += r.n_evaluations
-        wall += r.wall_s
+    xa, xb = xa.to(dtype), xb.to(dtype)
+    S = len(dips)
+    nodes = torch.cat([_dip_nodes(P, common["n_nodes"], d, float(dip), lam_a, lam_b, dtype, xa.device)
+                       for dip in dips])  # (S * P, n_nodes, d + 1), start-major
+    coarse_kw = dict(common, batched=True)
+    r = geodesic(denoiser, xa.repeat((S,) + (1,) * len(event)), xb.repeat((S,) + (1,) * len(event)),
+                 n_points=coarse_points or n_points, max_iter=coarse_iter or max_iter, init_nodes=nodes, **coarse_kw)
+    obj = r.objective.reshape(S, P)
+    best = obj.argmin(0)  # (P,)
+    best_nodes = r.nodes.reshape((S, P) + tuple(r.nodes.shape[1:]))[best, torch.arange(P)]
     final = geodesic(denoiser, x_a, x_b, n_points=n_points, max_iter=max_iter, init_nodes=best_nodes, **common)
     straight = geodesic(denoiser, x_a, x_b, n_points=n_points, max_iter=0, **common)
     final.initial_energy, final.initial_objective = straight.initial_energy, straight.initial_objective
-    final.history = history + final.history
-    final.n_evaluations += n_evals
-    final.wall_s += wall
+    final.history = r.history + final.history
+    final.n_evaluations += r.n_evaluations
+    final.wall_s += r.wall_s
     return final
 
 
