@@ -95,7 +95,7 @@ class Protocol:
     avoid_low_variance_threshold: float = 3.75
 
 
-QUICK = Protocol(n_chains=800, data_steps=2000, burn_in=600, hidden=96, train_steps=1200, coarse_iter=60, max_iter=60)
+QUICK = Protocol(n_chains=1000, data_steps=2000, burn_in=600, train_steps=1500, coarse_iter=60, max_iter=60)
 
 
 @dataclass
@@ -127,8 +127,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--paths", type=int, default=1000, help="paths per method (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--avoid", type=float, nargs=2, metavar=("PHI", "PSI"), default=None,
-                   help="(phi, psi) in rad to avoid for spacetime-geodesic-region-avoiding (default: the "
-                        "highest-energy restraint centre of the unconstrained geodesic)")
+                   help="(phi, psi) in rad to avoid for spacetime-geodesic-region-avoiding (default: where the "
+                        "unconstrained geodesic's paths cross: median position of their highest-energy frames)")
+    p.add_argument("--image-criterion", choices=("curve-energy", "max-energy"), default="curve-energy",
+                   help="how the end point's periodic image is chosen: lowest geodesic (curve) energy (default; "
+                        "model only) or lowest highest potential energy over the coarse curve's restraint centres "
+                        "(a few hundred potential evaluations, reported as n_selection_energy_evals)")
+    p.add_argument("--image", type=int, nargs=2, metavar=("K_PHI", "K_PSI"), default=None,
+                   help="use the end point's periodic image x_b + 2 pi (K_PHI, K_PSI) instead of choosing the "
+                        "lowest-energy geodesic among the images")
 
 
 # ------------------------------------------------------------------ settings
@@ -204,7 +211,7 @@ def solver_kwargs(proto: Protocol) -> dict:
                 coarse_iter=proto.coarse_iter, max_iter=proto.max_iter)
 
 
-def choose_image(net, x_a: torch.Tensor, x_b: torch.Tensor, proto: Protocol):
+def choose_image(net, x_a: torch.Tensor, x_b: torch.Tensor, proto: Protocol, force=None, potential=None):
     """Solve the free geodesic to the candidate images of ``x_b`` as one batch and keep the lowest-energy one.
 
     Candidates are the images ``x_b + 2 pi k``, ``k in {-1, 0, 1}^2``, whose chord from ``x_a`` is
@@ -224,10 +231,26 @@ def choose_image(net, x_a: torch.Tensor, x_b: torch.Tensor, proto: Protocol):
         The batched solve over the candidates.
     nodes : Tensor, shape ``(1, n_nodes, 3)``
         Spline nodes of the chosen image's curve (to warm-start the full-resolution solve).
+
+    Other Parameters
+    ----------------
+    force : pair of int, optional
+        Solve and return this image ``k`` (still solved alongside the candidates, for the record).
+    potential : Potential, optional
+        If given, choose the image whose coarse curve has the lowest highest potential energy
+        over its restraint centres ``x / alpha`` (costs ``n_candidates * coarse_points``
+        evaluations, counted in ``potential.n_evals``) instead of the lowest curve energy.
     """
     shifts = image_shifts(x_a.dtype)
     chords = (x_b[None] + shifts - x_a[None]).norm(dim=1)
-    cand = torch.nonzero(chords <= proto.image_chord_ratio * chords.min()).flatten()
+    keep = chords <= proto.image_chord_ratio * chords.min()
+    forced = None
+    if force is not None:
+        if not all(int(v) in (-1, 0, 1) for v in force) or len(force) != 2:
+            raise ValueError(f"image: expected two integers in {{-1, 0, 1}}, got {force!r}")
+        forced = (int(force[0]) + 1) * 3 + (int(force[1]) + 1)
+        keep[forced] = True
+    cand = torch.nonzero(keep).flatten()
     xa = x_a.expand(len(cand), 2).clone()
     xb = x_b[None] + shifts[cand]
     r = geodesic(net, xa, xb, batched=True, n_points=proto.coarse_points, init_dips=proto.init_dips,
@@ -235,7 +258,13 @@ def choose_image(net, x_a: torch.Tensor, x_b: torch.Tensor, proto: Protocol):
     energies = [None] * len(shifts)
     for i, e in zip(cand.tolist(), r.energy.tolist()):
         energies[i] = e
-    best = int(torch.argmin(r.energy))
+    if forced is not None:
+        best = int((cand == forced).nonzero()[0, 0])
+    elif potential is not None:
+        c = centres(r.x.reshape(-1, 2), r.logsnr.reshape(-1)).reshape(r.x.shape)
+        best = int(torch.argmin(potential.energy(c).max(1).values))
+    else:
+        best = int(torch.argmin(r.energy))
     index = int(cand[best])
     return index, shifts[index], energies, r, r.nodes[best][None]
 
@@ -263,11 +292,18 @@ def relative_kl_profile(net, cx, clam, x_star, logsnr_star, proto: Protocol) -> 
 
 
 def nearest_image(point: torch.Tensor, curve_points: torch.Tensor) -> torch.Tensor:
-    """The periodic image ``point + 2 pi k`` (``k in {-2..2}^2``) closest to any of ``curve_points``, shape ``(2,)``."""
+    """The periodic image ``point + 2 pi k`` (``k in {-2..2}^2``) closest to any of ``curve_points`` ``(M, 2)``, shape ``(2,)``."""
     k = torch.tensor([(i, j) for i in range(-2, 3) for j in range(-2, 3)], dtype=torch.float64)
     cands = point.double()[None] + TWO_PI * k
     d = torch.cdist(cands, curve_points.double()).min(1).values
     return cands[int(d.argmin())]
+
+
+def crossing_point(paths: Paths) -> torch.Tensor:
+    """Median (unwrapped) position of each path's highest-energy frame, shape ``(2,)``: where paths cross."""
+    i = paths.energies.argmax(1)
+    pts = paths.frames[torch.arange(paths.n_paths), i]
+    return pts.median(0).values.double()
 
 
 def min_periodic_distance(frames: torch.Tensor, point) -> float:
@@ -375,16 +411,33 @@ def run(args) -> Optional[dict]:
     # periodic image of the end point: batched solve over the candidate images
     cpu0 = time.process_time()
     with timer() as t_img:
-        index, shift, image_energies, image_result, image_nodes = choose_image(net, x_a, x_b0, proto)
+        n_before = setting.potential.n_evals
+        index, shift, image_energies, image_result, image_nodes = choose_image(
+            net, x_a, x_b0, proto, args.image,
+            potential=setting.potential if args.image_criterion == "max-energy" else None)
+        n_selection = setting.potential.n_evals - n_before
     cpu_img = time.process_time() - cpu0
     x_b = x_b0 + shift
     k = (shift / TWO_PI).round().int().tolist()
     results["periodic_image"] = {"k": k, "end_unwrapped": x_b.tolist(), "curve_energies_by_k": {
         str((int(round(s[0] / TWO_PI)), int(round(s[1] / TWO_PI)))): e
         for s, e in zip(image_shifts(torch.float64).tolist(), image_energies)}, "wall_s": t_img(), "cpu_s": cpu_img}
+    with torch.no_grad():
+        img_cmax = bilinear(setting.grid, centres(image_result.x.reshape(-1, 2),
+                                                  image_result.logsnr.reshape(-1)).reshape(image_result.x.shape))
+    solved = [i for i, e in enumerate(image_energies) if e is not None]
+    results["periodic_image"]["curve_max_energy_by_k"] = {
+        str(tuple(int(v) for v in (image_shifts(torch.float64)[i] / TWO_PI).round().tolist())): float(m)
+        for i, m in zip(solved, img_cmax.max(1).values)}
+    results["periodic_image"]["forced"] = args.image is not None
+    results["periodic_image"]["criterion"] = "--image" if args.image is not None else args.image_criterion
+    results["periodic_image"]["n_selection_energy_evals"] = n_selection
+    how = {"curve-energy": "lowest coarse geodesic (curve) energy",
+           "max-energy": "lowest highest potential energy over the coarse curve's restraint centres"}
+    chosen_by = "forced by --image" if args.image is not None else how[args.image_criterion]
     results["notes"]["periodic image"] = (
-        f"end point image x_b + 2 pi k with k = {tuple(k)}: lowest coarse geodesic energy among the images "
-        f"k in {{-1, 0, 1}}^2 whose chord is <= {proto.image_chord_ratio} x the shortest, solved as one batch in "
+        f"end point image x_b + 2 pi k with k = {tuple(k)} ({chosen_by}); candidates: the images k in "
+        f"{{-1, 0, 1}}^2 whose chord is <= {proto.image_chord_ratio} x the shortest, solved as one batch in "
         f"{t_img():.1f} s (CPU {cpu_img:.1f} s); energies by k in results.json periodic_image")
     print(f"periodic image k = {tuple(k)}; coarse curve energies "
           f"{['-' if e is None else '%.1f' % e for e in image_energies]}")
@@ -404,6 +457,7 @@ def run(args) -> Optional[dict]:
                         geodesic_wall_s=geo_wall)
         row["sampling_wall_s"] = t_sample()
         row["geodesic_cpu_s"] = geo_cpu
+        row["n_selection_energy_evals"] = n_selection  # the chosen image serves every row
         row["sampling_cpu_s"] = cpu
         row["excess_over_lower_bound_kT"] = (row["max_energy_mean"] - setting.lower_bound) / kT
         row["curve_logsnr_min"] = float(clam.min())
@@ -429,7 +483,7 @@ def run(args) -> Optional[dict]:
                      logsnr=proto.logsnr, clamp=proto.clamp, max_iter=proto.max_iter)
     cpu_geo = cpu_img + time.process_time() - cpu0
     free_curve = (r.x, r.logsnr)
-    free_row = record("spacetime-geodesic", r.x, r.logsnr, t_img() + t_geo(),
+    record("spacetime-geodesic", r.x, r.logsnr, t_img() + t_geo(),
                       {"curve_energy": float(r.energy), "solver_evaluations": r.n_evaluations}, cpu_geo)
 
     # 2. low variance
@@ -444,16 +498,16 @@ def run(args) -> Optional[dict]:
            cpu_geo)
 
     # 3. region avoiding
-    fc = centres(*free_curve)
     if args.avoid is not None:
         requested = torch.tensor(args.avoid, dtype=torch.float64)
-        avoid_point = nearest_image(requested, fc)
-        avoid_note = f"--avoid {tuple(args.avoid)} (image nearest the free geodesic: {avoid_point.tolist()})"
+        route = paths_by_method["spacetime-geodesic"].frames[:50].reshape(-1, 2)
+        avoid_point = nearest_image(requested, route)
+        avoid_note = f"--avoid {tuple(args.avoid)} (image nearest the free geodesic's paths: {avoid_point.tolist()})"
     else:
-        e = bilinear(setting.grid, fc)
-        avoid_point = fc[int(e.argmax())]
-        avoid_note = (f"default: the free geodesic's highest-energy restraint centre {avoid_point.tolist()} "
-                      f"(grid energy {float(e.max()):.2f})")
+        avoid_point = crossing_point(paths_by_method["spacetime-geodesic"])
+        avoid_note = (f"default: the free geodesic paths' typical crossing point {avoid_point.tolist()} (median "
+                      f"position of each path's highest-energy frame; grid energy "
+                      f"{float(bilinear(setting.grid, avoid_point)):.2f})")
     cpu0 = time.process_time()
     with timer() as t_geo:
         x_star = avoid_point.float()
@@ -463,27 +517,21 @@ def run(args) -> Optional[dict]:
         lv2 = LowVariance(proto.avoid_low_variance_threshold, weight=proto.low_variance_weight)
         r = geodesic(net, x_a, x_b, n_points=proto.n_points, init_dips=(proto.logsnr,), constraints=(lv2, ra), **skw)
     cpu_geo = cpu_img + time.process_time() - cpu0
-    free_paths = paths_by_method["spacetime-geodesic"]
-    free_row["min_distance_to_avoided_point"] = min_periodic_distance(free_paths.frames, avoid_point)
     results["notes"]["region avoidance"] = (
         f"avoided point {avoid_note}; z* at logSNR {proto.avoid_logsnr}; relative-KL threshold {threshold:.1f} "
         f"(= minimum on the free geodesic + {proto.avoid_kl_margin}); plus LowVariance("
         f"{proto.avoid_low_variance_threshold})")
     record("spacetime-geodesic-region-avoiding", r.x, r.logsnr, t_img() + t_geo(),
            {"curve_energy": float(r.energy), "solver_evaluations": r.n_evaluations,
-            "avoided_point": avoid_point.tolist(), "avoid_kl_threshold": threshold,
-            "min_distance_to_avoided_point": None}, cpu_geo)
-    results["methods"][-1]["min_distance_to_avoided_point"] = min_periodic_distance(
-        paths_by_method["spacetime-geodesic-region-avoiding"].frames, avoid_point)
-    results["methods"][-1]["curve_min_distance_to_avoided_point"] = min_periodic_distance(
-        centres(r.x, r.logsnr)[None], avoid_point)
-    free_row["curve_min_distance_to_avoided_point"] = min_periodic_distance(fc[None], avoid_point)
+            "avoided_point": avoid_point.tolist(), "avoid_kl_threshold": threshold}, cpu_geo)
 
     # 4. straight line to the chosen image at constant logSNR
     cx, clam = straight_curve(x_a, x_b, proto)
-    row = record("linear-interpolation", cx, clam, 0.0, {})
-    row["min_distance_to_avoided_point"] = min_periodic_distance(paths_by_method["linear-interpolation"].frames,
-                                                                 avoid_point)
+    record("linear-interpolation", cx, clam, 0.0, {})
+    for row in results["methods"]:  # distances of all frames and of the restraint centres to the avoided point
+        m = row["method"]
+        row["min_distance_to_avoided_point"] = min_periodic_distance(paths_by_method[m].frames, avoid_point)
+        row["curve_min_distance_to_avoided_point"] = min_periodic_distance(curves[m][None, :, :2], avoid_point)
     write_results(out, results)
     figure(setting, curves, paths_by_method, out, avoid_point=avoid_point)
     print(markdown_table(results["methods"]))
