@@ -10,6 +10,7 @@ import sys
 SUITES = {
     "muller-brown": "benchmarks.muller_brown",
     "geodesic-solver": "benchmarks.geodesic_solver",
+    "mb-geometry": "benchmarks.mb_geometry",
     "aldp-2d": "benchmarks.aldp_2d",
     "all": "benchmarks.all",
 }
