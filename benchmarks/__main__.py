@@ -12,6 +12,7 @@ SUITES = {
     "geodesic-solver": "benchmarks.geodesic_solver",
     "mb-geometry": "benchmarks.mb_geometry",
     "aldp-2d": "benchmarks.aldp_2d",
+    "aldp-cartesian": "benchmarks.aldp_cartesian",
     "all": "benchmarks.all",
 }
 

@@ -1,0 +1,264 @@
+"""All-atom alanine dipeptide TPS benchmark (C5 -> C7ax, 300 K, vacuum, amber99sbildn).
+
+Protocol (issue 4; benchmarks.md sections 1 and 3): the generic pipeline of
+``tps.workflows.cartesian`` with nothing alanine-specific in it: OpenMM Langevin MD from the
+C5 and C7ax minima -> E(3)-equivariant EGNN denoiser on centred, scaled frames -> spacetime
+geodesic (Hutchinson divergence, L-BFGS) between the minimised, Kabsch-aligned endpoints ->
+annealed Langevin inside OpenMM along the restraint centres -> metrics on the force field.
+Rows: ``spacetime-geodesic``, ``spacetime-geodesic-low-variance``, ``linear-interpolation``
+(straight line between the aligned endpoints at the anchor logSNR). The 0 K reference is the
+climbing-image NEB saddle energy (``lower_bound``, both senses of the phi rotation).
+
+Files in ``--out``: ``results.json``, ``table.md``, ``model.pt`` (reusable with ``--model``),
+``md/training.dcd`` (+ ``.pdb``), ``paths/topology.pdb`` and ``paths/<method>/path_000.dcd``...,
+``ramachandran.png`` (paths over the package's (phi, psi) free-energy surface) and
+``energies.png`` (OpenMM energy along a few paths).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.common import hardware, markdown_table, save_figure, timer, write_results
+from tps.diffusion import DiffusionModel, TrainingConfig
+from tps.metrics.molecular import summarize_molecular
+from tps.sampling.md import MDData, md_samples
+from tps.spacetime import LowVariance
+from tps.systems import alanine_dipeptide as aldp
+from tps.workflows.cartesian import (
+    check_model_matches, prepare_endpoints, save_paths_dcd, train_model, transition_paths,
+)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    md_steps: int = 250_000            # per start (C5, C7ax): 0.5 ns each at 2 fs
+    md_report_interval: int = 50       # 0.1 ps between training frames
+    hidden: int = 32
+    n_layers: int = 3
+    train_steps: int = 2400
+    batch_size: int = 64
+    logsnr: float = 4.0                # endpoint anchor, model coordinates
+    n_points: int = 64
+    n_nodes: int = 8
+    max_iter: int = 30
+    coarse_points: int = 16
+    coarse_iter: int = 20
+    init_dips: tuple = (2.0, -1.0)
+    low_variance_threshold: float = 3.0
+    low_variance_weight: float = 1e4
+    steps_per_point: int = 250         # 64 * 250 = 16 000 MD steps (32 ps) per path
+    frames_per_point: int = 10         # a frame every 25 steps (50 fs)
+    timestep: float = 0.002
+    friction: float = 1.0
+    neb_images: int = 16
+    neb_max_iterations: int = 4000
+    throughput_steps: int = 20_000     # plain OpenMM MD, for the sampler's relative throughput
+
+
+QUICK = Protocol(md_steps=20_000, md_report_interval=20, hidden=16, n_layers=2, train_steps=150, batch_size=32,
+                 n_points=32, max_iter=8, coarse_points=12, coarse_iter=6, init_dips=(), steps_per_point=100,
+                 frames_per_point=4, neb_images=10, neb_max_iterations=1500, throughput_steps=5000)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument("--quick", action="store_true", help="tiny model and short paths (a few minutes)")
+    p.add_argument("--paths", type=int, default=None, help="paths per method (default 100; 10 with --quick)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", type=Path, default=None, help="reuse a checkpoint (skips MD data and training)")
+    p.add_argument("--methods", default="spacetime-geodesic,spacetime-geodesic-low-variance,linear-interpolation",
+                   help="comma-separated rows to run")
+    p.add_argument("--no-neb", action="store_true", help="skip the NEB reference")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (training and geodesic)")
+
+
+def neb_reference(system, endpoints, topology, proto: Protocol):
+    """Lowest climbing-image NEB saddle over both senses of the phi rotation (kJ/mol), and notes."""
+    try:
+        from tps.metrics.neb import bond_graph, climbing_image_neb, torsion_band
+    except ImportError as exc:  # pragma: no cover - depends on the colleague's module
+        return None, f"NEB unavailable ({exc})"
+    from tps.potentials.openmm import phi_psi_indices
+
+    torsions = phi_psi_indices(topology)
+    found = []
+    for turn in (+1, -1):
+        band = torsion_band(endpoints.start, endpoints.target, torsions, bond_graph(system), proto.neb_images,
+                            turns=(turn, 0))
+        r = climbing_image_neb(system, band, max_iterations=proto.neb_max_iterations)
+        found.append((r.saddle_energy, turn, r))
+    energy, turn, r = min(found, key=lambda t: t[0])
+    detail = "; ".join(f"phi sense {t:+d}: saddle {e:.2f} kJ/mol (converged {x.converged}, max force "
+                       f"{x.max_force:.1f} kJ/mol/nm, {x.n_iterations} iterations, {x.wall_s:.0f} s)"
+                       for e, t, x in found)
+    return energy, f"climbing-image NEB, {proto.neb_images} images: {detail}"
+
+
+def plain_md_throughput(system, topology, start, proto: Protocol) -> float:
+    t0 = time.perf_counter()
+    md_samples(system, topology, start, n_steps=proto.throughput_steps, report_interval=proto.throughput_steps,
+               timestep=proto.timestep, friction=proto.friction)
+    return proto.throughput_steps / (time.perf_counter() - t0)
+
+
+def _phi_psi_lines(phi_psi):
+    """Insert NaN where a path crosses the periodic boundary (for line plots)."""
+    out = []
+    for i in range(phi_psi.shape[0]):
+        if i and np.abs(phi_psi[i] - phi_psi[i - 1]).max() > math.pi:
+            out.append([np.nan, np.nan])
+        out.append(phi_psi[i])
+    return np.asarray(out)
+
+
+def figures(paths_by_method, cv, endpoints, out: Path, n_show: int = 30) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    phi, psi, fes = aldp.load_free_energy_surface()
+    methods = list(paths_by_method)
+    fig, axes = plt.subplots(1, len(methods), figsize=(5 * len(methods), 4.6), squeeze=False)
+    ends = cv(torch.as_tensor(np.stack([endpoints.start, endpoints.target]))).numpy()
+    for ax, m in zip(axes[0], methods):
+        cs = ax.contourf(phi, psi, np.clip(fes, None, 60), levels=24, cmap="viridis")
+        pp = cv(paths_by_method[m].frames[:n_show]).numpy()
+        for path in pp:
+            line = _phi_psi_lines(path)
+            ax.plot(line[:, 0], line[:, 1], color="white", lw=0.5, alpha=0.6)
+        ax.plot(ends[:, 0], ends[:, 1], "r*", ms=12)
+        ax.set_xlim(-math.pi, math.pi)
+        ax.set_ylim(-math.pi, math.pi)
+        ax.set_title(m)
+        ax.set_xlabel("phi (rad)")
+        ax.set_ylabel("psi (rad)")
+    fig.colorbar(cs, ax=axes[0].tolist(), label="free energy (kJ/mol), package FES")
+    fig.suptitle(f"alanine dipeptide C5 -> C7ax, 300 K: {n_show} paths per method over the (phi, psi) FES")
+    save_figure(fig, out / "ramachandran.png")
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, len(methods), figsize=(5 * len(methods), 3.8), squeeze=False, sharey=True)
+    for ax, m in zip(axes[0], methods):
+        e = paths_by_method[m].energies[:5].numpy()
+        s = np.linspace(0, 1, e.shape[1])
+        for row in e:
+            ax.plot(s, row, lw=0.7)
+        ax.set_title(m)
+        ax.set_xlabel("curve progress s")
+    axes[0][0].set_ylabel("OpenMM potential energy (kJ/mol)")
+    save_figure(fig, out / "energies.png")
+    plt.close(fig)
+
+
+def run(args) -> dict:
+    torch.set_num_threads(1)  # small graphs: extra threads only add contention on shared cores
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    proto = QUICK if args.quick else Protocol()
+    n_paths = args.paths or (10 if args.quick else 100)
+    top = aldp.topology()
+    system = aldp.create_openmm_system(top)
+    minima = aldp.minimized_structures()
+    states = aldp.load().states
+    results = {"suite": "aldp-cartesian", "system": "alanine-dipeptide (all-atom, vacuum, amber99sbildn)",
+               "kT": aldp.KT, "lower_bound": float("nan"), "hardware": hardware(), "seed": args.seed,
+               "protocol": proto.__dict__ | {"quick": bool(args.quick), "n_paths": n_paths}, "methods": [],
+               "notes": {}}
+    endpoints = prepare_endpoints(system, minima["C5"], minima["C7ax"])
+
+    # ---------------------------------------------------------------- model
+    if args.model is not None:
+        model = DiffusionModel.load(args.model, device=args.device).freeze()
+        check_model_matches(model, top)
+        results["notes"]["training"] = f"reused checkpoint {args.model}: {model.metadata}"
+    else:
+        with timer() as t_md:
+            data = md_samples(system, top, {"C5": minima["C5"], "C7ax": minima["C7ax"]}, n_steps=proto.md_steps,
+                              report_interval=proto.md_report_interval, timestep=proto.timestep,
+                              friction=proto.friction, seed=args.seed)
+        data.save(out / "md" / "training.dcd")
+        cfg = TrainingConfig(n_steps=proto.train_steps, batch_size=proto.batch_size, seed=args.seed,
+                             warmup_steps=min(100, proto.train_steps // 10), eval_every=200)
+        model, training = train_model(data, top, system=system, hidden=proto.hidden, n_layers=proto.n_layers,
+                                      training=cfg, device=args.device, checkpoint=out / "model.pt", progress=True,
+                                      metadata={"system": "alanine-dipeptide", "md_wall_s": t_md()})
+        results["notes"]["training"] = (
+            f"{data.n_energy_evals} MD steps ({t_md():.1f} s, {data.n_frames} frames from C5 and C7ax), "
+            f"EGNN {proto.hidden}x{proto.n_layers}, {training.n_steps_done} steps at batch {proto.batch_size} "
+            f"({training.wall_s:.0f} s loop + {model.metadata['holdout_wall_s']:.0f} s held-out evaluation); "
+            f"held-out loss per logSNR band {training.holdout_final}")
+    n_train_evals = int(model.metadata.get("n_training_energy_evals", 0))
+    results["notes"]["model"] = {k: model.metadata.get(k) for k in
+                                 ("n_training_energy_evals", "training_steps", "training_wall_s", "holdout_wall_s",
+                                  "holdout_final", "md_wall_s")}
+
+    # ---------------------------------------------------------------- reference and throughput
+    if not args.no_neb:
+        with timer() as t_neb:
+            saddle, note = neb_reference(system, endpoints, top, proto)
+        if saddle is not None:
+            results["lower_bound"] = float(saddle)
+        results["notes"]["neb"] = f"{note}; {t_neb():.0f} s"
+    md_rate = plain_md_throughput(system, top, endpoints.start, proto)
+    results["notes"]["plain_md_steps_per_s"] = md_rate
+
+    # ---------------------------------------------------------------- methods
+    geo = dict(n_nodes=proto.n_nodes, max_iter=proto.max_iter, coarse_points=proto.coarse_points,
+               coarse_iter=proto.coarse_iter, init_dips=proto.init_dips)
+    specs = {
+        "spacetime-geodesic": ("geodesic", geo),
+        "spacetime-geodesic-low-variance": ("geodesic", geo | {"constraints": (
+            LowVariance(proto.low_variance_threshold, weight=proto.low_variance_weight),)}),
+        "linear-interpolation": ("linear", None),
+    }
+    wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in wanted if m not in specs]
+    if unknown:
+        raise ValueError(f"--methods: unknown {unknown}; valid: {', '.join(specs)}")
+    cv = states["C7ax"].cv
+    paths_by_method = {}
+    for method in wanted:
+        curve, options = specs[method]
+        with timer() as t_all:
+            res = transition_paths(system, top, model, None, None, endpoints=endpoints, curve=curve,
+                                   n_paths=n_paths, steps_per_point=proto.steps_per_point, logsnr=proto.logsnr,
+                                   n_points=proto.n_points, geodesic_options=options, timestep=proto.timestep,
+                                   friction=proto.friction, frames_per_point=proto.frames_per_point,
+                                   seed=args.seed, progress=True)
+        paths = res.paths
+        row = summarize_molecular(paths, method=method, system=system, target_state=states["C7ax"],
+                                  target_positions=endpoints.target, topology=top,
+                                  n_training_energy_evals=n_train_evals if curve == "geodesic" else 0,
+                                  wall_s=t_all(), geodesic_wall_s=res.wall_s["geodesic"])
+        row["n_energy_evals_per_path"] = paths.n_energy_evals // paths.n_paths
+        row["sampling_wall_s"] = res.wall_s["sampling"]
+        row["sampler_steps_per_s"] = paths.info.get("steps_per_s", float("nan"))
+        row["throughput_vs_plain_md"] = row["sampler_steps_per_s"] / md_rate
+        row["curve_logsnr_min"] = float(res.restraints.logsnr.min())
+        row["curve_logsnr_mean"] = float(res.restraints.logsnr.mean())
+        if res.geodesic is not None:
+            row["curve_energy"] = float(res.geodesic.energy)
+            row["curve_energy_initial"] = float(res.geodesic.initial_energy)
+            row["geodesic_evaluations"] = int(res.geodesic.n_evaluations)
+        results["methods"].append(row)
+        paths_by_method[method] = paths
+        save_paths_dcd(paths, top, out / "paths" / method)
+        write_results(out, results)
+        print(f"{method}: THP {row['target_hit_fraction']:.2f}, max energy {row['max_energy_mean']:.1f} +- "
+              f"{row['max_energy_std']:.1f}, max step {row['max_step']:.4f} nm, {t_all():.0f} s", flush=True)
+    save_paths_dcd(next(iter(paths_by_method.values()))[:1], top, out / "paths", max_paths=0)
+    figures(paths_by_method, cv, endpoints, out)
+    print(markdown_table(results["methods"]))
+    print(f"NEB saddle (0 K reference) = {results['lower_bound']}; hardware: {results['hardware']}")
+    print(f"wrote {out / 'results.json'}, {out / 'table.md'}, {out / 'ramachandran.png'}, {out / 'energies.png'}, "
+          f"{out / 'paths'}")
+    return results

@@ -1,0 +1,275 @@
+"""Training data for all-atom models: plain OpenMM Langevin MD, or trajectories users bring.
+
+:func:`md_samples` runs ``openmm.LangevinMiddleIntegrator`` from each starting structure and
+returns an :class:`MDData`: an ``mdtraj.Trajectory`` of the reported frames plus the cost in
+MD steps (one force evaluation per step, reported as ``n_training_energy_evals``).
+:meth:`MDData.from_trajectory` wraps a trajectory made elsewhere; :func:`check_topology_match`
+refuses frames whose atoms do not match the system (count, then element and name in order)
+before any model is trained on them.
+
+Units: OpenMM's MD units (nm, ps, kJ/mol, K).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional
+
+import numpy as np
+import openmm
+
+from tps._validation import check_positive, check_positive_int
+from tps.io import atomic_path
+
+__all__ = ["MDData", "md_samples", "check_topology_match", "as_mdtraj_topology"]
+
+
+def as_mdtraj_topology(topology):
+    """An ``mdtraj.Topology`` from an ``openmm.app.Topology`` or ``mdtraj.Topology``."""
+    import mdtraj
+
+    if isinstance(topology, mdtraj.Topology):
+        return topology
+    if isinstance(topology, openmm.app.Topology):
+        return mdtraj.Topology.from_openmm(topology)
+    raise TypeError(f"topology: expected an openmm.app.Topology or mdtraj.Topology, got {type(topology).__name__}")
+
+
+def _atom_label(atom) -> str:
+    element = atom.element.symbol if atom.element is not None else "?"
+    return f"{atom.residue.name}{atom.residue.resSeq}:{atom.name} ({element})"
+
+
+def check_topology_match(reference, other, *, system: Optional[openmm.System] = None, what: str = "trajectory") -> None:
+    """Raise ``ValueError`` unless ``other`` has the atoms of ``reference`` in the same order.
+
+    Compared: number of atoms (and of the system's particles when ``system`` is given), then
+    element and atom name of every atom in order. Residue names and numbering may differ
+    (e.g. a trajectory written by another program).
+
+    Parameters
+    ----------
+    reference, other : mdtraj.Topology or openmm.app.Topology
+    system : openmm.System, optional
+    what : str
+        Name of ``other`` in the error message.
+    """
+    ref, oth = as_mdtraj_topology(reference), as_mdtraj_topology(other)
+    if system is not None and system.getNumParticles() != ref.n_atoms:
+        raise ValueError(f"topology: has {ref.n_atoms} atoms but the OpenMM system has "
+                         f"{system.getNumParticles()} particles")
+    if oth.n_atoms != ref.n_atoms:
+        raise ValueError(f"{what}: has {oth.n_atoms} atoms but the system has {ref.n_atoms}; "
+                         "frames must contain exactly the system's atoms in the system's order")
+    for a, b in zip(ref.atoms, oth.atoms):
+        ea = a.element.symbol if a.element is not None else None
+        eb = b.element.symbol if b.element is not None else None
+        if ea != eb or a.name != b.name:
+            raise ValueError(f"{what}: atom {a.index} is {_atom_label(b)} but the system expects {_atom_label(a)}; "
+                             "the atom order must match the system's topology")
+
+
+@dataclass
+class MDData:
+    """Molecular configurations for training, with their cost.
+
+    Attributes
+    ----------
+    trajectory : mdtraj.Trajectory
+        Frames, positions ``trajectory.xyz`` of shape ``(n_frames, n_atoms, 3)`` in nm.
+    n_energy_evals : int
+        MD steps (force evaluations) spent making the frames; 0 if unknown.
+    info : dict
+        Provenance: integrator settings, seed, index of the start of every frame.
+    """
+
+    trajectory: object
+    n_energy_evals: int = 0
+    info: dict = field(default_factory=dict)
+
+    @property
+    def positions(self) -> np.ndarray:
+        """Positions, float64 ndarray of shape ``(n_frames, n_atoms, 3)``, nm."""
+        return np.asarray(self.trajectory.xyz, dtype=np.float64)
+
+    @property
+    def topology(self):
+        """The ``mdtraj.Topology`` of the frames."""
+        return self.trajectory.topology
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.trajectory.n_frames)
+
+    @classmethod
+    def from_trajectory(cls, trajectory, *, n_energy_evals: int = 0, topology=None,
+                        system: Optional[openmm.System] = None, info: Optional[dict] = None) -> "MDData":
+        """Wrap frames made elsewhere.
+
+        Parameters
+        ----------
+        trajectory : mdtraj.Trajectory
+        n_energy_evals : int
+            What the frames cost (MD steps), reported as ``n_training_energy_evals``.
+        topology : mdtraj.Topology or openmm.app.Topology, optional
+            The system's topology: checked with :func:`check_topology_match` (``ValueError``
+            on a different molecule or atom order).
+        system : openmm.System, optional
+            Checked for its particle count.
+        """
+        import mdtraj
+
+        if not isinstance(trajectory, mdtraj.Trajectory):
+            raise TypeError(f"trajectory: expected an mdtraj.Trajectory, got {type(trajectory).__name__}")
+        if trajectory.n_frames < 1:
+            raise ValueError("trajectory: has no frames")
+        if not np.isfinite(trajectory.xyz).all():
+            raise ValueError("trajectory: positions contain NaN or infinity")
+        if topology is not None:
+            check_topology_match(topology, trajectory.topology, system=system)
+        elif system is not None and system.getNumParticles() != trajectory.n_atoms:
+            raise ValueError(f"trajectory: has {trajectory.n_atoms} atoms but the OpenMM system has "
+                             f"{system.getNumParticles()} particles")
+        if int(n_energy_evals) < 0:
+            raise ValueError(f"n_energy_evals: expected >= 0, got {n_energy_evals!r}")
+        return cls(trajectory, int(n_energy_evals), dict(info or {}))
+
+    def save(self, path) -> tuple:
+        """Write ``path`` (``.dcd``) and its topology ``path.with_suffix('.pdb')`` (first frame).
+
+        Returns
+        -------
+        (Path, Path)
+            The trajectory and the topology file.
+        """
+        path = Path(path).with_suffix(".dcd")
+        with atomic_path(path) as tmp:
+            self.trajectory.save_dcd(str(tmp))
+        pdb = path.with_suffix(".pdb")
+        with atomic_path(pdb) as tmp:
+            self.trajectory[0].save_pdb(str(tmp))
+        return path, pdb
+
+    @classmethod
+    def load(cls, path, *, topology=None, n_energy_evals: int = 0, system=None) -> "MDData":
+        """Read a trajectory file (``.dcd`` next to its ``.pdb`` unless ``topology`` is a file)."""
+        import mdtraj
+
+        path = Path(path)
+        top = str(path.with_suffix(".pdb")) if topology is None else topology
+        if not isinstance(top, str) and not isinstance(top, Path):
+            traj = mdtraj.load(str(path), top=as_mdtraj_topology(top))
+        else:
+            traj = mdtraj.load(str(path), top=str(top))
+        return cls.from_trajectory(traj, n_energy_evals=n_energy_evals, system=system)
+
+
+def _starts_array(starts, n_atoms):
+    names = None
+    if isinstance(starts, Mapping):
+        names = [str(k) for k in starts]
+        starts = [np.asarray(v, dtype=np.float64) for v in starts.values()]
+    if isinstance(starts, (list, tuple)):
+        starts = [np.asarray(v, dtype=np.float64) for v in starts]
+    arr = np.asarray(starts, dtype=np.float64)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3 or arr.shape[1:] != (n_atoms, 3):
+        raise ValueError(f"starts: expected shape (n_starts, {n_atoms}, 3) in nm, got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError("starts: positions contain NaN or infinity")
+    if names is None:
+        names = [str(i) for i in range(arr.shape[0])]
+    return arr, names
+
+
+def md_samples(system: openmm.System, topology, starts, *, n_steps: int, report_interval: int,
+               temperature: float = 300.0, timestep: float = 0.002, friction: float = 1.0, platform="auto",
+               seed: int = 0, progress: bool = False) -> MDData:
+    """Langevin MD from each starting structure; the reported frames are training data.
+
+    Parameters
+    ----------
+    system : openmm.System
+        Force field (and constraints) to simulate, e.g. with ``HBonds`` constraints for 2 fs.
+    topology : openmm.app.Topology or mdtraj.Topology
+        Atoms of ``system`` in order.
+    starts : array, shape ``(n_starts, n_atoms, 3)`` or ``(n_atoms, 3)``, nm, or dict name -> array
+        Starting structures (e.g. minimised basins); one independent run per start.
+    n_steps : int
+        MD steps per start.
+    report_interval : int
+        Steps between saved frames (``n_steps // report_interval`` frames per start).
+    temperature : float
+        K (default 300).
+    timestep : float
+        ps (default 0.002).
+    friction : float
+        1/ps (default 1).
+    platform : str or sequence of str
+        See :func:`tps.potentials.openmm.select_platform`.
+    seed : int
+        Velocities and integrator noise of start ``i`` use seed ``1 + 1000 seed + i``
+        (OpenMM treats seed 0 as "pick one at random").
+    progress : bool
+
+    Returns
+    -------
+    MDData
+        ``n_energy_evals = n_starts * n_steps``; ``info["start"]`` gives the start index of
+        every frame and ``info["start_names"]`` the names.
+    """
+    import mdtraj
+
+    from tps.potentials.openmm import select_platform
+
+    n_steps = check_positive_int(n_steps, "n_steps")
+    report_interval = check_positive_int(report_interval, "report_interval")
+    if report_interval > n_steps:
+        raise ValueError(f"report_interval: {report_interval} exceeds n_steps={n_steps}; no frame would be saved")
+    temperature = check_positive(temperature, "temperature")
+    timestep = check_positive(timestep, "timestep")
+    friction = check_positive(friction, "friction")
+    md_top = as_mdtraj_topology(topology)
+    n_atoms = system.getNumParticles()
+    if md_top.n_atoms != n_atoms:
+        raise ValueError(f"topology: has {md_top.n_atoms} atoms but the OpenMM system has {n_atoms} particles")
+    starts, names = _starts_array(starts, n_atoms)
+    chosen = select_platform(n_atoms, platform)
+    n_reports = n_steps // report_interval
+    frames, start_of_frame, times = [], [], []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(starts) * n_reports, desc="MD", leave=False, disable=None)
+    for i, x0 in enumerate(starts):
+        run_seed = 1 + 1000 * int(seed) + i
+        integrator = openmm.LangevinMiddleIntegrator(temperature, friction, timestep)
+        integrator.setRandomNumberSeed(run_seed)
+        context = openmm.Context(system, integrator, chosen)
+        context.setPositions(x0)
+        context.applyConstraints(1e-6)
+        context.setVelocitiesToTemperature(temperature, run_seed)
+        for k in range(n_reports):
+            integrator.step(report_interval)
+            state = context.getState(getPositions=True)
+            frames.append(state.getPositions(asNumpy=True).value_in_unit(openmm.unit.nanometer))
+            start_of_frame.append(i)
+            times.append((k + 1) * report_interval * timestep)
+            if bar is not None:
+                bar.update(1)
+        del context, integrator
+    if bar is not None:
+        bar.close()
+    xyz = np.asarray(frames, dtype=np.float32)
+    if not np.isfinite(xyz).all():
+        raise RuntimeError("md_samples: the simulation produced NaN positions; reduce the timestep or minimise "
+                           "the starting structures")
+    traj = mdtraj.Trajectory(xyz, md_top, time=np.asarray(times))
+    info = {"temperature_K": temperature, "timestep_ps": timestep, "friction_per_ps": friction,
+            "n_steps_per_start": n_steps, "report_interval": report_interval, "seed": int(seed),
+            "platform": chosen.getName(), "integrator": "LangevinMiddleIntegrator",
+            "start": np.asarray(start_of_frame), "start_names": names}
+    return MDData(traj, len(starts) * n_steps, info)

@@ -1,0 +1,571 @@
+"""All-atom transition paths for any OpenMM molecule: MD frames -> EGNN denoiser -> geodesic -> OpenMM paths.
+
+The pipeline takes an ``openmm.System``, its topology, training frames and two structures;
+nothing in it knows which molecule it handles.
+
+1. **Model coordinates.** Every frame loses its centroid (unweighted mean over atoms, the
+   frame the :class:`~tps.diffusion.egnn.EGNNDenoiser` works in) and is divided by one scalar
+   ``scale`` (:class:`~tps.diffusion.AffineScaling` fitted with ``center=False``): a shift
+   by a mean structure would break rotation equivariance, a scalar keeps restraints isotropic.
+   Training noise gets the same centroid projection (``center_fn``).
+2. **Endpoints.** Both structures are minimised in the force field (a warning names the
+   energy when minimisation removed a clash; non-finite or, with ``max_energy``, too high
+   minimised energies raise ``ValueError``), centred, and the target is Kabsch-rotated onto
+   the start (rigid-body motion is not a transition, method.md section 7).
+3. **Geodesic** in model coordinates between ``(z_a, lam_a)`` and ``(z_b, lam_a)`` with the
+   Hutchinson divergence (:func:`tps.spacetime.geodesic`). Cost choice: one fixed Rademacher
+   probe per curve point (``n_probes=1``; common random numbers keep the objective
+   deterministic for L-BFGS), so one objective evaluation is one batched denoiser call plus one
+   Jacobian-vector product over the ``N`` curve points and a backward pass through both;
+   ``N`` = 32-64 points and tens of L-BFGS iterations fit a CPU.
+4. **Restraints.** Curve point ``(z_n, lam_n)`` is the Boltzmann distribution of the force
+   field plus a harmonic restraint with centre ``origin + scale * z_n / alpha_n`` (nm, the
+   curve re-centred on the start structure's centroid ``origin``) and stiffness
+   ``kT exp(lam_n) / scale^2`` (kJ/mol/nm^2) on every coordinate (method.md section 5).
+5. **Paths.** :func:`tps.sampling.openmm_annealed.openmm_annealed_langevin` runs OpenMM's own
+   Langevin integrator along the restraints, starting at the minimised start structure.
+
+Units: nm, ps, kJ/mol, K throughout; model coordinates are dimensionless.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+import openmm
+import openmm.unit as unit
+import torch
+
+from tps.diffusion.checkpoint import DiffusionModel
+from tps.diffusion.egnn import EGNNConfig, EGNNDenoiser, atom_types_from_topology, resolve_device
+from tps.diffusion.scaling import AffineScaling
+from tps.diffusion.training import TrainingConfig, TrainingResult, train_denoiser
+from tps.potentials.openmm import select_platform
+from tps.sampling.md import MDData, as_mdtraj_topology, check_topology_match
+from tps.spacetime.solver import GeodesicResult, geodesic
+
+__all__ = [
+    "CENTRING", "Endpoints", "CurveRestraints", "center_positions", "kabsch_align", "fit_scaling",
+    "model_coordinates", "build_denoiser", "train_model", "check_model_matches", "prepare_endpoints",
+    "solve_geodesic", "linear_curve", "curve_restraints", "sample_paths", "boltzmann_kT", "CartesianResult",
+    "transition_paths", "save_paths_dcd",
+]
+
+#: Metadata tag of models trained on centroid-free frames (checked when a model is reused).
+CENTRING = "centroid"
+_KJ = unit.kilojoule_per_mole
+
+
+def boltzmann_kT(temperature: float) -> float:
+    """``k_B T`` in kJ/mol for ``temperature`` in K."""
+    return (unit.MOLAR_GAS_CONSTANT_R * float(temperature) * unit.kelvin).value_in_unit(_KJ)
+
+
+# ----------------------------------------------------------------------------- geometry
+def center_positions(positions):
+    """Remove the centroid (unweighted mean over atoms) of every frame.
+
+    Parameters
+    ----------
+    positions : Tensor or ndarray, shape ``(..., n_atoms, 3)``
+
+    Returns
+    -------
+    Same type and shape, each frame with zero centroid; also usable as ``center_fn`` for
+    centroid-free training noise.
+    """
+    return positions - positions.mean(-2, keepdims=True) if isinstance(positions, np.ndarray) \
+        else positions - positions.mean(dim=-2, keepdim=True)
+
+
+def kabsch_align(mobile, reference):
+    """Rotate centred ``mobile`` onto centred ``reference`` (proper rotation, equal atom weights).
+
+    Parameters
+    ----------
+    mobile, reference : ndarray, shape ``(n_atoms, 3)``, nm
+
+    Returns
+    -------
+    ndarray, shape ``(n_atoms, 3)``
+        ``mobile`` centred and rotated (det +1) to minimise the RMSD to centred ``reference``.
+    """
+    a = np.asarray(mobile, dtype=np.float64)
+    b = np.asarray(reference, dtype=np.float64)
+    a = a - a.mean(0)
+    b = b - b.mean(0)
+    u, _, vt = np.linalg.svd(a.T @ b)
+    d = np.sign(np.linalg.det(u @ vt))
+    rot = u @ np.diag([1.0, 1.0, d]) @ vt
+    return a @ rot
+
+
+def fit_scaling(frames) -> AffineScaling:
+    """Scalar scaling of centroid-free frames: ``z = x / scale`` with ``scale`` the RMS coordinate.
+
+    Parameters
+    ----------
+    frames : array, shape ``(n_frames, n_atoms, 3)``, nm (centred here)
+    """
+    x = center_positions(torch.as_tensor(np.asarray(frames), dtype=torch.float64))
+    return AffineScaling.fit(x, center=False)
+
+
+def model_coordinates(frames, scaling: AffineScaling) -> torch.Tensor:
+    """Centred frames in model units, float32 ``(n_frames, n_atoms, 3)``."""
+    x = center_positions(torch.as_tensor(np.asarray(frames), dtype=torch.float64))
+    return scaling.to_model(x).float()
+
+
+# ----------------------------------------------------------------------------- model
+def build_denoiser(topology, *, sigma_data: float = 1.0, hidden: int = 32, n_layers: int = 3, device="cpu",
+                   **config_kwargs) -> EGNNDenoiser:
+    """An untrained :class:`EGNNDenoiser` whose atom types and bonds come from ``topology``.
+
+    Parameters
+    ----------
+    topology : mdtraj.Topology or openmm.app.Topology (with bonds)
+    sigma_data : float
+        Per-coordinate spread of the model-unit data (1 after :func:`fit_scaling`).
+    hidden, n_layers : int
+    device : str
+        ``"cpu"`` (default), ``"cuda"`` or ``"auto"`` (CUDA if present, else CPU with a warning).
+    **config_kwargs
+        Further :class:`EGNNConfig` fields (``cutoff``, ``chiral``, ...).
+    """
+    config = EGNNConfig.from_topology(as_mdtraj_topology(topology), sigma_data=sigma_data, hidden=hidden,
+                                      n_layers=n_layers, **config_kwargs)
+    return EGNNDenoiser(config, device=device)
+
+
+def train_model(data: MDData, topology, *, system: Optional[openmm.System] = None, hidden: int = 32,
+                n_layers: int = 3, training: TrainingConfig = TrainingConfig(n_steps=2000, batch_size=64),
+                device="cpu", checkpoint=None, progress: bool = False, metadata: Optional[dict] = None,
+                **config_kwargs):
+    """Fit the scaling and train an EGNN denoiser on MD frames.
+
+    Parameters
+    ----------
+    data : MDData
+        Training frames; checked against ``topology`` (and ``system``) before anything else.
+    topology : mdtraj.Topology or openmm.app.Topology
+    system : openmm.System, optional
+        Checked for its particle count.
+    hidden, n_layers : int
+        EGNN size (default 32 x 3: about 0.2 s per step at batch 64 on one CPU thread).
+    training : TrainingConfig
+        Default 2000 steps at batch 64 (512 is too large for an EGNN on a CPU).
+    device : str
+    checkpoint : path, optional
+        Atomic checkpoint written every ``training.eval_every`` steps and at the end.
+    progress : bool
+    metadata : dict, optional
+        Extra provenance stored in the model.
+
+    Returns
+    -------
+    model : DiffusionModel
+        Frozen, in evaluation mode; ``metadata`` has ``n_atoms``, ``centring``,
+        ``n_training_energy_evals``, the wall time of the training loop (``training_wall_s``)
+        and of the two held-out evaluations around it (``holdout_wall_s``).
+    result : TrainingResult
+        ``holdout_final`` gives the held-out loss per logSNR band.
+    """
+    check_topology_match(topology, data.topology, system=system, what="training frames")
+    dev = resolve_device(device)
+    scaling = fit_scaling(data.positions)
+    z = model_coordinates(data.positions, scaling)
+    net = build_denoiser(topology, sigma_data=float(z.pow(2).mean().sqrt()), hidden=hidden, n_layers=n_layers,
+                         device=dev, **config_kwargs)
+    meta = {"n_atoms": int(z.shape[1]), "centring": CENTRING, "n_training_energy_evals": int(data.n_energy_evals),
+            "n_training_frames": int(z.shape[0])}
+    meta.update(metadata or {})
+    model = DiffusionModel(net, scaling, metadata=meta)
+    save = None if checkpoint is None else (lambda step: model.save(checkpoint))
+    torch.manual_seed(training.seed)
+    t0 = time.perf_counter()
+    result = train_denoiser(net, z.to(dev), config=training, progress=progress, center_fn=center_positions,
+                            checkpoint_fn=save)
+    model.metadata["training_wall_s"] = float(result.wall_s)
+    # train_denoiser evaluates 5 x 4096 held-out samples before and after the loop (not in wall_s)
+    model.metadata["holdout_wall_s"] = float(time.perf_counter() - t0 - result.wall_s)
+    model.metadata["training_steps"] = int(result.n_steps_done)
+    model.metadata["holdout_final"] = dict(result.holdout_final)
+    if checkpoint is not None:
+        model.save(checkpoint)
+    return model.freeze(), result
+
+
+def check_model_matches(model: DiffusionModel, topology) -> None:
+    """Refuse a model trained on another molecule (``ValueError`` naming the mismatch).
+
+    Checks the checkpoint's EGNN configuration against ``topology``: atom count, then the
+    atom types (element and bonded environment, in order), and that the model was trained on
+    centroid-free frames with a scalar scaling.
+    """
+    top = as_mdtraj_topology(topology)
+    config = getattr(model.network, "config", None)
+    if not isinstance(config, EGNNConfig):
+        raise ValueError(f"model: expected an EGNNDenoiser model, got {type(model.network).__name__}")
+    if config.n_atoms != top.n_atoms:
+        raise ValueError(f"model: trained on a molecule with {config.n_atoms} atoms, but this system has "
+                         f"{top.n_atoms}; train a model for this molecule")
+    types = atom_types_from_topology(top)
+    if tuple(types) != tuple(config.atom_types):
+        first = next(i for i, (a, b) in enumerate(zip(types, config.atom_types)) if a != b)
+        atom = list(top.atoms)[first]
+        raise ValueError(f"model: atom types differ from this system's (first at atom {first}, {atom}); "
+                         "the model was trained on another molecule or another atom order")
+    if model.metadata.get("centring", CENTRING) != CENTRING or any(v != 0.0 for v in model.scaling.shift):
+        raise ValueError("model: expected a model trained on centroid-free frames with a scalar scaling "
+                         "(see tps.workflows.cartesian.train_model)")
+
+
+# ----------------------------------------------------------------------------- endpoints
+@dataclass
+class Endpoints:
+    """Minimised, centred, aligned endpoint structures.
+
+    Attributes
+    ----------
+    start : ndarray, shape ``(n_atoms, 3)``, nm
+        Minimised start structure in its own frame (paths start here).
+    target : ndarray, shape ``(n_atoms, 3)``, nm
+        Minimised target, centred and Kabsch-rotated onto the start, then shifted to
+        ``origin`` (same frame as ``start``).
+    origin : ndarray, shape ``(3,)``, nm
+        Centroid of ``start``.
+    energies : dict
+        ``{"start": (before, after), "target": (before, after)}`` minimisation energies, kJ/mol.
+    """
+
+    start: np.ndarray
+    target: np.ndarray
+    origin: np.ndarray
+    energies: dict = field(default_factory=dict)
+
+    def model_coordinates(self, scaling: AffineScaling) -> tuple:
+        """``(z_start, z_target)``: centred endpoints in model units, float64 ``(n_atoms, 3)``."""
+        za = scaling.to_model(torch.as_tensor(self.start - self.origin, dtype=torch.float64))
+        zb = scaling.to_model(torch.as_tensor(self.target - self.origin, dtype=torch.float64))
+        return za, zb
+
+
+def _minimise(system, positions, *, platform, tolerance, max_iterations):
+    integrator = openmm.VerletIntegrator(0.001)
+    context = openmm.Context(system, integrator, select_platform(system.getNumParticles(), platform))
+    context.setPositions(np.asarray(positions, dtype=np.float64))
+    before = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(_KJ)
+    if system.getNumConstraints():
+        context.applyConstraints(1e-8)
+    openmm.LocalEnergyMinimizer.minimize(context, tolerance, max_iterations)
+    state = context.getState(getEnergy=True, getPositions=True)
+    after = state.getPotentialEnergy().value_in_unit(_KJ)
+    return state.getPositions(asNumpy=True).value_in_unit(unit.nanometer), before, after
+
+
+def prepare_endpoints(system: openmm.System, start, target, *, temperature: float = 300.0, platform="auto",
+                      tolerance: float = 1.0, max_iterations: int = 0, clash_kT: float = 50.0,
+                      max_energy: Optional[float] = None) -> Endpoints:
+    """Minimise both structures, centre them and rotate ``target`` onto ``start``.
+
+    Parameters
+    ----------
+    system : openmm.System
+    start, target : array, shape ``(n_atoms, 3)``, nm
+    temperature : float
+        K; sets the warning threshold ``clash_kT * kT``.
+    platform : str
+    tolerance : float
+        ``LocalEnergyMinimizer`` force tolerance, kJ/mol/nm.
+    max_iterations : int
+        0: until converged.
+    clash_kT : float
+        Warn (with both energies) when minimisation lowers a structure's energy by more than
+        this many kT: the input had clashes or was far from a minimum.
+    max_energy : float, optional
+        kJ/mol; a minimised energy above it raises ``ValueError`` (non-finite energies always do).
+
+    Returns
+    -------
+    Endpoints
+    """
+    n_atoms = system.getNumParticles()
+    kT = boltzmann_kT(temperature)
+    out, energies = {}, {}
+    for name, x in (("start", start), ("target", target)):
+        x = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
+        if x.shape != (n_atoms, 3):
+            raise ValueError(f"{name}: expected shape ({n_atoms}, 3) in nm, got {x.shape}")
+        if not np.isfinite(x).all():
+            raise ValueError(f"{name}: positions contain NaN or infinity")
+        xm, before, after = _minimise(system, x, platform=platform, tolerance=tolerance,
+                                      max_iterations=max_iterations)
+        if not math.isfinite(after):
+            raise ValueError(f"{name}: energy {before:.6g} kJ/mol before and {after:.6g} kJ/mol after minimisation; "
+                             "check the structure (overlapping atoms?)")
+        if max_energy is not None and after > max_energy:
+            raise ValueError(f"{name}: minimised energy {after:.2f} kJ/mol exceeds max_energy={max_energy:.2f} kJ/mol "
+                             f"(before minimisation {before:.2f} kJ/mol)")
+        if not math.isfinite(before) or before - after > clash_kT * kT:
+            warnings.warn(f"{name}: energy {before:.1f} kJ/mol before minimisation, {after:.1f} kJ/mol after "
+                          f"(drop > {clash_kT:g} kT): the structure had clashes or was far from a minimum",
+                          stacklevel=2)
+        out[name], energies[name] = xm, (float(before), float(after))
+    origin = out["start"].mean(0)
+    target_aligned = kabsch_align(out["target"], out["start"]) + origin
+    return Endpoints(out["start"], target_aligned, origin, energies)
+
+
+# ----------------------------------------------------------------------------- curves
+def solve_geodesic(model: DiffusionModel, endpoints: Endpoints, *, logsnr: float = 4.0, n_points: int = 48,
+                   n_nodes: int = 8, max_iter: int = 30, init_dips: Sequence[float] = (),
+                   coarse_points: Optional[int] = None, coarse_iter: Optional[int] = None, n_probes: int = 1,
+                   clamp: bool = False, constraints: Sequence = (), seed: int = 0,
+                   progress: bool = False) -> GeodesicResult:
+    """Spacetime geodesic between the endpoints in model coordinates (Hutchinson divergence).
+
+    Parameters
+    ----------
+    model : DiffusionModel
+        EGNN model of this molecule (see :func:`check_model_matches`).
+    endpoints : Endpoints
+    logsnr : float
+        Anchor logSNR of both endpoints (model units).
+    n_points, n_nodes, max_iter, init_dips, coarse_points, coarse_iter, n_probes, clamp, constraints, seed
+        Passed to :func:`tps.spacetime.geodesic` (L-BFGS, ``divergence="hutchinson"``).
+
+    Returns
+    -------
+    GeodesicResult
+        ``x`` of shape ``(n_points, n_atoms, 3)`` in model units, ``logsnr`` ``(n_points,)``.
+    """
+    net = model.network
+    param = next(net.parameters())
+    za, zb = endpoints.model_coordinates(model.scaling)
+    za, zb = za.to(dtype=param.dtype, device=param.device), zb.to(dtype=param.dtype, device=param.device)
+    return geodesic(net, za, zb, logsnr=logsnr, n_points=n_points, n_nodes=n_nodes, max_iter=max_iter,
+                    divergence="hutchinson", n_probes=n_probes, clamp=clamp, init_dips=tuple(init_dips),
+                    coarse_points=coarse_points, coarse_iter=coarse_iter, constraints=constraints, seed=seed,
+                    progress=progress)
+
+
+def linear_curve(endpoints: Endpoints, scaling: AffineScaling, *, n_points: int = 48, logsnr: float = 4.0) -> tuple:
+    """Straight line between the aligned endpoints at constant logSNR (the baseline curve).
+
+    The same spacetime points as the geodesic solver's initial curve: ``x_n = (1 - s_n) z_a + s_n z_b``
+    at ``logsnr``, with the endpoints anchored as ``(z, logsnr)`` exactly as the geodesic's.
+
+    Returns
+    -------
+    x : Tensor, shape ``(n_points, n_atoms, 3)``, model units
+    logsnr : Tensor, shape ``(n_points,)``
+    """
+    za, zb = endpoints.model_coordinates(scaling)
+    s = torch.linspace(0.0, 1.0, int(n_points), dtype=torch.float64)[:, None, None]
+    lam = torch.full((int(n_points),), float(logsnr), dtype=torch.float64)
+    return (1 - s) * za + s * zb, lam
+
+
+@dataclass
+class CurveRestraints:
+    """Physical restraints of a spacetime curve, ready for OpenMM.
+
+    Attributes
+    ----------
+    centres : ndarray, shape ``(N, n_atoms, 3)``, nm
+    stiffness : ndarray, shape ``(N,)``, kJ/mol/nm^2
+    logsnr : ndarray, shape ``(N,)``
+    """
+
+    centres: np.ndarray
+    stiffness: np.ndarray
+    logsnr: np.ndarray
+
+
+def curve_restraints(curve_x, curve_logsnr, scaling: AffineScaling, *, temperature: float = 300.0,
+                     origin=None) -> CurveRestraints:
+    """Restraint centres ``origin + scale * z_n / alpha_n`` and stiffness ``kT exp(lam_n) / scale^2``.
+
+    Parameters
+    ----------
+    curve_x : Tensor, shape ``(N, n_atoms, 3)``, model units
+    curve_logsnr : Tensor, shape ``(N,)``
+    scaling : AffineScaling
+        Scalar scaling without shift (:func:`fit_scaling`).
+    temperature : float
+        K.
+    origin : array, shape ``(3,)``, nm, optional
+        Where the centred curve is placed (the start structure's centroid).
+
+    Returns
+    -------
+    CurveRestraints
+    """
+    x = torch.as_tensor(curve_x).detach().double().cpu()
+    lam = torch.as_tensor(curve_logsnr).detach().double().cpu()
+    if x.dim() != 3 or x.shape[-1] != 3 or lam.shape != (x.shape[0],):
+        raise ValueError(f"curve_x, curve_logsnr: expected shapes (N, n_atoms, 3) and (N,), got "
+                         f"{tuple(x.shape)} and {tuple(lam.shape)}")
+    if any(v != 0.0 for v in scaling.shift):
+        raise ValueError("scaling: expected a scalar scaling without shift (fit_scaling)")
+    alpha = torch.sigmoid(lam).sqrt()[:, None, None]
+    centres = center_positions(x / alpha) * scaling.scale
+    if origin is not None:
+        centres = centres + torch.as_tensor(np.asarray(origin), dtype=torch.float64)
+    stiffness = boltzmann_kT(temperature) * torch.exp(lam) / scaling.scale**2
+    return CurveRestraints(centres.numpy(), stiffness.numpy(), lam.numpy())
+
+
+def sample_paths(system: openmm.System, restraints: CurveRestraints, endpoints: Endpoints, *, n_paths: int,
+                 steps_per_point: int, temperature: float = 300.0, timestep: float = 0.002, friction: float = 1.0,
+                 platform="auto", frames_per_point: int = 1, seed: int = 0, n_workers: int = 1,
+                 progress: bool = False):
+    """Annealed Langevin in OpenMM along ``restraints``, every path starting at ``endpoints.start``.
+
+    Returns
+    -------
+    tps.sampling.Paths
+        Frames ``(n_paths, 1 + N * frames_per_point, n_atoms, 3)`` nm; energies of the force
+        field (restraint excluded), kJ/mol; ``n_energy_evals = n_paths * N * steps_per_point``.
+    """
+    from tps.sampling.openmm_annealed import openmm_annealed_langevin
+
+    t0 = time.perf_counter()
+    paths = openmm_annealed_langevin(system, restraints.centres, restraints.stiffness, temperature=temperature,
+                                     n_paths=n_paths, steps_per_point=steps_per_point, x_start=endpoints.start,
+                                     timestep=timestep, friction=friction, platform=platform,
+                                     frames_per_point=frames_per_point, seed=seed, n_workers=n_workers,
+                                     progress=progress)
+    paths.info.setdefault("wall_s", time.perf_counter() - t0)
+    return paths
+
+
+# ----------------------------------------------------------------------------- end to end
+@dataclass
+class CartesianResult:
+    """Everything one pipeline run made.
+
+    Attributes
+    ----------
+    paths : tps.sampling.Paths
+    endpoints : Endpoints
+    restraints : CurveRestraints
+    geodesic : GeodesicResult or None
+        None for the straight-line baseline.
+    wall_s : dict
+        ``{"geodesic": s, "sampling": s}``.
+    """
+
+    paths: object
+    endpoints: Endpoints
+    restraints: CurveRestraints
+    geodesic: Optional[GeodesicResult] = None
+    wall_s: dict = field(default_factory=dict)
+
+
+def transition_paths(system: openmm.System, topology, model: DiffusionModel, start, target, *, n_paths: int,
+                     steps_per_point: int, curve: str = "geodesic", temperature: float = 300.0,
+                     logsnr: float = 4.0, n_points: int = 48, geodesic_options: Optional[dict] = None,
+                     endpoints: Optional[Endpoints] = None, timestep: float = 0.002, friction: float = 1.0,
+                     platform="auto", frames_per_point: int = 1, seed: int = 0, n_workers: int = 1,
+                     progress: bool = False) -> CartesianResult:
+    """Transition paths from ``start`` to ``target`` for any molecule: endpoints -> curve -> OpenMM paths.
+
+    Parameters
+    ----------
+    system : openmm.System
+    topology : mdtraj.Topology or openmm.app.Topology
+    model : DiffusionModel
+        EGNN model trained on this molecule (refused otherwise, :func:`check_model_matches`).
+    start, target : array, shape ``(n_atoms, 3)``, nm
+        Raw structures (minimised and aligned here) unless ``endpoints`` is given.
+    n_paths, steps_per_point : int
+        Paths and MD steps per curve point: ``n_points * steps_per_point`` MD steps per path.
+    curve : {"geodesic", "linear"}
+        Spacetime geodesic, or the straight line at constant ``logsnr`` (baseline).
+    temperature : float
+        K.
+    logsnr : float
+        Anchor logSNR of the endpoints (and of the whole straight line).
+    n_points : int
+    geodesic_options : dict, optional
+        Extra keyword arguments of :func:`solve_geodesic` (``max_iter``, ``init_dips``,
+        ``coarse_points``, ``constraints``, ...).
+    endpoints : Endpoints, optional
+        Reuse prepared endpoints (skips minimisation).
+    timestep, friction, platform, frames_per_point, seed, n_workers, progress
+        Passed to :func:`sample_paths`.
+
+    Returns
+    -------
+    CartesianResult
+    """
+    if curve not in ("geodesic", "linear"):
+        raise ValueError(f"curve: expected 'geodesic' or 'linear', got {curve!r}")
+    if system.getNumParticles() != as_mdtraj_topology(topology).n_atoms:
+        raise ValueError(f"topology: has {as_mdtraj_topology(topology).n_atoms} atoms but the OpenMM system has "
+                         f"{system.getNumParticles()} particles")
+    check_model_matches(model, topology)
+    if endpoints is None:
+        endpoints = prepare_endpoints(system, start, target, temperature=temperature, platform=platform)
+    t0 = time.perf_counter()
+    result = None
+    if curve == "geodesic":
+        result = solve_geodesic(model, endpoints, logsnr=logsnr, n_points=n_points, seed=seed, progress=progress,
+                                **(geodesic_options or {}))
+        cx, clam = result.x, result.logsnr
+    else:
+        cx, clam = linear_curve(endpoints, model.scaling, n_points=n_points, logsnr=logsnr)
+    t_curve = time.perf_counter() - t0
+    restraints = curve_restraints(cx, clam, model.scaling, temperature=temperature, origin=endpoints.origin)
+    t0 = time.perf_counter()
+    paths = sample_paths(system, restraints, endpoints, n_paths=n_paths, steps_per_point=steps_per_point,
+                         temperature=temperature, timestep=timestep, friction=friction, platform=platform,
+                         frames_per_point=frames_per_point, seed=seed, n_workers=n_workers, progress=progress)
+    return CartesianResult(paths, endpoints, restraints, result,
+                           {"geodesic": t_curve, "sampling": time.perf_counter() - t0})
+
+
+def save_paths_dcd(paths, topology, directory, *, max_paths: Optional[int] = None) -> list:
+    """One DCD file per path (``path_000.dcd``, ...) plus ``topology.pdb`` in ``directory``.
+
+    VMD and mdtraj open them: ``mdtraj.load("path_000.dcd", top="topology.pdb")``.
+
+    Parameters
+    ----------
+    paths : tps.sampling.Paths
+        Frames ``(n_paths, n_frames, n_atoms, 3)``, nm.
+    topology : mdtraj.Topology or openmm.app.Topology
+    directory : path
+    max_paths : int, optional
+
+    Returns
+    -------
+    list of Path
+        The DCD files written.
+    """
+    import mdtraj
+    from pathlib import Path
+
+    from tps.io import atomic_path
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    top = as_mdtraj_topology(topology)
+    frames = paths.frames.detach().cpu().numpy()
+    n = frames.shape[0] if max_paths is None else min(int(max_paths), frames.shape[0])
+    with atomic_path(directory / "topology.pdb") as tmp:
+        mdtraj.Trajectory(frames[0, :1].astype(np.float32), top).save_pdb(str(tmp))
+    written = []
+    for i in range(n):
+        path = directory / f"path_{i:03d}.dcd"
+        with atomic_path(path) as tmp:
+            mdtraj.Trajectory(frames[i].astype(np.float32), top).save_dcd(str(tmp))
+        written.append(path)
+    return written
