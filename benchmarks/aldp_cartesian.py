@@ -102,11 +102,29 @@ def neb_reference(system, endpoints, topology, proto: Protocol):
     return energy, f"climbing-image NEB, {proto.neb_images} images: {detail}"
 
 
-def plain_md_throughput(system, topology, start, proto: Protocol) -> float:
+def plain_md(system, topology, start, proto: Protocol) -> tuple:
+    """Plain OpenMM MD from ``start`` with frames at the sampler's frame spacing.
+
+    Returns
+    -------
+    steps_per_s : float
+        Throughput (frames read out as often as the sampler does).
+    max_step : float
+        Largest all-atom Kabsch RMSD between consecutive frames (nm): the thermal baseline of
+        ``max_step`` at this frame spacing.
+    mean_energy : float
+        Mean potential energy of the frames (kJ/mol): the thermal level paths start to climb from.
+    """
+    from tps.metrics.molecular import consecutive_frame_rmsd, openmm_energies
+
+    every = proto.steps_per_point // proto.frames_per_point
     t0 = time.perf_counter()
-    md_samples(system, topology, start, n_steps=proto.throughput_steps, report_interval=proto.throughput_steps,
-               timestep=proto.timestep, friction=proto.friction)
-    return proto.throughput_steps / (time.perf_counter() - t0)
+    data = md_samples(system, topology, start, n_steps=proto.throughput_steps, report_interval=every,
+                      timestep=proto.timestep, friction=proto.friction)
+    rate = proto.throughput_steps / (time.perf_counter() - t0)
+    x = torch.as_tensor(data.positions)
+    mean_energy = float(openmm_energies(system, data.positions[len(x) // 5:]).mean())
+    return rate, float(consecutive_frame_rmsd(x[:-1], x[1:]).max()), mean_energy
 
 
 def _phi_psi_lines(phi_psi):
@@ -208,8 +226,15 @@ def run(args) -> dict:
         if saddle is not None:
             results["lower_bound"] = float(saddle)
         results["notes"]["neb"] = f"{note}; {t_neb():.0f} s"
-    md_rate = plain_md_throughput(system, top, endpoints.start, proto)
+    md_rate, md_step, md_energy = plain_md(system, top, endpoints.start, proto)
+    every = proto.steps_per_point // proto.frames_per_point
+    results["notes"]["plain_md"] = (
+        f"{proto.throughput_steps} steps of unbiased 300 K MD from C5 with a frame every {every} steps: "
+        f"{md_rate:.0f} steps/s; max consecutive-frame RMSD {md_step:.4f} nm (thermal baseline of max_step); "
+        f"mean potential energy {md_energy:.1f} kJ/mol vs {endpoints.energies['start'][1]:.1f} kJ/mol at the C5 "
+        "minimum, the first frame of every path (so barrier_mean includes the thermal rise)")
     results["notes"]["plain_md_steps_per_s"] = md_rate
+    results["notes"]["plain_md_max_step"] = md_step
 
     # ---------------------------------------------------------------- methods
     geo = dict(n_nodes=proto.n_nodes, max_iter=proto.max_iter, coarse_points=proto.coarse_points,

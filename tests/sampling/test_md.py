@@ -43,7 +43,7 @@ def test_frames_cost_and_reproducibility(aldp_setup, tmp_path):
     np.testing.assert_allclose(back.positions, a.positions, atol=1e-5)
 
 
-def test_thermal_kinetic_energy_not_needed_but_potential_is_thermal(aldp_setup):
+def test_potential_energy_is_thermal(aldp_setup):
     """Mean potential energy over 2 ps at 300 K lies well above the minimum (equipartition ~ kT/2 per mode)."""
     top, system, ms = aldp_setup
     from tps.metrics.molecular import openmm_energies
