@@ -113,7 +113,10 @@ def plain_md(system, topology, start, proto: Protocol) -> tuple:
         Largest all-atom Kabsch RMSD between consecutive frames (nm): the thermal baseline of
         ``max_step`` at this frame spacing.
     mean_energy : float
-        Mean potential energy of the frames (kJ/mol): the thermal level paths start to climb from.
+        Mean potential energy of the frames after the first fifth (kJ/mol): the thermal level.
+    max_energy : float
+        Largest potential energy over all frames (kJ/mol): what max_energy is without any transition.
+    n_frames : int
     """
     from tps.metrics.molecular import consecutive_frame_rmsd, openmm_energies
 
@@ -123,8 +126,9 @@ def plain_md(system, topology, start, proto: Protocol) -> tuple:
                       timestep=proto.timestep, friction=proto.friction)
     rate = proto.throughput_steps / (time.perf_counter() - t0)
     x = torch.as_tensor(data.positions)
-    mean_energy = float(openmm_energies(system, data.positions[len(x) // 5:]).mean())
-    return rate, float(consecutive_frame_rmsd(x[:-1], x[1:]).max()), mean_energy
+    energies = openmm_energies(system, data.positions)
+    return rate, float(consecutive_frame_rmsd(x[:-1], x[1:]).max()), float(energies[len(x) // 5:].mean()), \
+        float(energies.max()), len(x)
 
 
 def _phi_psi_lines(phi_psi):
@@ -226,13 +230,14 @@ def run(args) -> dict:
         if saddle is not None:
             results["lower_bound"] = float(saddle)
         results["notes"]["neb"] = f"{note}; {t_neb():.0f} s"
-    md_rate, md_step, md_energy = plain_md(system, top, endpoints.start, proto)
+    md_rate, md_step, md_energy, md_max, md_frames = plain_md(system, top, endpoints.start, proto)
     every = proto.steps_per_point // proto.frames_per_point
     results["notes"]["plain_md"] = (
         f"{proto.throughput_steps} steps of unbiased 300 K MD from C5 with a frame every {every} steps: "
         f"{md_rate:.0f} steps/s; max consecutive-frame RMSD {md_step:.4f} nm (thermal baseline of max_step); "
         f"mean potential energy {md_energy:.1f} kJ/mol vs {endpoints.energies['start'][1]:.1f} kJ/mol at the C5 "
-        "minimum, the first frame of every path (so barrier_mean includes the thermal rise)")
+        "minimum, the first frame of every path (so barrier_mean includes the thermal rise); max potential energy "
+        f"over its {md_frames} frames {md_max:.1f} kJ/mol (max_energy of a path that never leaves C5)")
     results["notes"]["plain_md_steps_per_s"] = md_rate
     results["notes"]["plain_md_max_step"] = md_step
 
