@@ -213,6 +213,9 @@ def run_system(suite: SystemSuite, module, args, folder: Path) -> Optional[str]:
 
 
 def run(args) -> dict:
+    import torch
+
+    torch.set_num_threads(1)  # every system runs small tensors; 2 threads are far slower on 2 shared cores
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     suites = selected_systems(getattr(args, "systems", None))
