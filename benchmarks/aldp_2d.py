@@ -395,6 +395,8 @@ def figure(setting: Setting, curves: dict, paths_by_method: dict, out: Path, avo
             ax.plot(a[0], a[1], "rx", ms=10, mew=2)
         for p, mk in ((setting.start, "o"), (setting.end, "s")):
             ax.plot(float(p[0]), float(p[1]), "w" + mk, ms=7, mec="k")
+        if ax is axes[0][0]:
+            ax.legend(loc="lower left", fontsize=7)
         ax.set_xlim(-math.pi, math.pi)
         ax.set_ylim(-math.pi, math.pi)
         ax.set_title(m, fontsize=9)
