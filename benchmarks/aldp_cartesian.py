@@ -36,6 +36,10 @@ from tps.workflows.cartesian import (
     check_model_matches, prepare_endpoints, save_paths_dcd, train_model, transition_paths,
 )
 
+#: Quick-mode wall time (s) measured on the project's shared 2-core CPU machine (2026-11-21, load
+#: average ~7): 218 s, of which 106 s is train_denoiser's fixed-size held-out evaluation.
+QUICK_WALL_S = 240.0
+
 
 @dataclass(frozen=True)
 class Protocol:
@@ -192,7 +196,7 @@ def run(args) -> dict:
     minima = aldp.minimized_structures()
     states = aldp.load().states
     results = {"suite": "aldp-cartesian", "system": "alanine-dipeptide (all-atom, vacuum, amber99sbildn)",
-               "kT": aldp.KT, "lower_bound": float("nan"), "hardware": hardware(), "seed": args.seed,
+               "kT": aldp.KT, "energy_unit": "kJ/mol", "lower_bound": float("nan"), "hardware": hardware(), "seed": args.seed,
                "protocol": proto.__dict__ | {"quick": bool(args.quick), "n_paths": n_paths}, "methods": [],
                "notes": {}}
     endpoints = prepare_endpoints(system, minima["C5"], minima["C7ax"])
