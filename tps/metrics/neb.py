@@ -14,6 +14,18 @@ A NEB finds the saddle of the valley it starts in. Initial bands: :func:`linear_
 (Cartesian, after Kabsch alignment) or :func:`torsion_band` (torsions interpolated, with a
 chosen sense of rotation); run both senses when the transition can go either way round.
 
+Measured on alanine dipeptide (amber99sbildn, vacuum, flexible X-H bonds), C5 -> C7ax, 18
+images, defaults (fmax 10 kJ/mol/nm), Reference platform, 2-core CPU shared with other jobs:
+
+| initial band | saddle - E(C5), kJ/mol | CI (phi, psi), deg | iterations | wall |
+|---|---|---|---|---|
+| :func:`torsion_band`, phi up through 0, psi down | 33.89 | (-2, -26) | 4 328 | 28 s |
+| :func:`torsion_band`, phi down through 180, psi up | 61.31 (max force 13) | (121, 177) | 20 000 | 126 s |
+| :func:`linear_band` (Cartesian) | 63.39 | (132, -41) | 7 197 | 34 s |
+
+The lowest, 33.89 kJ/mol above C5 (E(C5) = -88.45 kJ/mol, saddle -54.56 kJ/mol), is the 0 K
+minimum-energy-path reference for that transition.
+
 Units: nm, kJ/mol, kJ/mol/nm. FIRE uses unit masses, so its time steps are in
 ``nm / sqrt(kJ/mol/nm^2)``-like units; the defaults suit force fields with X-H bonds
 (stiffest mode ~ 5e5 kJ/mol/nm^2).
@@ -285,7 +297,7 @@ def _warn_missing_bond_terms(system):
 
 def climbing_image_neb(system: openmm.System, band, *, spring: float = 1000.0, fmax: float = 10.0,
                        climb: bool = True, climb_fmax: Optional[float] = None, max_iterations: int = 20000,
-                       dt: float = 5e-4, dt_max: float = 2e-3, max_step: float = 0.005,
+                       dt: float = 1e-3, dt_max: float = 4e-3, max_step: float = 0.01,
                        remove_rigid_body: Optional[bool] = None, divergence_energy: float = 1.0e4,
                        platform="auto") -> NEBResult:
     """Relax a band of images to the minimum-energy path; the climbing image finds its saddle.
@@ -307,8 +319,8 @@ def climbing_image_neb(system: openmm.System, band, *, spring: float = 1000.0, f
     climb : bool
         Use a climbing image (the highest interior image, re-chosen every iteration).
     climb_fmax : float, optional
-        Climbing starts once the perpendicular force falls below this (default ``5 * fmax``),
-        so that the band first settles into the valley.
+        Climbing starts once the perpendicular force has stayed below this for 20 iterations
+        (default ``5 * fmax``), so that the band first settles into the valley.
     max_iterations : int
     dt, dt_max : float
         Initial and largest FIRE time steps (unit masses).
@@ -319,13 +331,30 @@ def climbing_image_neb(system: openmm.System, band, *, spring: float = 1000.0, f
         for isolated molecules). Default: True for systems of 3 or more particles.
     divergence_energy : float
         Stop (with a ``UserWarning``, ``converged=False``) when an image rises more than this
-        above the higher endpoint, kJ/mol; guards against a climbing image running up a wall
-        when the band has not found its valley.
+        above the higher endpoint (and above the highest image of the initial band), kJ/mol;
+        guards against a climbing image running up a wall when the band has not found its
+        valley.
     platform : str or sequence of str
 
     Returns
     -------
     NEBResult
+
+    Examples
+    --------
+    Muller-Brown (dimensionless, one particle; z held at 0) from minimum A to the
+    intermediate minimum: the climbing image lands on saddle S1 (U = -40.66).
+
+    >>> import openmm
+    >>> from tps.potentials import MullerBrown
+    >>> system = openmm.System(); _ = system.addParticle(1.0)
+    >>> force = openmm.CustomExternalForce(MullerBrown.openmm_expression() + "+1000*z^2")
+    >>> _ = force.addParticle(0, []); _ = system.addForce(force)
+    >>> band = linear_band([[-0.5582, 1.4417, 0.0]], [[-0.05, 0.4667, 0.0]], 12, align=False)
+    >>> result = climbing_image_neb(system, band, spring=100.0, fmax=0.5, dt=2.5e-3, dt_max=1e-2,
+    ...                             max_step=0.05, platform="Reference")
+    >>> round(result.saddle_energy, 1)
+    -40.7
     """
     band = np.array(band, dtype=np.float64, copy=True)
     n_images, n_atoms = band.shape[0], band.shape[1]
@@ -350,15 +379,18 @@ def climbing_image_neb(system: openmm.System, band, *, spring: float = 1000.0, f
         energies[m], _ = evaluate(band[m])
     n_evals = 2
     interior = range(1, n_images - 1)
+    ceiling = None  # divergence threshold, set from the initial band
     velocity = np.zeros_like(band)
     alpha, dt_now, n_positive = 0.1, float(dt), 0
-    climbing, ci, converged, worst = False, -1, False, np.inf
+    climbing, ci, converged, worst, calm = False, -1, False, np.inf, 0
     iteration = 0
     for iteration in range(1, max_iterations + 1):
         for m in interior:
             energies[m], forces[m] = evaluate(band[m])
         n_evals += n_images - 2
-        if not np.isfinite(energies).all() or energies.max() > energies[[0, -1]].max() + divergence_energy:
+        if ceiling is None:
+            ceiling = max(energies[[0, -1]].max() + divergence_energy, float(np.nanmax(energies)))
+        if not np.isfinite(energies).all() or energies.max() > ceiling:
             warnings.warn(
                 f"climbing_image_neb: stopped at iteration {iteration}: an image reached "
                 f"{energies.max() - energies[0]:.4g} kJ/mol above the first image (the band left its valley; "
@@ -385,7 +417,8 @@ def climbing_image_neb(system: openmm.System, band, *, spring: float = 1000.0, f
             spring_part[1:-1] = remove_rigid_body_motion(band[1:-1], spring_part[1:-1])
         worst = float(np.linalg.norm(true_part[1:-1], axis=-1).max())
         neb = true_part + spring_part
-        if climb and not climbing and worst < climb_fmax:
+        calm = calm + 1 if worst < climb_fmax else 0
+        if climb and not climbing and calm >= 20:
             climbing = True
             velocity[:] = 0.0
             continue
