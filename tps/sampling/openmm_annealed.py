@@ -16,14 +16,16 @@ force-field energy read out at every recorded frame is an extra energy evaluatio
 separately in ``info["n_energy_readouts"] = n_paths * (1 + N * frames_per_point)``.
 
 Measured throughput (alanine dipeptide, 22 atoms, Reference platform, 2-core CPU shared with
-other jobs, N = 128, K = 100, 2 fs; steps per CPU-second, because wall-clock rates swing by 2x
-with the load): plain ``LangevinMiddleIntegrator`` MD 52 000 - 66 000, MD with a static
-restraint force 45 000 - 56 000, this sampler 36 000 - 48 000, i.e. 0.63 - 0.83 (typically
-0.75) of plain MD. The per-point calls (``setParticleParameters`` for 22 atoms 0.07 ms,
-``updateParametersInContext`` and ``setParameter`` < 0.01 ms, the energy readout 0.04 ms) are
-small against the 2 ms of 100 steps; most of the gap is the Lepton-evaluated
-``CustomExternalForce`` itself on ``Reference``. ``n_workers=2`` did not help on that loaded
-2-core machine (process start-up and contention: 2x slower wall time for 16 paths).
+other jobs, N = 128, K = 100, 2 fs, 4 paths; steps per CPU-second, because wall-clock rates
+swing by 2x with the load; medians of 5 interleaved repetitions): plain
+``LangevinMiddleIntegrator`` MD 52 000; the same with a static restraint force 45 000 (0.87);
+static restraint stepped in chunks of 100 with an energy readout after each 49 000 (0.93:
+chunking and readouts cost nothing measurable); this sampler 44 000 (0.78 of plain MD; single repetitions 0.63 -
+0.83). The Lepton-evaluated ``CustomExternalForce`` costs ~13 %; the per-point updates
+(``setParticleParameters`` for 22 atoms 0.07 ms, ``updateParametersInContext`` and
+``setParameter`` < 0.01 ms, against ~2 ms for 100 steps) a few percent. ``n_workers=2`` did not
+help on that loaded 2-core machine (process start-up and contention: 2x slower wall time for
+16 paths).
 """
 
 from __future__ import annotations
@@ -187,6 +189,7 @@ def _run_paths(system_xml, centres, stiffness, starts, velocity_seeds, integrato
         context.setPositions(starts[p])
         if system.getNumConstraints():
             context.applyConstraints(1e-8)
+        context.computeVirtualSites()
         context.setVelocitiesToTemperature(temperature, int(velocity_seeds[p]))
         f = 0
         state = context.getState(getPositions=True, getEnergy=True, groups=groups)
