@@ -16,9 +16,11 @@ A system module that does not exist (yet) is skipped with a clear line. Modules 
 lazily, one at a time.
 
 Resumption: after a system finishes, the suite adds ``"complete": true`` to its ``results.json``
-and writes the marker ``DIR/<system>/.done`` (both atomic writes). A rerun with the same ``--out``
-skips every system whose marker exists and whose ``results.json`` says complete, so an
-interrupted suite resumes with the first unfinished system. ``--force`` reruns everything.
+and the suite options that shape results (``"suite_settings"``: quick, seed, paths, surface), and
+writes the marker ``DIR/<system>/.done`` (both atomic writes). A rerun with the same ``--out`` and
+options skips every system whose marker exists and whose ``results.json`` says complete, so an
+interrupted suite resumes with the first unfinished system; a system finished with other options
+is rerun. ``--force`` reruns everything.
 
 Quick mode (``--quick``) must fit in 10 minutes on 2 CPU cores. ``aldp-cartesian`` runs in quick
 mode only if its module declares ``QUICK_WALL_S`` (its quick-mode wall time on such a machine)
@@ -113,15 +115,25 @@ def selected_systems(spec) -> tuple:
     return tuple(s for s in SYSTEMS if s.name in names)
 
 
-def is_finished(folder: Path) -> bool:
-    """Whether a system folder holds a finished run: the ``.done`` marker and ``"complete": true``."""
+def suite_settings(args) -> dict:
+    """The suite options that change a system's results (a finished run with others is rerun)."""
+    return {"quick": bool(args.quick), "seed": int(args.seed), "paths": args.paths,
+            "surface": None if args.surface is None else str(args.surface)}
+
+
+def is_finished(folder: Path, settings: Optional[dict] = None) -> bool:
+    """Whether a system folder holds a finished run: the ``.done`` marker and ``"complete": true``
+    in ``results.json`` (made with the same ``settings``, when given)."""
     try:
-        return (folder / ".done").exists() and bool(json.loads((folder / "results.json").read_text()).get("complete"))
+        results = json.loads((folder / "results.json").read_text())
     except (OSError, ValueError):
         return False
+    if not ((folder / ".done").exists() and results.get("complete") is True):
+        return False
+    return settings is None or results.get("suite_settings", settings) == settings
 
 
-def mark_finished(folder: Path, wall_s: float, results: Optional[dict] = None) -> dict:
+def mark_finished(folder: Path, wall_s: float, results: Optional[dict] = None, settings: Optional[dict] = None) -> dict:
     """Add ``"complete": true`` to ``results.json`` and write the ``.done`` marker (both atomic)."""
     path = folder / "results.json"
     if path.exists():
@@ -130,6 +142,8 @@ def mark_finished(folder: Path, wall_s: float, results: Optional[dict] = None) -
         raise ValueError(f"folder: {folder} has no results.json to mark complete")
     results["complete"] = True
     results["suite_wall_s"] = float(wall_s)
+    if settings is not None:
+        results["suite_settings"] = settings
     write_json(path, results)
     write_text(folder / ".done", f"complete {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} "
                                  f"wall_s {wall_s:.1f}\n")
@@ -208,7 +222,7 @@ def run_system(suite: SystemSuite, module, args, folder: Path) -> Optional[str]:
     results = module.run(sys_args)
     if results is None or not (folder / "results.json").exists():
         return "skipped: the system had nothing to run (see the line above)"
-    mark_finished(folder, time.perf_counter() - t0, results)
+    mark_finished(folder, time.perf_counter() - t0, results, suite_settings(args))
     return None
 
 
@@ -223,10 +237,13 @@ def run(args) -> dict:
     statuses, failed = {}, []
     for suite in suites:
         folder = out / suite.name
-        if is_finished(folder) and not args.force:
+        if is_finished(folder, suite_settings(args)) and not args.force:
             print(f"[all] {suite.name}: already finished ({folder / '.done'}); skipping (use --force to rerun)")
             statuses[suite.name] = "already finished"
             continue
+        if is_finished(folder):
+            print(f"[all] {suite.name}: finished earlier with other options "
+                  f"({json.loads((folder / 'results.json').read_text()).get('suite_settings')}); rerunning")
         if suite.needs_surface and args.surface is None:
             statuses[suite.name] = "skipped: no --surface given (the reference grid is not shipped)"
             print(f"[all] {suite.name}: {statuses[suite.name]}")
