@@ -185,7 +185,7 @@ def density_curve(system, model, net, proto: Protocol, *, exact: bool):
     return r.x, lam, r
 
 
-def baseline_rows(system, proto: Protocol, seed: int, methods, n_training: int):
+def baseline_rows(system, proto: Protocol, seed: int, methods):
     """Rows of the MD baselines (benchmarks.md section 5): ``[(method, row, paths), ...]``."""
     pot, kT, dt = system.potential, system.kT, proto.md_dt
     a, b = system.states["A"], system.states["B"]
@@ -455,7 +455,7 @@ def run(args) -> dict:
         save_paths_npz(out, paths_by_method)
     baselines = [m for m in methods if m in ("two-way-shooting-variable", "two-way-shooting-fixed", "unbiased-md")]
     if baselines:
-        for method, row, paths in baseline_rows(system, proto, args.seed, baselines, data.n_energy_evals):
+        for method, row, paths in baseline_rows(system, proto, args.seed, baselines):
             results["methods"].append(row)
             if paths is not None:
                 paths_by_method[method] = paths
