@@ -89,6 +89,18 @@ def test_recorded_energies_exclude_restraint_and_match_recomputation():
     assert not torch.allclose(paths.frames[0, -1], paths.frames[1, -1])
 
 
+def test_every_path_starts_fresh():
+    # Regression: the previous path's last restraint (here 1 nm away, 1e4 kJ/mol/nm^2) must not
+    # leak into the next path's start (OpenMM offsets leapfrog velocities by half a step with
+    # the current forces). At 1 K all paths then follow the same deterministic drift.
+    system, x0 = harmonic_pair()
+    centres = np.stack([x0, x0 + np.array([1.0, 0.0, 0.0])])
+    paths = openmm_annealed_langevin(system, centres, np.full(2, 1.0e4), temperature=1.0, n_paths=3,
+                                     steps_per_point=10, x_start=x0, platform="Reference")
+    spread = (paths.frames[:, 1] - paths.frames[0, 1]).abs().max()
+    assert spread < 2e-3
+
+
 def test_alanine_dipeptide_energies_match_recomputation():
     from tps.systems import alanine_dipeptide as ad
 

@@ -186,6 +186,10 @@ def _run_paths(system_xml, centres, stiffness, starts, velocity_seeds, integrato
         bar = tqdm(total=n_paths, desc="OpenMM annealed Langevin", leave=False, disable=None)
     t0, c0 = time.perf_counter(), time.process_time()
     for p in range(n_paths):
+        # Restraint of the first point *before* positions and velocities: OpenMM 8 offsets the
+        # velocities of leapfrog-type integrators by half a step using the current forces, and
+        # the previous path's last restraint would give the new start enormous velocities.
+        set_restraint(context, force, centres[0], stiffness[0])
         context.setPositions(starts[p])
         if system.getNumConstraints():
             context.applyConstraints(1e-8)
@@ -196,7 +200,8 @@ def _run_paths(system_xml, centres, stiffness, starts, velocity_seeds, integrato
         frames[p, f] = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
         energies[p, f] = state.getPotentialEnergy().value_in_unit(_KJ)
         for n in range(N):
-            set_restraint(context, force, centres[n], stiffness[n])
+            if n:
+                set_restraint(context, force, centres[n], stiffness[n])
             for _ in range(fpp):
                 integrator.step(chunk)
                 f += 1
