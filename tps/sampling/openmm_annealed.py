@@ -18,14 +18,13 @@ separately in ``info["n_energy_readouts"] = n_paths * (1 + N * frames_per_point)
 Measured throughput (alanine dipeptide, 22 atoms, Reference platform, 2-core CPU shared with
 other jobs, N = 128, K = 100, 2 fs, 4 paths; steps per CPU-second, because wall-clock rates
 swing by 2x with the load; medians of 5 interleaved repetitions): plain
-``LangevinMiddleIntegrator`` MD 52 000; the same with a static restraint force 45 000 (0.87);
-static restraint stepped in chunks of 100 with an energy readout after each 49 000 (0.93:
-chunking and readouts cost nothing measurable); this sampler 44 000 (0.78 of plain MD; single repetitions 0.63 -
-0.83). The Lepton-evaluated ``CustomExternalForce`` costs ~13 %; the per-point updates
+``LangevinMiddleIntegrator`` MD 59 000; the same with a static restraint force 49 000 (0.88);
+this sampler 52 500, i.e. 0.89 of plain MD (per-repetition ratios 0.55 - 0.96; the goal was
+0.8). The Lepton-evaluated ``CustomExternalForce`` costs ~12 %; the per-point calls
 (``setParticleParameters`` for 22 atoms 0.07 ms, ``updateParametersInContext`` and
-``setParameter`` < 0.01 ms, against ~2 ms for 100 steps) a few percent. ``n_workers=2`` did not
-help on that loaded 2-core machine (process start-up and contention: 2x slower wall time for
-16 paths).
+``setParameter`` < 0.01 ms, the energy readout 0.04 ms, against ~2 ms for 100 steps) cost
+nothing measurable. ``n_workers=2`` did not help on that loaded 2-core machine (process
+start-up and contention: 2x slower wall time for 16 paths).
 """
 
 from __future__ import annotations
