@@ -174,3 +174,14 @@ def test_curve_restraints_rejects_shifted_scaling():
 
     with pytest.raises(ValueError, match="without shift"):
         curve_restraints(torch.zeros(3, 2, 3), torch.zeros(3), AffineScaling((1.0,) * 6, 1.0, (2, 3)))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback")
+def test_device_auto_falls_back_to_cpu_with_warning(glycine):
+    from tps.workflows.cartesian import build_denoiser
+
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        net = build_denoiser(glycine[0], hidden=8, n_layers=1, device="auto")
+    assert next(net.parameters()).device.type == "cpu"
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        build_denoiser(glycine[0], hidden=8, n_layers=1, device="cuda")
