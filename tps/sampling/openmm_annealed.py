@@ -23,8 +23,9 @@ this sampler 52 500, i.e. 0.89 of plain MD (per-repetition ratios 0.55 - 0.96; t
 0.8). The Lepton-evaluated ``CustomExternalForce`` costs ~12 %; the per-point calls
 (``setParticleParameters`` for 22 atoms 0.07 ms, ``updateParametersInContext`` and
 ``setParameter`` < 0.01 ms, the energy readout 0.04 ms, against ~2 ms for 100 steps) cost
-nothing measurable. ``n_workers=2`` did not help on that loaded 2-core machine (process
-start-up and contention: 2x slower wall time for 16 paths).
+nothing measurable. ``n_workers=2`` did not help on that loaded 2-core machine: 16 paths took
+8 - 10 s wall against 4 - 7 s with one worker (spawned processes import torch and ``tps``
+first, and the second core is shared); it can pay off for long runs on free cores.
 """
 
 from __future__ import annotations
