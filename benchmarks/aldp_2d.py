@@ -159,7 +159,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--surface", type=Path, default=None,
                    help="reference 'phi psi z' grid (e.g. shared/reference/aldp_phipsi_surface_holdijk.dat): the "
                         "seed paper's protocol with kT = 1; default: the package's own OpenMM free-energy surface")
-    p.add_argument("--quick", action="store_true", help="smaller training and solver budget (< 2 min)")
+    p.add_argument("--quick", action="store_true", help="smaller training budget (about a minute of CPU time)")
     p.add_argument("--paths", type=int, default=1000, help="paths per method (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--avoid", type=float, nargs=2, metavar=("PHI", "PSI"), default=None,
@@ -172,8 +172,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "geodesic (curve) energy (model only; on both alanine dipeptide surfaces it ties or picks "
                         "an image whose route crosses a ridge 30 energy units higher)")
     p.add_argument("--image", type=int, nargs=2, metavar=("K_PHI", "K_PSI"), default=None,
-                   help="use the end point's periodic image x_b + 2 pi (K_PHI, K_PSI) instead of choosing the "
-                        "lowest-energy geodesic among the images")
+                   help="use the end point's periodic image x_b + 2 pi (K_PHI, K_PSI) instead of choosing one "
+                        "(K in -1, 0, 1)")
 
 
 # ------------------------------------------------------------------ settings
@@ -250,13 +250,27 @@ def solver_kwargs(proto: Protocol) -> dict:
 
 
 def choose_image(net, x_a: torch.Tensor, x_b: torch.Tensor, proto: Protocol, force=None, potential=None):
-    """Solve the free geodesic to the candidate images of ``x_b`` as one batch and keep the lowest-energy one.
+    """Solve the free geodesic to the candidate images of ``x_b`` as one batch and keep the best one.
 
     Candidates are the images ``x_b + 2 pi k``, ``k in {-1, 0, 1}^2``, whose chord from ``x_a`` is
     at most ``proto.image_chord_ratio`` times the shortest chord (the others cross a period
     more than needed; on both alanine dipeptide surfaces their geodesic energies were over
     2.5 times the best when all nine were solved). The candidates' geodesics (multi-start,
     ``proto.coarse_points`` points) are solved together with ``geodesic(..., batched=True)``.
+
+    Parameters
+    ----------
+    net : callable
+        Denoiser ``(B, 2), (B,) -> (B, 2)`` (angles in rad).
+    x_a, x_b : Tensor, shape ``(2,)``
+        Start and (wrapped) end point.
+    proto : Protocol
+    force : pair of int, optional
+        Solve and return this image ``k`` (still solved alongside the candidates, for the record).
+    potential : Potential, optional
+        If given, choose the image whose coarse curve has the lowest highest potential energy
+        over its restraint centres ``x / alpha`` (costs ``n_candidates * coarse_points``
+        evaluations, counted in ``potential.n_evals``) instead of the lowest curve energy.
 
     Returns
     -------
@@ -269,15 +283,6 @@ def choose_image(net, x_a: torch.Tensor, x_b: torch.Tensor, proto: Protocol, for
         The batched solve over the candidates.
     nodes : Tensor, shape ``(1, n_nodes, 3)``
         Spline nodes of the chosen image's curve (to warm-start the full-resolution solve).
-
-    Other Parameters
-    ----------------
-    force : pair of int, optional
-        Solve and return this image ``k`` (still solved alongside the candidates, for the record).
-    potential : Potential, optional
-        If given, choose the image whose coarse curve has the lowest highest potential energy
-        over its restraint centres ``x / alpha`` (costs ``n_candidates * coarse_points``
-        evaluations, counted in ``potential.n_evals``) instead of the lowest curve energy.
     """
     shifts = image_shifts(x_a.dtype)
     chords = (x_b[None] + shifts - x_a[None]).norm(dim=1)
