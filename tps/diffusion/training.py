@@ -78,6 +78,7 @@ class TrainingConfig:
     grad_clip: float = 1.0
     seed: int = 0
     eval_every: int = 500
+    holdout_per_band: int = 4096   # held-out samples per logSNR band, before and after training
 
 
 #: logSNR bands for held-out loss reports.
@@ -179,7 +180,7 @@ def train_denoiser(model, data, *, config: TrainingConfig = TrainingConfig(), pr
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     result = TrainingResult()
     model.eval()
-    result.holdout_initial = holdout_loss(model, hold, center_fn=center_fn)
+    result.holdout_initial = holdout_loss(model, hold, center_fn=center_fn, n_per_band=config.holdout_per_band)
     model.train()
     t0 = time.perf_counter()
     bar = None
@@ -227,7 +228,7 @@ def train_denoiser(model, data, *, config: TrainingConfig = TrainingConfig(), pr
             bar.close()
     result.wall_s = time.perf_counter() - t0
     model.eval()
-    result.holdout_final = holdout_loss(model, hold, center_fn=center_fn)
+    result.holdout_final = holdout_loss(model, hold, center_fn=center_fn, n_per_band=config.holdout_per_band)
     if checkpoint_fn is not None:
         checkpoint_fn(result.n_steps_done)
     return result
