@@ -6,7 +6,8 @@ C5 and C7ax minima -> E(3)-equivariant EGNN denoiser on centred, scaled frames -
 geodesic (Hutchinson divergence, L-BFGS) between the minimised, Kabsch-aligned endpoints ->
 annealed Langevin inside OpenMM along the restraint centres -> metrics on the force field.
 Rows: ``spacetime-geodesic``, ``spacetime-geodesic-low-variance``, ``linear-interpolation``
-(straight line between the aligned endpoints at the anchor logSNR). The 0 K reference is the
+(straight line between the aligned endpoints at the anchor logSNR), and the baselines
+``two-way-shooting-variable`` and ``unbiased-md`` (below). The 0 K reference is the
 climbing-image NEB saddle energy (``lower_bound``, both senses of the phi rotation).
 
 Files in ``--out``: ``results.json``, ``table.md``, ``model.pt`` (reusable with ``--model``),
@@ -31,6 +32,27 @@ linear-interpolation              35.7 +- 11.5  12.6        0.067 nm  1.00      
 (C5 minimum -88.4); unbiased 300 K MD in C5 has mean energy -30.3 kJ/mol, max 24.5 kJ/mol
 over 800 frames and max consecutive-frame RMSD 0.057 nm at the same 25-step frame spacing, so
 max energies and max_step are dominated by thermal fluctuation, not by the crossing.
+
+Baseline rows (issue 5; :mod:`tps.baselines.openmm_engine`, OpenMM LangevinMiddleIntegrator
+300 K, 2 fs, 1/ps, one reused context, a frame every ``steps_per_point // frames_per_point`` = 25
+steps, states the 0.75 rad (phi, psi) balls around C5 and C7ax; evaluations = MD steps,
+rejected trials included):
+
+- ``two-way-shooting-variable``: flexible-length two-way shooting (Maxwell-Boltzmann velocity
+  re-draw, backward shot with reversed velocities), one chain, started from the first
+  ``spacetime-geodesic`` path trimmed to its transition (last frame in C5 to first in C7ax);
+  reports acceptance, evaluations per accepted / decorrelated path and the trial outcomes.
+- ``unbiased-md``: plain MD from the C5 minimum, restarted after each transition; evaluations
+  per transition, or (as expected at 300 K in vacuum) the steps run as a lower bound.
+- ``path_density_jsd`` of every row against the shooting ensemble ((phi, psi) frame density,
+  36 x 36 periodic bins), and ``path_density_jsd_transition_part`` for the whole-path rows
+  restricted to their transition part.
+
+Quick run measured 2026-11-21 (2 cores, no other load, reused full-protocol model): shooting
+12 of 300 trials accepted (4 decorrelated), 307 k MD steps, 25.6 k steps per accepted path, 15 s;
+unbiased MD 300 k steps, no transition (lower bound 300 k steps), 13 s; JSD against shooting
+(whole / transition part): geodesic 0.82 / 0.59, low-variance 0.83 / 0.62, linear 0.88 / 0.75.
+Both rows stop at a wall-time cap (``shooting_time_s``, ``md_time_s``) and report what they ran.
 """
 
 from __future__ import annotations
@@ -55,8 +77,9 @@ from tps.workflows.cartesian import (
 )
 
 #: Quick-mode wall time (s) measured on the project's shared 2-core CPU machine (2026-11-21, load
-#: average ~7): 218 s, of which 106 s is train_denoiser's fixed-size held-out evaluation.
-QUICK_WALL_S = 240.0
+#: average ~7): 218 s, of which 106 s is train_denoiser's fixed-size held-out evaluation; plus the
+#: baseline rows (two-way-shooting-variable, unbiased-md): 28 s unloaded, at most 45 s (wall caps).
+QUICK_WALL_S = 285.0
 
 
 @dataclass(frozen=True)
@@ -83,11 +106,22 @@ class Protocol:
     neb_images: int = 16
     neb_max_iterations: int = 4000
     throughput_steps: int = 20_000     # plain OpenMM MD, for the sampler's relative throughput
+    shooting_trials: int = 1000        # two-way-shooting-variable (OpenMM engine, one chain)
+    shooting_max_frames: int = 800     # longest trial path, frames (800 * 25 = 20 000 MD steps)
+    shooting_time_s: float = 100.0     # wall-time cap of the shooting row
+    md_budget: int = 2_000_000         # unbiased-md: MD steps (4 ns) from C5
+    md_time_s: float = 70.0            # wall-time cap of the unbiased-md row
 
 
 QUICK = Protocol(md_steps=20_000, md_report_interval=20, hidden=16, n_layers=2, train_steps=150, batch_size=32,
                  n_points=32, max_iter=8, coarse_points=12, coarse_iter=6, init_dips=(), steps_per_point=100,
-                 frames_per_point=4, neb_images=10, neb_max_iterations=1500, throughput_steps=5000)
+                 frames_per_point=4, neb_images=10, neb_max_iterations=1500, throughput_steps=5000,
+                 shooting_trials=300, shooting_max_frames=400, shooting_time_s=25.0, md_budget=300_000,
+                 md_time_s=20.0)
+
+#: Rows run by the OpenMM shooting / MD engine (tps.baselines.openmm_engine), not by transition_paths.
+BASELINE_ROWS = ("two-way-shooting-variable", "unbiased-md")
+JSD_BINS = 36
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -96,7 +130,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--paths", type=int, default=None, help="paths per method (default 100; 10 with --quick)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model", type=Path, default=None, help="reuse a checkpoint (skips MD data and training)")
-    p.add_argument("--methods", default="spacetime-geodesic,spacetime-geodesic-low-variance,linear-interpolation",
+    p.add_argument("--methods", default="spacetime-geodesic,spacetime-geodesic-low-variance,linear-interpolation,"
+                   "two-way-shooting-variable,unbiased-md",
                    help="comma-separated rows to run")
     p.add_argument("--no-neb", action="store_true", help="skip the NEB reference")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (training and geodesic)")
@@ -203,6 +238,116 @@ def figures(paths_by_method, cv, endpoints, out: Path, n_show: int = 30) -> None
     plt.close(fig)
 
 
+def _first_transition(paths, state_a, state_b):
+    """The first path of ``paths`` that goes from A to B, trimmed to its transition (index, frames)."""
+    from tps.baselines import trim_to_transition
+
+    lengths = paths.info.get("lengths")
+    for i in range(paths.n_paths):
+        n = int(lengths[i]) if lengths is not None else paths.n_frames
+        try:
+            return i, trim_to_transition(paths.frames[i, :n], state_a, state_b)
+        except ValueError:
+            continue
+    return None, None
+
+
+def baseline_rows(wanted, system, top, endpoints, states, proto: Protocol, args, results, paths_by_method,
+                  md_rate) -> None:
+    """Rows ``two-way-shooting-variable`` and ``unbiased-md`` (OpenMM engine) and ``path_density_jsd``
+    of every row against the shooting ensemble (in place on ``results`` and ``paths_by_method``)."""
+    from tps.baselines import openmm_two_way_shooting, openmm_unbiased_md
+    from tps.metrics import path_density_jsd
+
+    state_a, state_b = states["C5"], states["C7ax"]
+    every = proto.steps_per_point // proto.frames_per_point
+    md = dict(temperature=aldp.TEMPERATURE, timestep=proto.timestep,
+              friction=proto.friction, save_every=every, seed=args.seed)
+    shooting_paths = None
+    if "two-way-shooting-variable" in wanted:
+        source = next((m for m in ("spacetime-geodesic", "spacetime-geodesic-low-variance") if m in paths_by_method),
+                      None)
+        index, initial = _first_transition(paths_by_method[source], state_a, state_b)
+        if initial is None:
+            results["notes"]["two-way-shooting-variable"] = f"skipped: no {source} path goes from C5 to C7ax"
+        else:
+            with timer() as t_s:
+                res = openmm_two_way_shooting(system, initial, state_a=state_a, state_b=state_b,
+                                              n_trials=proto.shooting_trials, max_frames=proto.shooting_max_frames,
+                                              time_limit_s=proto.shooting_time_s, **md)
+            shooting_paths = res.paths
+            row = summarize_molecular(res.paths, method="two-way-shooting-variable", system=system,
+                                      target_state=state_b, target_positions=endpoints.target, topology=top,
+                                      wall_s=t_s())
+            row.update(n_trials=res.n_trials, n_accepted=res.n_accepted, acceptance_rate=res.acceptance_rate,
+                       n_decorrelated=res.n_decorrelated, shooting_md_steps=res.n_energy_evals,
+                       evals_per_accepted_path=res.evals_per_accepted_path,
+                       evals_per_decorrelated_path=res.evals_per_decorrelated_path,
+                       mean_trial_frames=res.info["mean_trial_frames"], trial_outcomes=res.info["outcomes"],
+                       sampler_steps_per_s=res.info["steps_per_s"],
+                       throughput_vs_plain_md=res.info["steps_per_s"] / md_rate,
+                       initial_path=f"{source} path {index} trimmed to its C5 -> C7ax transition "
+                                    f"({res.info['n_initial_frames']} frames, a frame every {every} steps)")
+            results["methods"].append(row)
+            paths_by_method["two-way-shooting-variable"] = res.paths
+            write_results(args.out, results)
+            print(f"two-way-shooting-variable: {res.n_accepted}/{res.n_trials} accepted, {res.n_energy_evals} MD "
+                  f"steps, evals per accepted path {res.evals_per_accepted_path}, {t_s():.0f} s", flush=True)
+    if "unbiased-md" in wanted:
+        with timer() as t_md:
+            res = openmm_unbiased_md(system, endpoints.start, state_a=state_a, state_b=state_b,
+                                     n_steps_budget=proto.md_budget, time_limit_s=proto.md_time_s, **md)
+        if res.paths is not None:
+            row = summarize_molecular(res.paths, method="unbiased-md", system=system, target_state=state_b,
+                                      target_positions=endpoints.target, topology=top, wall_s=t_md())
+            paths_by_method["unbiased-md"] = res.paths
+        else:
+            row = {"method": "unbiased-md", "n_paths": 0, "n_energy_evals": res.n_energy_evals, "wall_s": t_md()}
+        row.update(n_transitions=res.n_transitions, md_steps=res.n_energy_evals,
+                   evals_per_transition=res.evals_per_transition,
+                   evals_per_transition_lower_bound=res.evals_per_transition_lower_bound,
+                   evals_per_transition_lower_bound_95=res.info["lower_bound_95"],
+                   md_stopped_by_time_limit=res.info["stopped_by_time_limit"],
+                   sampler_steps_per_s=res.info["steps_per_s"])
+        results["methods"].append(row)
+        write_results(args.out, results)
+        cost = (f"{res.evals_per_transition:.0f} steps per transition" if res.n_transitions else
+                f"no transition: >= {res.evals_per_transition_lower_bound:.0f} steps per transition (lower bound)")
+        print(f"unbiased-md: {res.n_energy_evals} MD steps, {res.n_transitions} transitions, {cost}, "
+              f"{t_md():.0f} s", flush=True)
+    if shooting_paths is not None:
+        from tps.baselines import pad_paths, trim_to_transition
+        from tps.sampling.paths import Paths
+
+        cv = state_b.cv
+        jsd = dict(bins=JSD_BINS, ranges=((-math.pi, math.pi), (-math.pi, math.pi)),
+                   periods=(2 * math.pi, 2 * math.pi), cv=cv)
+        for row in results["methods"]:
+            p = paths_by_method.get(row["method"])
+            if p is None:
+                continue
+            row["path_density_jsd"] = path_density_jsd(p, shooting_paths, **jsd)
+            if row["method"] in BASELINE_ROWS:
+                continue
+            parts = []  # the transition part of each whole path, as in the shooting ensemble
+            for i in range(p.n_paths):
+                try:
+                    parts.append(trim_to_transition(p.frames[i], state_a, state_b))
+                except ValueError:
+                    pass
+            if parts:
+                fr, _, lens = pad_paths(parts, [torch.zeros(len(x)) for x in parts])
+                trimmed = Paths(fr, torch.zeros(fr.shape[:2]), 0, p.kT, {"lengths": lens})
+                row["path_density_jsd_transition_part"] = path_density_jsd(trimmed, shooting_paths, **jsd)
+        results["notes"]["path_density_jsd"] = (
+            f"Jensen-Shannon divergence (bits) of the (phi, psi) frame density of each row against the "
+            f"two-way-shooting-variable ensemble (chain state after every trial), {JSD_BINS}x{JSD_BINS} periodic bins; "
+            "geodesic and linear rows hold whole annealed paths (C5 basin to C7ax), shooting and MD rows only "
+            "the transition part (last frame in C5 to first in C7ax); path_density_jsd_transition_part compares "
+            "the same transition part of the whole paths")
+        write_results(args.out, results)
+
+
 def run(args) -> dict:
     torch.set_num_threads(1)  # small graphs: extra threads only add contention on shared cores
     out = Path(args.out)
@@ -273,12 +418,15 @@ def run(args) -> dict:
         "linear-interpolation": ("linear", None),
     }
     wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in wanted if m not in specs]
+    unknown = [m for m in wanted if m not in specs and m not in BASELINE_ROWS]
     if unknown:
-        raise ValueError(f"--methods: unknown {unknown}; valid: {', '.join(specs)}")
+        raise ValueError(f"--methods: unknown {unknown}; valid: {', '.join(list(specs) + list(BASELINE_ROWS))}")
+    if "two-way-shooting-variable" in wanted and not any(specs.get(m, ("",))[0] == "geodesic" for m in wanted):
+        raise ValueError("--methods: two-way-shooting-variable starts from a spacetime-geodesic path; "
+                         "add spacetime-geodesic (or its low-variance row)")
     cv = states["C7ax"].cv
     paths_by_method = {}
-    for method in wanted:
+    for method in [m for m in wanted if m in specs]:
         curve, options = specs[method]
         with timer() as t_all:
             res = transition_paths(system, top, model, None, None, endpoints=endpoints, curve=curve,
@@ -307,6 +455,7 @@ def run(args) -> dict:
         write_results(out, results)
         print(f"{method}: THP {row['target_hit_fraction']:.2f}, max energy {row['max_energy_mean']:.1f} +- "
               f"{row['max_energy_std']:.1f}, max step {row['max_step']:.4f} nm, {t_all():.0f} s", flush=True)
+    baseline_rows(wanted, system, top, endpoints, states, proto, args, results, paths_by_method, md_rate)
     save_paths_dcd(next(iter(paths_by_method.values()))[:1], top, out / "paths", max_paths=0)
     figures(paths_by_method, cv, endpoints, out)
     print(markdown_table(results["methods"]))

@@ -1,0 +1,79 @@
+"""OpenMM two-way shooting and unbiased MD on a one-particle double well (fast)."""
+
+import numpy as np
+import openmm
+import pytest
+import torch
+
+from tps.baselines import openmm_two_way_shooting, openmm_unbiased_md, trim_to_transition
+
+H = 4.0  # barrier, kJ/mol (~1.6 kT at 300 K)
+
+
+def double_well():
+    system = openmm.System()
+    system.addParticle(12.0)
+    force = openmm.CustomExternalForce(f"{H}*(x^2-1)^2 + 50*(y^2+z^2)")
+    force.addParticle(0, [])
+    system.addForce(force)
+    return system
+
+
+def state_a(x):
+    return torch.as_tensor(x)[..., 0, 0] < -0.8
+
+
+def state_b(x):
+    return torch.as_tensor(x)[..., 0, 0] > 0.8
+
+
+def straight_path(n=12):
+    xs = np.linspace(-0.9, 0.9, n)
+    return np.stack([[[x, 0.0, 0.0]] for x in xs])
+
+
+KW = dict(state_a=state_a, state_b=state_b, temperature=300.0, timestep=0.01, friction=1.0, platform="Reference")
+
+
+def test_shooting_accepts_transition_paths_and_counts_steps():
+    res = openmm_two_way_shooting(double_well(), straight_path(), n_trials=30, max_frames=400, save_every=5,
+                                  seed=1, **KW)
+    assert res.n_trials == 30
+    assert res.n_accepted > 0
+    assert res.n_accepted == res.info["outcomes"]["accepted"]
+    assert sum(res.info["outcomes"].values()) == 30
+    # every MD step is counted, rejected trials included
+    assert res.n_energy_evals == sum(res.info["trial_md_steps"])
+    assert all(s % 5 == 0 and s > 0 for s in res.info["trial_md_steps"])
+    paths = res.paths
+    lengths = paths.info["lengths"]
+    for i in range(paths.n_paths):
+        f = paths.frames[i, :int(lengths[i])]
+        assert bool(state_a(f[0])) and bool(state_b(f[-1]))
+        assert not bool((state_a(f[1:-1]) | state_b(f[1:-1])).any())
+        assert len(f) <= 400
+    assert res.evals_per_accepted_path == pytest.approx(res.n_energy_evals / res.n_accepted)
+
+
+def test_shooting_rejects_path_outside_ensemble():
+    bad = straight_path()[::-1].copy()
+    with pytest.raises(ValueError, match="ensemble"):
+        openmm_two_way_shooting(double_well(), bad, n_trials=1, **KW)
+    trimmed = trim_to_transition(np.concatenate([straight_path(), straight_path()]), state_a, state_b)
+    assert trimmed.shape[0] == 12
+
+
+def test_unbiased_md_transitions_and_bound():
+    x0 = np.array([[-1.0, 0.0, 0.0]])
+    res = openmm_unbiased_md(double_well(), x0, n_steps_budget=20000, save_every=10, seed=0, **KW)
+    assert res.n_energy_evals == 20000
+    assert res.n_transitions > 0
+    assert res.evals_per_transition == pytest.approx(20000 / res.n_transitions)
+    lengths = res.paths.info["lengths"]
+    for i in range(res.paths.n_paths):
+        f = res.paths.frames[i, :int(lengths[i])]
+        assert bool(state_a(f[0])) and bool(state_b(f[-1]))
+    tiny = openmm_unbiased_md(double_well(), x0, n_steps_budget=30, save_every=10, seed=0, **KW)
+    assert tiny.n_transitions == 0 and tiny.paths is None
+    assert tiny.evals_per_transition is None
+    assert tiny.evals_per_transition_lower_bound == 30.0
