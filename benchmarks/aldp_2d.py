@@ -35,6 +35,25 @@ Every reported energy (``max_energy_*``, ``minmax``, ``barrier_mean``) is the pe
 interpolation of the RAW grid (:func:`~tps.potentials.grid.bilinear`), never the spline or a
 model. ``max_step`` uses periodic differences, so it measures continuity on the torus.
 
+Issue-5 rows (as in ``benchmarks/muller_brown.py``, whose helpers are reused):
+
+- ``density-geodesic``: density geodesic (Yu et al.) with the learned score of the run's
+  PeriodicMLPDenoiser at the anchor logSNR; ``density-geodesic-exact-score``: the score
+  ``-grad U / kT`` of the spline potential, in unwrapped coordinates to the same chosen image of
+  the end point (its solver's force evaluations count in ``n_energy_evals``). Both feed the same
+  annealed Langevin sampler (same N, K, step size) at constant logSNR = the anchor.
+- ``two-way-shooting-variable``: overdamped Langevin on the spline potential (``md_dt / kT``),
+  states = the benchmark's balls of radius ``STATE_RADIUS`` around both endpoints, initial path =
+  the transition segment of the first spacetime-geodesic path; limited to
+  ``shooting_time_s`` of wall time. At kT = 1 trials from near the barrier need thousands of
+  steps to return to the start ball, so few (or no) trials are accepted in that budget: the
+  shooting ensemble, and every ``path_density_jsd`` measured against it, is only as converged as
+  ``n_accepted`` and ``chains_decorrelated_from_initial`` say.
+- ``unbiased-md``: ``md_chains x md_steps`` evaluations from the start; with no transition (expected
+  at a 36 kT barrier) the budget is reported as a lower bound together with the harmonic-rate
+  extrapolation.
+- ``path_density_jsd`` for every row against the shooting ensemble on a periodic (phi, psi) grid.
+
 Note on the training data: at kT = 1 the 36 kT barriers are not crossed by the data chains,
 so basin weights follow the basins of attraction of the uniform starts rather than the
 Boltzmann weights; within each basin the samples are Boltzmann.
@@ -45,17 +64,21 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Optional
 
 import numpy as np
 import torch
 
 from benchmarks.common import hardware, markdown_table, save_figure, save_paths_npz, timer, write_results
+from benchmarks.muller_brown import (EXTRA_KEYS, baseline_rows, density_curve, evaluation_ratio_note,
+                                     transition_frames, write_tables)
+from tps.baselines import FlexibleLengthEnsemble, resample_path, two_way_shooting
 from tps.diffusion import (AffineScaling, DiffusionModel, PeriodicMLPConfig, PeriodicMLPDenoiser, TrainingConfig,
                            train_denoiser)
-from tps.metrics import summarize
+from tps.metrics import path_density_jsd, summarize
 from tps.metrics.lower_bound import grid_lower_bound
 from tps.potentials.grid import Grid2D, PeriodicGridPotential, bilinear, check_radians, read_grid
 from tps.sampling import annealed_langevin, langevin_samples
@@ -129,9 +152,22 @@ class Protocol:
     avoid_kl_margin: float = 20.0     # relative-KL threshold = (min on the free geodesic) + margin
     avoid_weight: float = 1e3
     avoid_low_variance_threshold: float = 3.75
+    # issue-5 rows (benchmarks/muller_brown.py): density geodesics at the anchor logSNR, MD baselines
+    density_beta: float = 3.0
+    density_iter: int = 150
+    md_dt: float = 2e-3               # reduced (U/kT) time step of the MD baselines (dt = md_dt / kT)
+    md_chains: int = 500              # unbiased MD budget: chains x steps (36 kT barrier: no transition expected)
+    md_steps: int = 4000
+    shooting_chains: int = 64         # variable-length two-way shooting from the first spacetime-geodesic path
+    shooting_rounds: int = 400        # upper bound; shooting_time_s limits the wall time
+    shooting_time_s: float = 40.0    # checked after each round (a round takes up to ~20 s)
+    shooting_max_frames: int = 20000  # from the saddle, half the trials need > 4000 steps to reach the start ball
+    shooting_initial_frames: int = 4000  # the initial path is resampled to at most this many frames
+    jsd_bins: int = 60                # path_density_jsd grid: bins per axis over [-pi, pi)^2 (periodic)
 
 
-QUICK = Protocol(n_chains=1000, data_steps=2000, burn_in=600, train_steps=1500)
+QUICK = Protocol(n_chains=1000, data_steps=2000, burn_in=600, train_steps=1500, density_iter=60, md_chains=250,
+                 md_steps=2000, shooting_chains=32, shooting_time_s=10.0, shooting_max_frames=8000)
 
 
 @dataclass
@@ -152,6 +188,18 @@ class Setting:
     @property
     def target(self) -> Ball:
         return Ball(self.end, STATE_RADIUS, periods=PERIODS, name="end")
+
+    @property
+    def source(self) -> Ball:
+        return Ball(self.start, STATE_RADIUS, periods=PERIODS, name="start")
+
+    def as_system(self, x_b: torch.Tensor) -> SimpleNamespace:
+        """The attributes the Muller-Brown helpers read (potential, kT, endpoints, states, reference);
+        endpoint B is the chosen periodic image ``x_b`` (unwrapped)."""
+        return SimpleNamespace(potential=self.potential, kT=self.kT,
+                               endpoints={"A": self.start.double(), "B": x_b.double()},
+                               states={"A": self.source, "B": self.target},
+                               reference={"lower_bound": SimpleNamespace(value=self.lower_bound)})
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -367,6 +415,86 @@ def sample(setting: Setting, cx, clam, proto: Protocol, n_paths: int, gen: torch
     return Paths(paths.frames, raw, paths.n_energy_evals, paths.kT, info)
 
 
+# ------------------------------------------------------------------ MD baselines, path density
+def raw_energies(setting: Setting, paths: Paths) -> Paths:
+    """``paths`` with every frame's energy replaced by the periodic bilinear value of the raw grid."""
+    info = dict(paths.info, energies="periodic bilinear interpolation of the raw grid")
+    return Paths(paths.frames, bilinear(setting.grid, paths.frames), paths.n_energy_evals, paths.kT, info)
+
+
+def shooting_row(setting: Setting, initial: Paths, proto: Protocol, seed: int, initial_evals: int = 0):
+    """Variable-length two-way shooting (overdamped Langevin on the spline potential, dt = md_dt / kT) from
+    the transition segment of the first spacetime-geodesic path, resampled to at most
+    ``proto.shooting_initial_frames`` frames; wall time limited by ``proto.shooting_time_s``."""
+    a, b = setting.source, setting.target
+    seg = transition_frames(Paths(initial.frames[:1], initial.energies[:1], 0, initial.kT, {}), a, b)
+    if seg is None:
+        raise RuntimeError("two-way-shooting-variable: the first spacetime-geodesic path does not reach the target")
+    init = resample_path(seg, min(seg.shape[0], proto.shooting_initial_frames))
+    ens = FlexibleLengthEnsemble(a, b, max_frames=proto.shooting_max_frames)
+    with timer() as t:
+        cpu = time.process_time()
+        res = two_way_shooting(setting.potential, ens, init, kT=setting.kT, dt=proto.md_dt / setting.kT,
+                               n_chains=proto.shooting_chains, n_rounds=proto.shooting_rounds, burn_in=0,
+                               seed=seed + 3, time_limit_s=proto.shooting_time_s)
+        cpu = time.process_time() - cpu
+    n_rounds = res.info["n_rounds"]
+    # burn-in: the first quarter of the rounds actually run (the time limit decides how many)
+    rnd = torch.as_tensor(res.paths.info["round"]) if "round" in res.paths.info else None
+    paths = raw_energies(setting, res.paths)
+    if rnd is not None and n_rounds >= 4:
+        keep = rnd > n_rounds // 4
+        info = {k: (v[keep] if isinstance(v, torch.Tensor) and v.shape[:1] == keep.shape else v)
+                for k, v in paths.info.items()}
+        paths = Paths(paths.frames[keep], paths.energies[keep], paths.n_energy_evals, paths.kT, info)
+    row = summarize(paths, method="two-way-shooting-variable", target=b, periods=PERIODS, n_training_energy_evals=0,
+                    wall_s=t(), geodesic_wall_s=0.0)
+    row.update({
+        "n_energy_evals": int(initial_evals + res.n_energy_evals), "shooting_energy_evals": int(res.n_energy_evals),
+        "initial_path_energy_evals": int(initial_evals),
+        "initial_path": f"first spacetime-geodesic path's transition segment ({seg.shape[0]} frames) resampled to "
+                        f"{init.shape[0]}",
+        "initial_path_max_energy": float(bilinear(setting.grid, init).max()),
+        "n_chains": proto.shooting_chains, "n_rounds": n_rounds, "n_trials": res.n_trials,
+        "n_accepted": res.n_accepted, "acceptance_rate": res.acceptance_rate,
+        "n_decorrelated_paths": res.n_decorrelated, "evals_per_accepted_path": res.evals_per_accepted_path,
+        "evals_per_decorrelated_path": res.evals_per_decorrelated_path,
+        "chains_decorrelated_from_initial": res.info["final_decorrelated_from_initial"],
+        "mean_path_frames": float(paths.info["lengths"].double().mean()), "cpu_s": cpu,
+        "burn_in_rounds": n_rounds // 4})
+    return row, paths
+
+
+def add_path_density_jsd(results, paths_by_method, setting: Setting, proto: Protocol) -> None:
+    """``path_density_jsd`` of every row against the variable-length shooting ensemble on the periodic
+    ``jsd_bins x jsd_bins`` (phi, psi) grid over [-pi, pi)^2 (in place); the shooting row reports its
+    two chain halves' JSD (noise floor)."""
+    a, b = setting.source, setting.target
+    kw = dict(bins=proto.jsd_bins, ranges=((-math.pi, math.pi), (-math.pi, math.pi)), periods=PERIODS)
+    ref_name = "two-way-shooting-variable"
+    ref_paths = paths_by_method.get(ref_name)
+    reference = transition_frames(ref_paths, a, b) if ref_paths is not None else None
+    for row in results["methods"]:
+        paths = paths_by_method.get(row["method"])
+        value = float("nan")
+        if row["method"] == ref_name and paths is not None:
+            half = torch.as_tensor(paths.info["chain"]) < int(row["n_chains"]) // 2
+            first, second = (transition_frames(paths, a, b, select=m) for m in (half, ~half))
+            if first is not None and second is not None:
+                value = path_density_jsd(first, second, **kw)
+        elif reference is not None and paths is not None:
+            frames = transition_frames(paths, a, b)
+            if frames is not None:
+                value = path_density_jsd(frames, reference, **kw)
+        row["path_density_jsd"] = value
+    results["notes"]["path_density_jsd"] = (
+        f"Jensen-Shannon divergence in bits between the periodic {proto.jsd_bins} x {proto.jsd_bins} (phi, psi) "
+        f"histograms over [-pi, pi)^2 of all transition-segment frames (last frame in the start ball before first "
+        f"entering the target ball, to that entry) of a row and of the {ref_name} ensemble of this run (after "
+        f"burn-in); the {ref_name} row reports the JSD between its chains' two halves (noise floor). The "
+        f"reference is only as converged as the shooting budget allows (chains_decorrelated_from_initial)")
+
+
 # ------------------------------------------------------------------ figure
 def _wrapped_segments(xy: np.ndarray) -> np.ndarray:
     """Wrap an unwrapped (T, 2) polyline into [-pi, pi)^2, with NaN breaks where it crosses the boundary."""
@@ -575,13 +703,67 @@ def run(args) -> Optional[dict]:
     # 4. straight line to the chosen image at constant logSNR
     cx, clam = straight_curve(x_a, x_b, proto)
     record("linear-interpolation", cx, clam, 0.0, {})
+
+    # 5, 6. density geodesics at the anchor logSNR (learned score; exact score -grad U / kT of the spline
+    # potential in unwrapped coordinates, to the same chosen image x_b), same sampler at constant logSNR
+    system = setting.as_system(x_b)
+    for method, exact in (("density-geodesic", False), ("density-geodesic-exact-score", True)):
+        cpu0 = time.process_time()
+        with timer() as t_geo:
+            cx, clam, dens = density_curve(system, model, net, proto, exact=exact)
+        extra = {"density_beta": dens.beta, "n_score_evals": dens.n_score_evals}
+        row = record(method, cx.detach(), clam, t_geo(), extra, time.process_time() - cpu0)
+        if exact:  # the solver's force evaluations are energy evaluations
+            row["n_energy_evals"] += dens.n_score_evals
     for row in results["methods"]:  # distances of all frames and of the restraint centres to the avoided point
         m = row["method"]
         row["min_distance_to_avoided_point"] = min_periodic_distance(paths_by_method[m].frames, avoid_point)
         row["curve_min_distance_to_avoided_point"] = min_periodic_distance(curves[m][None, :, :2], avoid_point)
     write_results(out, results)
+
+    # 7, 8. MD baselines on the spline potential (overdamped Langevin, dt = md_dt / kT)
+    with timer() as t_base:
+        geo = results["methods"][0]  # the initial path costs one spacetime-geodesic path (training not counted)
+        row, paths = shooting_row(setting, paths_by_method["spacetime-geodesic"], proto, args.seed,
+                                  initial_evals=geo["n_energy_evals"] // geo["n_paths"])
+        results["methods"].append(row)
+        paths_by_method[row["method"]] = paths
+        write_tables(out, results)
+        md_proto = replace(proto, md_dt=proto.md_dt / kT)
+        for method, row, paths in baseline_rows(system, md_proto, args.seed, ["unbiased-md"]):
+            if paths is not None:  # a transition was seen: grid energies and periodic steps like every row
+                paths = raw_energies(setting, paths)
+                extra = {k: v for k, v in row.items() if k not in ("max_energy_mean", "max_energy_std", "minmax",
+                                                                   "barrier_mean", "max_step")}
+                row = summarize(paths, method=method, target=setting.target, periods=PERIODS) | extra
+                paths_by_method[method] = paths
+            results["methods"].append(row)
+    results["notes"]["baselines"] = (
+        f"overdamped Langevin on the spline potential, dt = {proto.md_dt} / kT, states = balls of radius "
+        f"{STATE_RADIUS} rad (periodic) around the two endpoints; variable-length two-way shooting: "
+        f"{proto.shooting_chains} chains from the first spacetime-geodesic path's transition segment (resampled; "
+        f"its cost, one geodesic path's evaluations, is initial_path_energy_evals), "
+        f"at most {proto.shooting_time_s} s, burn-in a quarter of the rounds run, trials longer than "
+        f"{proto.shooting_max_frames} frames rejected; unbiased MD: {proto.md_chains} chains x {proto.md_steps} steps "
+        f"from the start (with no transition the budget is a lower bound on evaluations per transition; "
+        f"evals_per_transition_extrapolated: harmonic-rate estimate over the grid lower bound); baselines "
+        f"{t_base():.1f} s wall")
+    add_path_density_jsd(results, paths_by_method, setting, proto)
+    note = evaluation_ratio_note(results)
+    shoot = next(r for r in results["methods"] if r["method"] == "two-way-shooting-variable")
+    if not shoot["n_accepted"]:  # no accepted trial: its evaluations bound the cost per accepted path from below
+        shoot["evals_per_accepted_path_lower_bound"] = shoot["n_energy_evals"]
+        note += (f"; variable-length shooting: no trial accepted in {shoot['n_trials']} trials, so more than "
+                 f"{shoot['n_energy_evals']} evaluations per accepted path (its ensemble is the initial path only, "
+                 f"and path_density_jsd compares with that one path)")
+    results["notes"]["evaluations per transition path"] = note
+    write_tables(out, results)
+    save_paths_npz(out, paths_by_method)
     figure(setting, curves, paths_by_method, out, avoid_point=avoid_point)
     print(markdown_table(results["methods"]))
+    print(markdown_table(results["methods"], keys=EXTRA_KEYS + ("evals_per_transition_lower_bound",
+                                                               "evals_per_transition_extrapolated")))
+    print(f"evaluations per transition path: {results['notes']['evaluations per transition path']}")
     print(f"lower bound {setting.lower_bound:.3f} ({setting.unit}); hardware: {results['hardware']}")
     print(f"wrote {out / 'results.json'}, {out / 'table.md'}, {out / 'paths.png'}, {out / 'paths.npz'}")
     return results
