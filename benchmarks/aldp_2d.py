@@ -72,13 +72,13 @@ from typing import Optional
 import numpy as np
 import torch
 
-from benchmarks.common import hardware, markdown_table, save_figure, save_paths_npz, timer, write_results
-from benchmarks.muller_brown import (EXTRA_KEYS, baseline_rows, density_curve, evaluation_ratio_note,
-                                     transition_frames, write_tables)
+from benchmarks.common import (assign_path_density_jsd, hardware, markdown_table, save_figure, save_paths_npz, timer,
+                               transition_frames, write_results)
+from benchmarks.muller_brown import EXTRA_KEYS, baseline_rows, density_curve, evaluation_ratio_note, write_tables
 from tps.baselines import FlexibleLengthEnsemble, resample_path, two_way_shooting
 from tps.diffusion import (AffineScaling, DiffusionModel, PeriodicMLPConfig, PeriodicMLPDenoiser, TrainingConfig,
                            train_denoiser)
-from tps.metrics import path_density_jsd, summarize
+from tps.metrics import summarize
 from tps.metrics.lower_bound import grid_lower_bound
 from tps.potentials.grid import Grid2D, PeriodicGridPotential, bilinear, check_radians, read_grid
 from tps.sampling import annealed_langevin, langevin_samples
@@ -472,21 +472,7 @@ def add_path_density_jsd(results, paths_by_method, setting: Setting, proto: Prot
     a, b = setting.source, setting.target
     kw = dict(bins=proto.jsd_bins, ranges=((-math.pi, math.pi), (-math.pi, math.pi)), periods=PERIODS)
     ref_name = "two-way-shooting-variable"
-    ref_paths = paths_by_method.get(ref_name)
-    reference = transition_frames(ref_paths, a, b) if ref_paths is not None else None
-    for row in results["methods"]:
-        paths = paths_by_method.get(row["method"])
-        value = float("nan")
-        if row["method"] == ref_name and paths is not None:
-            half = torch.as_tensor(paths.info["chain"]) < int(row["n_chains"]) // 2
-            first, second = (transition_frames(paths, a, b, select=m) for m in (half, ~half))
-            if first is not None and second is not None:
-                value = path_density_jsd(first, second, **kw)
-        elif reference is not None and paths is not None:
-            frames = transition_frames(paths, a, b)
-            if frames is not None:
-                value = path_density_jsd(frames, reference, **kw)
-        row["path_density_jsd"] = value
+    assign_path_density_jsd(results["methods"], paths_by_method, a, b, reference_method=ref_name, **kw)
     results["notes"]["path_density_jsd"] = (
         f"Jensen-Shannon divergence in bits between the periodic {proto.jsd_bins} x {proto.jsd_bins} (phi, psi) "
         f"histograms over [-pi, pi)^2 of all transition-segment frames (last frame in the start ball before first "

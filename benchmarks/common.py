@@ -82,3 +82,51 @@ def save_paths_npz(out: Path, paths_by_method: dict, *, max_paths: int = 100) ->
 def save_figure(fig, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, bbox_inches="tight", format=path.suffix.lstrip("."))
+
+
+def transition_frames(paths, state_a, state_b, select=None):
+    """Frames of the transition segments, ``(n, 2)``: from each path's last frame in A before it first
+    enters B, to that entry; padding (``info["lengths"]``) dropped; ``select`` (bool, ``(n_paths,)``)
+    keeps a subset of paths. None if no kept path reaches B."""
+    frames = paths.frames
+    n_paths, n_frames = frames.shape[:2]
+    lengths = paths.info.get("lengths")
+    lengths = torch.full((n_paths,), n_frames) if lengths is None else torch.as_tensor(lengths)
+    if select is not None:
+        frames, lengths = frames[select], lengths[select]
+    t = torch.arange(n_frames)[None]
+    valid = t < lengths[:, None]
+    in_b = state_b(frames) & valid
+    reached = in_b.any(1)
+    if not bool(reached.any()):
+        return None
+    first_b = torch.where(in_b, t, n_frames).min(1).values
+    last_a = torch.where(state_a(frames) & (t < first_b[:, None]), t, 0).max(1).values
+    keep = reached[:, None] & (t >= last_a[:, None]) & (t <= first_b[:, None])
+    return frames[keep]
+
+
+def assign_path_density_jsd(rows, paths_by_method, state_a, state_b, *, reference_method, **jsd_kwargs) -> None:
+    """Set ``row["path_density_jsd"]`` for every result row (in place).
+
+    Each row's transition-segment frames are compared with those of ``reference_method``'s
+    ensemble; the reference row itself gets the JSD between its two halves of chains (the noise
+    floor). ``jsd_kwargs`` go to :func:`tps.metrics.path_density_jsd` (bins, ranges, periods).
+    """
+    from tps.metrics import path_density_jsd
+
+    ref_paths = paths_by_method.get(reference_method)
+    reference = transition_frames(ref_paths, state_a, state_b) if ref_paths is not None else None
+    for row in rows:
+        paths = paths_by_method.get(row["method"])
+        value = float("nan")
+        if row["method"] == reference_method and paths is not None:
+            half = torch.as_tensor(paths.info["chain"]) < int(row["n_chains"]) // 2
+            first, second = (transition_frames(paths, state_a, state_b, select=m) for m in (half, ~half))
+            if first is not None and second is not None:
+                value = path_density_jsd(first, second, **jsd_kwargs)
+        elif reference is not None and paths is not None:
+            frames = transition_frames(paths, state_a, state_b)
+            if frames is not None:
+                value = path_density_jsd(frames, reference, **jsd_kwargs)
+        row["path_density_jsd"] = value

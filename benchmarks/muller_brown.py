@@ -26,18 +26,18 @@ Issue 5 rows (method.md section 6; benchmarks.md section 5):
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from benchmarks.common import hardware, markdown_table, save_figure, save_paths_npz, timer, write_results
+from benchmarks.common import (assign_path_density_jsd, hardware, markdown_table, save_figure, save_paths_npz, timer,
+                               write_results)
 from tps.io import write_text
 from tps.diffusion import AffineScaling, DiffusionModel, MLPConfig, MLPDenoiser, TrainingConfig, train_denoiser
 from tps.baselines import (FixedLengthEnsemble, FlexibleLengthEnsemble, initial_path_high_temperature,
                            two_way_shooting, unbiased_md)
-from tps.metrics import path_density_jsd, summarize
+from tps.metrics import summarize
 from tps.metrics.lower_bound import grid_lower_bound
 from tps.sampling import annealed_langevin, langevin_samples
 from tps.spacetime import LowVariance, density_geodesic, exact_boltzmann_score, geodesic, learned_score
@@ -248,49 +248,11 @@ def baseline_rows(system, proto: Protocol, seed: int, methods):
     return out
 
 
-def transition_frames(paths, state_a, state_b, select=None):
-    """Frames of the transition segments, ``(n, 2)``: from each path's last frame in A before it first
-    enters B, to that entry; padding (``info["lengths"]``) dropped; ``select`` (bool, ``(n_paths,)``)
-    keeps a subset of paths. None if no kept path reaches B."""
-    frames = paths.frames
-    n_paths, n_frames = frames.shape[:2]
-    lengths = paths.info.get("lengths")
-    lengths = torch.full((n_paths,), n_frames) if lengths is None else torch.as_tensor(lengths)
-    if select is not None:
-        frames, lengths = frames[select], lengths[select]
-    t = torch.arange(n_frames)[None]
-    valid = t < lengths[:, None]
-    in_b = state_b(frames) & valid
-    reached = in_b.any(1)
-    if not bool(reached.any()):
-        return None
-    first_b = torch.where(in_b, t, n_frames).min(1).values
-    last_a = torch.where(state_a(frames) & (t < first_b[:, None]), t, 0).max(1).values
-    keep = reached[:, None] & (t >= last_a[:, None]) & (t <= first_b[:, None])
-    return frames[keep]
-
-
 def add_path_density_jsd(results, paths_by_method, system, proto: Protocol) -> None:
     """``path_density_jsd`` for every row against the variable-length shooting ensemble (in place)."""
     a, b = system.states["A"], system.states["B"]
     kw = dict(bins=proto.jsd_bins, ranges=BOX)
-    ref_paths = paths_by_method.get(REFERENCE_METHOD)
-    reference = transition_frames(ref_paths, a, b) if ref_paths is not None else None
-    for row in results["methods"]:
-        paths = paths_by_method.get(row["method"])
-        value = float("nan")
-        if row["method"] == REFERENCE_METHOD and paths is not None:
-            chain = paths.info["chain"]
-            half = chain < int(row["n_chains"]) // 2
-            first = transition_frames(paths, a, b, select=half)
-            second = transition_frames(paths, a, b, select=~half)
-            if first is not None and second is not None:
-                value = path_density_jsd(first, second, **kw)
-        elif reference is not None and paths is not None:
-            frames = transition_frames(paths, a, b)
-            if frames is not None:
-                value = path_density_jsd(frames, reference, **kw)
-        row["path_density_jsd"] = value
+    assign_path_density_jsd(results["methods"], paths_by_method, a, b, reference_method=REFERENCE_METHOD, **kw)
     results["notes"]["path_density_jsd"] = (
         f"Jensen-Shannon divergence in bits (0: same density, 1: disjoint) between the {proto.jsd_bins} x "
         f"{proto.jsd_bins} (x, y) histograms over BOX = {BOX} of all transition-segment frames (last frame in A "
