@@ -9,16 +9,6 @@ from tps.sampling.md import MDData, check_topology_match, md_samples
 from tps.systems import alanine_dipeptide as aldp
 
 
-def _swapped(topology, i, j):
-    """A copy of ``topology`` (as mdtraj) whose atoms ``i`` and ``j`` trade name and element, as in a
-    file written with another atom order."""
-    top = (topology if isinstance(topology, mdtraj.Topology) else mdtraj.Topology.from_openmm(topology)).copy()
-    a, b = top.atom(i), top.atom(j)
-    a.name, b.name = b.name, a.name
-    a.element, b.element = b.element, a.element
-    return top
-
-
 @pytest.fixture(scope="module")
 def aldp_setup():
     top = aldp.topology()
@@ -55,7 +45,7 @@ def test_potential_energy_is_thermal(aldp_setup):
     assert 20.0 < float(e[5:].mean()) - e0 < 120.0
 
 
-def test_foreign_topology_refused(aldp_setup):
+def test_foreign_topology_refused(aldp_setup, swap_atoms):
     top, system, ms = aldp_setup
     md_top = mdtraj.Topology.from_openmm(top)
     short = mdtraj.Trajectory(ms["C5"][None, :21].astype(np.float32), md_top.subset(range(21)))
@@ -64,7 +54,7 @@ def test_foreign_topology_refused(aldp_setup):
     with pytest.raises(ValueError, match="21 atoms but the OpenMM system has 22"):
         MDData.from_trajectory(short, system=system)
     with pytest.raises(ValueError, match="atom 4 is"):
-        check_topology_match(top, _swapped(top, 4, 5))
+        check_topology_match(top, swap_atoms(top, 4, 5))
     with pytest.raises(ValueError, match="NaN"):
         MDData.from_trajectory(mdtraj.Trajectory(np.full((1, 22, 3), np.nan, np.float32), md_top))
 

@@ -25,16 +25,6 @@ DATA = Path(__file__).resolve().parents[2] / "tps" / "systems" / "data" / "glyci
 TINY = dict(hidden=16, n_layers=2)
 
 
-def _swapped(topology, i, j):
-    """A copy of ``topology`` (as mdtraj) whose atoms ``i`` and ``j`` trade name and element, as in a
-    file written with another atom order."""
-    top = (topology if isinstance(topology, mdtraj.Topology) else mdtraj.Topology.from_openmm(topology)).copy()
-    a, b = top.atom(i), top.atom(j)
-    a.name, b.name = b.name, a.name
-    a.element, b.element = b.element, a.element
-    return top
-
-
 def _read(name):
     pdb = app.PDBFile(str(DATA / f"{name}.pdb"))
     return pdb.topology, pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
@@ -123,7 +113,7 @@ def test_linear_baseline_uses_the_same_pipeline(pipeline, glycine):
     assert res.paths.frames.shape == (2, 9, 19, 3)
 
 
-def test_foreign_trajectory_refused_before_training(glycine):
+def test_foreign_trajectory_refused_before_training(glycine, swap_atoms):
     top, system, c5, _ = glycine
     import tps.systems.alanine_dipeptide as aldp
 
@@ -135,7 +125,7 @@ def test_foreign_trajectory_refused_before_training(glycine):
     md_top = mdtraj.Topology.from_openmm(top)
     order = list(range(19))
     order[0], order[1] = 1, 0
-    swapped = mdtraj.Trajectory(c5[order][None].astype(np.float32), _swapped(md_top, 0, 1))
+    swapped = mdtraj.Trajectory(c5[order][None].astype(np.float32), swap_atoms(md_top, 0, 1))
     data = MDData.from_trajectory(swapped, n_energy_evals=10)
     with pytest.raises(ValueError, match="atom 0 is"):
         train_model(data, top, system=system, training=TrainingConfig(n_steps=1, batch_size=4))
