@@ -136,6 +136,17 @@ class Grid2D:
             ``z[i, j]`` at ``(phi[i], psi[j])``.
         source : str, optional
             Name used in error messages.
+
+        Returns
+        -------
+        Grid2D
+            With read-only float64 arrays.
+
+        Raises
+        ------
+        ValueError
+            If an angle is outside ``[-2*pi, 2*pi]`` (degrees?), the axes are not ascending and
+            uniform over one period, ``z`` has the wrong shape, or a value is not finite.
         """
         phi = check_radians(phi, f"{source}: phi").reshape(-1).copy()
         psi = check_radians(psi, f"{source}: psi").reshape(-1).copy()
@@ -206,6 +217,19 @@ def read_grid(path) -> Grid2D:
         entry, NaN/infinite values, a row count that is not ``n_phi * n_psi`` for the distinct
         angles found (wrong shape), angles outside ``[-2*pi, 2*pi]`` (degrees?), non-uniform
         spacing or a grid not covering one period, rows not ordered with phi varying fastest.
+
+    Examples
+    --------
+    A grid survives a round trip through the text format:
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> ang = -np.pi + 2 * np.pi * np.arange(6) / 6
+    >>> g = Grid2D.from_arrays(ang, ang, np.sin(ang)[:, None] * np.cos(ang)[None, :])
+    >>> path = os.path.join(tempfile.mkdtemp(), "surface.dat")
+    >>> g2 = read_grid(write_grid(path, g))
+    >>> g2.shape, bool(np.array_equal(g2.z, g.z))
+    ((6, 6), True)
     """
     path = Path(path)
     source = str(path)
@@ -279,6 +303,8 @@ def write_grid(path, grid: Grid2D, *, header: str = "phi psi z") -> Path:
     Returns
     -------
     Path
+        ``path``; values are written with 17 significant digits, so :func:`read_grid` gives
+        them back exactly (example there).
     """
     P, Q = np.meshgrid(grid.phi, grid.psi, indexing="xy")  # (n_psi, n_phi): phi fastest when raveled
     data = np.column_stack([P.ravel(), Q.ravel(), grid.z.T.ravel()])
@@ -308,6 +334,22 @@ def bilinear(grid: Grid2D, points) -> torch.Tensor:
     -------
     Tensor, shape ``(*batch,)``, dtype of ``points`` (float64 for non-float input), in the unit
     of ``grid.z``. Differentiable almost everywhere with respect to ``points``.
+
+    Raises
+    ------
+    ValueError
+        If ``points`` does not have a last axis of length 2.
+
+    Examples
+    --------
+    Exact at the nodes, linear between them, periodic:
+
+    >>> import numpy as np, torch
+    >>> ang = -np.pi + 2 * np.pi * np.arange(4) / 4            # -pi, -pi/2, 0, pi/2
+    >>> g = Grid2D.from_arrays(ang, ang, np.add.outer(np.arange(4.0), np.zeros(4)))
+    >>> pts = torch.tensor([[0.0, 0.0], [np.pi / 4, 1.0], [np.pi / 4 + 2 * np.pi, 1.0]])
+    >>> bilinear(g, pts)
+    tensor([2.0000, 2.5000, 2.5000])
     """
     x = as_tensor(points, "points")
     if x.dim() < 1 or x.shape[-1] != 2:
@@ -353,6 +395,11 @@ class PeriodicGridPotential(Potential):
     >>> U = PeriodicGridPotential(g)
     >>> round(float(U.energy(torch.tensor([0.0, 1.0], dtype=torch.float64))), 9)  # node: cos(0)
     1.0
+    >>> x = torch.tensor([0.5, 0.0], dtype=torch.float64)        # between nodes: ~ -sin(0.5)
+    >>> round(float(U.energy(x + 2 * np.pi)), 6) == round(float(U.energy(x)), 6)
+    True
+    >>> round(float(U.forces(x)[0]), 2)                           # -dU/dphi ~ sin(0.5) = 0.479
+    0.48
     """
 
     def __init__(self, grid: Grid2D, *, energy_unit: str = "dimensionless"):
@@ -365,7 +412,18 @@ class PeriodicGridPotential(Potential):
 
     @classmethod
     def from_file(cls, path, *, energy_unit: str = "dimensionless") -> "PeriodicGridPotential":
-        """Spline potential of the grid in a ``phi psi z`` file (see :func:`read_grid`)."""
+        """Spline potential of the grid in a ``phi psi z`` file (see :func:`read_grid`).
+
+        Parameters
+        ----------
+        path : str or Path
+        energy_unit : str, optional
+            Unit of the file's values.
+
+        Returns
+        -------
+        PeriodicGridPotential
+        """
         return cls(read_grid(path), energy_unit=energy_unit)
 
     def _coef(self, x: torch.Tensor) -> torch.Tensor:

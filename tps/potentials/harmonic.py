@@ -11,7 +11,34 @@ class Harmonic(Potential):
     """``U(x) = k/2 * ||x - center||^2`` on ``event_shape`` coordinates.
 
     At temperature ``kT`` the Boltzmann distribution is Gaussian with per-coordinate
-    variance ``kT / k`` and mean potential energy ``dim * kT / 2``.
+    variance ``kT / k`` and mean potential energy ``dim * kT / 2``. Forces are analytic.
+
+    Parameters
+    ----------
+    event_shape : tuple of int, optional
+        Shape of one configuration (default ``(2,)``; ``(n_atoms, 3)`` for particles).
+    k : float, optional
+        Spring constant, in ``energy_unit`` per squared length unit; must be positive.
+    center : array-like, shape ``event_shape``, optional
+        Position of the minimum (the origin when None).
+    energy_unit : str, optional
+        Unit of the energies (default ``"dimensionless"``).
+
+    Raises
+    ------
+    ValueError
+        If ``k`` is not positive.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tps.potentials import Harmonic
+    >>> U = Harmonic((2,), k=4.0, center=[1.0, 0.0])
+    >>> x = torch.tensor([[1.0, 0.0], [2.0, 1.0]], dtype=torch.float64)
+    >>> U.energy(x)                      # 4/2 * (1 + 1) = 4
+    tensor([0., 4.], dtype=torch.float64)
+    >>> U.forces(x)[1]                   # -k (x - center)
+    tensor([-4., -4.], dtype=torch.float64)
     """
 
     def __init__(self, event_shape=(2,), *, k: float = 1.0, center=None, energy_unit: str = "dimensionless"):

@@ -23,7 +23,26 @@ Y0 = (0.0, 0.5, 1.5, 1.0)
 
 @dataclass(frozen=True)
 class StationaryPoint:
-    """A stationary point of a 2-D potential with its provenance."""
+    """A stationary point of a 2-D potential with its provenance.
+
+    Attributes
+    ----------
+    name : str
+        Label (``"A"``, ``"B"``, ``"intermediate"``, ``"S1"``, ``"S2"`` for Muller-Brown).
+    x, y : float
+        Coordinates (dimensionless for Muller-Brown), 4 decimals.
+    energy : float
+        Energy at the point (dimensionless for Muller-Brown), 2 decimals.
+    kind : str
+        ``"minimum"`` or ``"saddle"``.
+
+    Examples
+    --------
+    >>> from tps.potentials import MullerBrown
+    >>> p = MullerBrown().minimum("B")
+    >>> (p.x, p.y, p.energy, p.kind)
+    (0.6235, 0.028, -108.17, 'minimum')
+    """
 
     name: str
     x: float
@@ -46,7 +65,9 @@ STATIONARY_POINTS = (
 class MullerBrown(Potential):
     """Muller-Brown potential ``U(x, y) = sum_k A_k exp(a_k dx^2 + b_k dx dy + c_k dy^2)``.
 
-    Positions have shape ``(*batch, 2)``; energies are dimensionless. Forces are analytic.
+    Positions have shape ``(*batch, 2)``; coordinates and energies are dimensionless (the
+    benchmark temperature is ``kT = 12.5`` in the same unit). Forces are analytic. The
+    reference minima and saddles are in ``stationary_points`` (benchmarks.md section 4).
 
     Examples
     --------
@@ -57,6 +78,9 @@ class MullerBrown(Potential):
     -146.69...
     >>> mb.saddle("S1").energy   # the minimax barrier between A and B
     -40.66
+    >>> f = mb.forces(torch.tensor([-0.5582, 1.4417], dtype=torch.float64))
+    >>> round(float(f.norm()), 2)    # ~0 at the minimum (4-decimal coordinates)
+    0.14
     """
 
     stationary_points = STATIONARY_POINTS
@@ -65,18 +89,48 @@ class MullerBrown(Potential):
         super().__init__((2,), energy_unit="dimensionless")
 
     def point(self, name: str) -> StationaryPoint:
+        """The stationary point called ``name`` (minimum or saddle).
+
+        Parameters
+        ----------
+        name : str
+            One of ``"A"``, ``"intermediate"``, ``"B"``, ``"S1"``, ``"S2"``.
+
+        Returns
+        -------
+        StationaryPoint
+
+        Raises
+        ------
+        KeyError
+            If ``name`` is unknown.
+        """
         for p in STATIONARY_POINTS:
             if p.name == name:
                 return p
         raise KeyError(f"name: unknown stationary point {name!r}; known: {[p.name for p in STATIONARY_POINTS]}")
 
     def minimum(self, name: str) -> StationaryPoint:
+        """The minimum called ``name`` (``"A"``, ``"intermediate"`` or ``"B"``).
+
+        Raises
+        ------
+        KeyError
+            If ``name`` is unknown or names a saddle.
+        """
         p = self.point(name)
         if p.kind != "minimum":
             raise KeyError(f"name: {name!r} is a {p.kind}, not a minimum")
         return p
 
     def saddle(self, name: str) -> StationaryPoint:
+        """The saddle called ``name`` (``"S1"``, between A and the intermediate, or ``"S2"``).
+
+        Raises
+        ------
+        KeyError
+            If ``name`` is unknown or names a minimum.
+        """
         p = self.point(name)
         if p.kind != "saddle":
             raise KeyError(f"name: {name!r} is a {p.kind}, not a saddle")
@@ -105,7 +159,25 @@ class MullerBrown(Potential):
 
     @staticmethod
     def openmm_expression(x: str = "x", y: str = "y") -> str:
-        """The same energy as an OpenMM custom-force expression in variables ``x``, ``y``."""
+        """The same energy as an OpenMM custom-force expression in variables ``x``, ``y``.
+
+        Parameters
+        ----------
+        x, y : str, optional
+            Variable names to use in the expression (e.g. ``"x1"``, ``"y1"`` for a bond force).
+
+        Returns
+        -------
+        str
+            Expression built from the module's parameters, the single source of truth.
+
+        Examples
+        --------
+        >>> from tps.potentials import MullerBrown
+        >>> expr = MullerBrown.openmm_expression()
+        >>> expr.count("exp("), expr[:20]
+        (4, '(-200.0)*exp((-1.0)*')
+        """
         parts = []
         for k in range(4):
             parts.append(
