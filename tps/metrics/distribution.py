@@ -50,7 +50,33 @@ def _histogram(points: np.ndarray, bins, ranges, periods, name: str) -> np.ndarr
 
 
 def jensen_shannon(p, q, *, base: float = 2.0) -> float:
-    """Jensen-Shannon divergence of two histograms (normalised here), in log ``base`` (2: in [0, 1])."""
+    """Jensen-Shannon divergence of two histograms (normalised here), in log ``base`` (2: in [0, 1]).
+
+    Parameters
+    ----------
+    p, q : array-like, same shape
+        Non-negative histogram counts or probabilities (any shape; flattened).
+    base : float, optional
+        Base of the logarithm: 2 (default) gives bits, bounded by 1; ``e`` gives nats.
+
+    Returns
+    -------
+    float
+        ``(KL(p || m) + KL(q || m)) / 2`` with ``m = (p + q) / 2``, clipped to
+        ``[0, log(2) / log(base)]``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, an entry is negative, or a histogram has no mass.
+
+    Examples
+    --------
+    >>> jensen_shannon([1, 1, 0, 0], [2, 2, 0, 0]), jensen_shannon([1, 0], [0, 3])
+    (0.0, 1.0)
+    >>> round(jensen_shannon([1, 1], [1, 0]), 4)   # (1/2 log2(2/3) + 1/2 log2(2) + log2(4/3)) / 2
+    0.3113
+    """
     p = np.asarray(p, dtype=np.float64).ravel()
     q = np.asarray(q, dtype=np.float64).ravel()
     if p.shape != q.shape:
@@ -98,6 +124,13 @@ def path_density_jsd(paths, reference_paths, *, bins, ranges: Sequence, periods:
     float
         ``JSD = (KL(P || M) + KL(Q || M)) / 2`` with ``M = (P + Q) / 2``, in bits: 0 for identical
         histograms, 1 for histograms with disjoint support.
+
+    Raises
+    ------
+    ValueError
+        If ``bins``, ``ranges`` or ``periods`` are malformed (a periodic range must span one
+        period), ``cv`` does not give two coordinates, or no frame of an ensemble lies inside
+        ``ranges``.
 
     Examples
     --------
