@@ -77,3 +77,23 @@ def test_unbiased_md_transitions_and_bound():
     assert tiny.n_transitions == 0 and tiny.paths is None
     assert tiny.evals_per_transition is None
     assert tiny.evals_per_transition_lower_bound == 30.0
+
+
+def test_fixed_length_shooting_keeps_length_and_endpoints():
+    path = straight_path(10)
+    res = openmm_two_way_shooting(double_well(), path, n_trials=40, save_every=50, seed=2, ensemble="fixed", **KW)
+    assert res.info["ensemble"] == "fixed"
+    assert sum(res.info["outcomes"].values()) == 40
+    assert res.n_accepted == res.info["outcomes"]["accepted"] > 0
+    assert res.n_energy_evals == sum(res.info["trial_md_steps"])
+    # a trial costs at most (L - 1) * save_every steps; a failed backward shot skips the forward one
+    assert all(0 < s <= 9 * 50 for s in res.info["trial_md_steps"])
+    assert any(s < 9 * 50 for s in res.info["trial_md_steps"])
+    assert res.paths.n_frames == 10 and bool((res.paths.info["lengths"] == 10).all())
+    for f in res.paths.frames:
+        assert bool(state_a(f[0])) and bool(state_b(f[-1]))
+
+
+def test_fixed_length_shooting_rejects_unknown_ensemble():
+    with pytest.raises(ValueError, match="ensemble"):
+        openmm_two_way_shooting(double_well(), straight_path(), n_trials=1, ensemble="fixd", **KW)

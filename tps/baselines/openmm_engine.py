@@ -25,6 +25,13 @@ Two-way shooting, flexible length (Bolhuis, Dellago, Chandler; OpenPathSampling'
    uniform selection probabilities of the shooting frame. ``u`` caps the trial length at
    ``2 + floor((L_old - 2) / u)`` (and ``max_frames``); a trial is abandoned as soon as it
    exceeds the cap, the backward shot reaches B, or the forward shot reaches A.
+
+Two-way shooting, fixed length (``ensemble="fixed"``): paths of exactly ``L`` frames (the
+initial path's length). From frame ``k`` the backward shot runs ``k`` frames and the forward
+shot ``L - 1 - k`` frames (no early stop); the trial is accepted if its first frame is in A and
+its last frame in B (intermediate frames are free). The selection probability of the shooting
+frame is ``1 / (L - 2)`` both ways, so no Metropolis factor enters. The backward shot runs
+first; when it does not end in A the trial is rejected without running the forward shot.
 """
 
 from __future__ import annotations
@@ -143,7 +150,7 @@ def trim_to_transition(frames, state_a: Callable, state_b: Callable):
     raise ValueError("frames: the trajectory never goes from state_a to state_b")
 
 
-def _check_path(path, n_atoms, state_a, state_b):
+def _check_path(path, n_atoms, state_a, state_b, fixed=False):
     p = np.asarray(path.detach().cpu() if isinstance(path, torch.Tensor) else path, dtype=np.float64)
     if p.ndim != 3 or p.shape[1:] != (n_atoms, 3) or p.shape[0] < 3:
         raise ValueError(f"initial_path: expected shape (n_frames >= 3, {n_atoms}, 3) in nm, got {p.shape}")
@@ -151,6 +158,10 @@ def _check_path(path, n_atoms, state_a, state_b):
         raise ValueError("initial_path: expected finite positions")
     x = torch.from_numpy(p)
     a, b = state_a(x), state_b(x)
+    if fixed:
+        if not (bool(a[0]) and bool(b[-1])):
+            raise ValueError("initial_path: not in the fixed-length ensemble (first frame must be in A, last in B)")
+        return p
     if not (bool(a[0]) and bool(b[-1]) and not bool((a[1:-1] | b[1:-1]).any())):
         raise ValueError("initial_path: not in the flexible-length ensemble (first frame must be in A, last in B, "
                          "no other frame in A or B; use tps.baselines.openmm_engine.trim_to_transition)")
@@ -177,11 +188,24 @@ def _shoot(engine, x0, v0, *, save_every, stop_bad, stop_good, max_new):
     return frames, energies, "cap"
 
 
+def _shoot_fixed(engine, x0, v0, *, save_every, n_new):
+    """Run one shot of exactly ``n_new`` recorded frames (fixed-length ensemble)."""
+    engine.set_positions(x0)
+    engine.context.setVelocities(v0)
+    frames, energies = [], []
+    for _ in range(int(n_new)):
+        x, e = engine.step(save_every)
+        frames.append(x)
+        energies.append(e)
+    return frames, energies
+
+
 def openmm_two_way_shooting(system, initial_path, *, state_a: Callable, state_b: Callable, temperature: float = 300.0,
                             timestep: float = 0.002, friction: float = 1.0, n_trials: int = 100,
                             max_frames: int = 2000, save_every: int = 25, platform="auto", seed: int = 0,
-                            time_limit_s: Optional[float] = None) -> ShootingResult:
-    """Flexible-length two-way shooting TPS with OpenMM dynamics (module docstring), one chain.
+                            time_limit_s: Optional[float] = None, ensemble: str = "flexible",
+                            birth: Optional[list] = None) -> ShootingResult:
+    """Two-way shooting TPS with OpenMM dynamics (module docstring), one chain.
 
     Parameters
     ----------
@@ -207,6 +231,12 @@ def openmm_two_way_shooting(system, initial_path, *, state_a: Callable, state_b:
         Seeds the integrator and the trial random numbers (frame choice, acceptance, velocities).
     time_limit_s : float, optional
         Stop after the trial during which this wall time is exceeded.
+    ensemble : {"flexible", "fixed"}
+        Flexible-length (default) or fixed-length paths (the initial path's length; its first
+        frame in A and last in B, other frames free; ``max_frames`` is then unused).
+    birth : list of int, optional
+        Birth stamps of the initial path's frames (trial that generated them; default all 0), to
+        continue a chain across calls: decorrelation is counted against stamp 0 frames.
 
     Returns
     -------
@@ -223,18 +253,24 @@ def openmm_two_way_shooting(system, initial_path, *, state_a: Callable, state_b:
     save_every = _positive_int(save_every, "save_every")
     if time_limit_s is not None:
         time_limit_s = _positive(time_limit_s, "time_limit_s")
+    if ensemble not in ("flexible", "fixed"):
+        raise ValueError(f"ensemble: expected 'flexible' or 'fixed', got {ensemble!r}")
+    fixed = ensemble == "fixed"
     rng = np.random.default_rng(seed)
     engine = _Engine(system, temperature=temperature, timestep=timestep, friction=friction, platform=platform,
                      seed=int(rng.integers(1, 2**31 - 1)))
-    path = _check_path(initial_path, engine.n_atoms, state_a, state_b)
-    if path.shape[0] > max_frames:
+    path = _check_path(initial_path, engine.n_atoms, state_a, state_b, fixed=fixed)
+    if not fixed and path.shape[0] > max_frames:
         raise ValueError(f"max_frames: the initial path has {path.shape[0]} frames, more than max_frames={max_frames}")
     t0 = time.perf_counter()
     frames = list(path)
     energies = [engine.energy(x) for x in frames]
-    birth = [0] * len(frames)
-    saved, lengths_tried, outcomes = [], [], {"accepted": 0, "backward_in_B": 0, "forward_in_A": 0,
-                                               "too_long": 0, "metropolis": 0}
+    birth = [0] * len(frames) if birth is None else [int(b) for b in birth]
+    if len(birth) != len(frames):
+        raise ValueError(f"birth: expected {len(frames)} stamps (one per initial frame), got {len(birth)}")
+    saved, lengths_tried = [], []
+    outcomes = ({"accepted": 0, "not_in_A": 0, "not_in_B": 0} if fixed else
+                {"accepted": 0, "backward_in_B": 0, "forward_in_A": 0, "too_long": 0, "metropolis": 0})
     n_acc = n_dec = 0
     reference = 0
     trial_steps = []
@@ -247,22 +283,33 @@ def openmm_two_way_shooting(system, initial_path, *, state_a: Callable, state_b:
         cap = int(min(max_frames, 2 + math.floor((L - 2) / u)))
         v = engine.draw_velocities(int(rng.integers(1, 2**31 - 1)))
         xk = frames[k]
-        # backward: reversed velocities, wanted end A; abandoned in B or past the cap
-        bw, bwe, bend = _shoot(engine, xk, -v, save_every=save_every, stop_bad=state_b, stop_good=state_a,
-                               max_new=cap - 1)
         accept = False
-        if bend == "good":
-            fw, fwe, fend = _shoot(engine, xk, v, save_every=save_every, stop_bad=state_a, stop_good=state_b,
-                                   max_new=cap - 1 - len(bw))
-            n_new = 1 + len(bw) + len(fw)
-            if fend == "good":
-                accept = u <= (L - 2) / (n_new - 2)  # implied by n_new <= cap; kept explicit
-                outcomes["accepted" if accept else "metropolis"] += 1
-            else:
-                outcomes["forward_in_A" if fend == "bad" else "too_long"] += 1
-        else:
+        if fixed:  # exactly k backward and L-1-k forward frames; accept on first in A, last in B
+            bw, bwe = _shoot_fixed(engine, xk, -v, save_every=save_every, n_new=k)
             n_new = 1 + len(bw)
-            outcomes["backward_in_B" if bend == "bad" else "too_long"] += 1
+            if not _in(state_a, bw[-1]):  # certain rejection: the forward shot is not run
+                outcomes["not_in_A"] += 1
+            else:
+                fw, fwe = _shoot_fixed(engine, xk, v, save_every=save_every, n_new=L - 1 - k)
+                n_new = L
+                accept = _in(state_b, fw[-1])
+                outcomes["accepted" if accept else "not_in_B"] += 1
+        else:
+            # backward: reversed velocities, wanted end A; abandoned in B or past the cap
+            bw, bwe, bend = _shoot(engine, xk, -v, save_every=save_every, stop_bad=state_b, stop_good=state_a,
+                                   max_new=cap - 1)
+            if bend == "good":
+                fw, fwe, fend = _shoot(engine, xk, v, save_every=save_every, stop_bad=state_a, stop_good=state_b,
+                                       max_new=cap - 1 - len(bw))
+                n_new = 1 + len(bw) + len(fw)
+                if fend == "good":
+                    accept = u <= (L - 2) / (n_new - 2)  # implied by n_new <= cap; kept explicit
+                    outcomes["accepted" if accept else "metropolis"] += 1
+                else:
+                    outcomes["forward_in_A" if fend == "bad" else "too_long"] += 1
+            else:
+                n_new = 1 + len(bw)
+                outcomes["backward_in_B" if bend == "bad" else "too_long"] += 1
         lengths_tried.append(n_new)
         trial_steps.append(engine.n_steps - before)
         if accept:
@@ -281,7 +328,7 @@ def openmm_two_way_shooting(system, initial_path, *, state_a: Callable, state_b:
     n_evals = engine.n_steps
     fr, en, lens = pad_paths([s[0] for s in saved], [s[1] for s in saved])
     info = {
-        "sampler": "openmm-two-way-shooting", "ensemble": "flexible", "engine": "LangevinMiddleIntegrator",
+        "sampler": "openmm-two-way-shooting", "ensemble": ensemble, "final_birth": list(birth), "engine": "LangevinMiddleIntegrator",
         "platform": engine.platform.getName(), "temperature": temperature, "timestep": timestep,
         "friction": friction, "save_every": save_every, "max_frames": max_frames, "seed": seed,
         "n_trials": n_run, "outcomes": outcomes, "trial_md_steps": trial_steps,
