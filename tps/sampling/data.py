@@ -12,16 +12,19 @@ from tps.sampling.langevin import overdamped_langevin
 
 @dataclass
 class BoltzmannSamples:
-    """Samples with their cost.
+    """Boltzmann samples with their cost, as returned by :func:`langevin_samples`.
 
     Attributes
     ----------
     samples : Tensor, shape ``(n_samples, *event)`` (physical coordinates)
     energies : Tensor, shape ``(n_samples,)``
+        In the potential's energy unit.
     n_energy_evals : int
         Evaluations spent, reported as ``n_training_energy_evals``.
     kT : float
+        Thermal energy in the potential's unit.
     info : dict
+        Sampler settings (``n_chains``, ``dt``, ``n_steps``, ``burn_in``, ``thin``, ``seed``).
     """
 
     samples: torch.Tensor
@@ -45,11 +48,32 @@ def langevin_samples(potential, starts, *, kT: float, dt: float, n_steps: int, b
     n_steps, burn_in, thin : int
         Steps per chain, discarded initial steps, and spacing between kept samples.
     seed : int
+        Seed of the noise generator (runs are reproducible).
+    progress : bool
+        Show a tqdm progress bar.
 
     Returns
     -------
     BoltzmannSamples
         ``n_chains * n_steps`` evaluations; ``n_chains * ceil((n_steps - burn_in) / thin)`` samples.
+
+    Raises
+    ------
+    ValueError
+        If ``kT`` or ``n_steps`` is not positive or ``burn_in`` is not in ``[0, n_steps)``.
+
+    Examples
+    --------
+    Twenty short Muller-Brown chains started in minimum A stay in its basin at ``kT = 12.5``:
+
+    >>> import torch
+    >>> from tps.potentials import MullerBrown
+    >>> A = torch.tensor([-0.5582, 1.4417], dtype=torch.float64)
+    >>> data = langevin_samples(MullerBrown(), A.expand(20, 2), kT=12.5, dt=1e-4, n_steps=200, burn_in=100)
+    >>> data.samples.shape, data.n_energy_evals          # 20 chains * 10 kept, 20 * 200 evals
+    (torch.Size([200, 2]), 4000)
+    >>> bool(data.energies.mean() < -120)                # U(A) = -146.7
+    True
     """
     kT = check_positive(kT, "kT")
     check_positive_int(n_steps, "n_steps")

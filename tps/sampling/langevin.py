@@ -30,6 +30,9 @@ def overdamped_langevin(potential, x0, *, kT: float, dt: float, n_steps: int, sa
                         burn_in: int = 0, generator: torch.Generator | None = None, progress: bool = False):
     """Run independent overdamped Langevin chains.
 
+    Euler-Maruyama for ``dx = -grad U dt + sqrt(2 kT dt) N(0, I)`` with unit mobility, so
+    ``dt`` has units of length^2 per energy (for Muller-Brown everything is dimensionless).
+
     Parameters
     ----------
     potential : Potential
@@ -40,17 +43,45 @@ def overdamped_langevin(potential, x0, *, kT: float, dt: float, n_steps: int, sa
     dt : float
         Time step (unit mobility).
     n_steps : int
+        Steps per chain; each costs one energy+force evaluation per chain.
     save_every : int
         Keep every ``save_every``-th configuration after ``burn_in`` steps.
     burn_in : int
+        Steps discarded before the first saved configuration.
     generator : torch.Generator, optional
+        Source of the noise (the global torch generator if None).
+    progress : bool
+        Show a tqdm progress bar.
 
     Returns
     -------
     samples : Tensor, shape ``(n_saved, n_chains, *event)``
+        The configurations *before* the step of each saved index, ``n_saved =
+        ceil((n_steps - burn_in) / save_every)``.
     energies : Tensor, shape ``(n_saved, n_chains)``
     n_evals : int
         Energy+force evaluations spent (``n_chains * n_steps``).
+
+    Raises
+    ------
+    ValueError
+        If ``kT``, ``dt``, ``n_steps`` or ``save_every`` is not positive, ``x0`` has the wrong
+        shape or is not finite, or ``burn_in`` leaves nothing to save.
+
+    Examples
+    --------
+    In a harmonic well of stiffness ``k = 1`` at ``kT = 1`` the variance per coordinate is 1
+    (Euler-Maruyama's stationary variance is ``1 / (1 - dt/2) = 1.026`` here):
+
+    >>> import torch
+    >>> from tps.potentials import Harmonic
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x, e, n = overdamped_langevin(Harmonic((2,), k=1.0), torch.zeros(200, 2, dtype=torch.float64),
+    ...                               kT=1.0, dt=0.05, n_steps=300, burn_in=100, save_every=10, generator=g)
+    >>> x.shape, n
+    (torch.Size([20, 200, 2]), 60000)
+    >>> round(float(x.var()), 1)
+    1.0
     """
     kT = check_positive(kT, "kT")
     dt = check_positive(dt, "dt")
@@ -86,10 +117,38 @@ def restraint_schedule(curve_x, curve_logsnr, scaling=None):
     harmonic restraint in physical coordinates with centre ``shift + scale * z_t / alpha`` and
     reduced stiffness ``exp(lam) / scale**2`` (per physical coordinate, in units of 1/kT).
 
+    Parameters
+    ----------
+    curve_x : Tensor, shape ``(N, *event)``
+        Noisy curve points ``z_t`` in model coordinates.
+    curve_logsnr : Tensor, shape ``(N,)``
+        logSNR of each point, inside ``[LOGSNR_MIN, LOGSNR_MAX]``.
+    scaling : AffineScaling, optional
+        Model-to-physical coordinates; identity if None.
+
     Returns
     -------
     centres : Tensor, shape ``(N, *event)`` (physical coordinates)
     stiffness : Tensor, shape ``(N,)`` (reduced: 1/length^2)
+
+    Raises
+    ------
+    ValueError
+        If a logSNR value is outside the schedule range or not finite.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tps.diffusion import AffineScaling, alpha_sigma
+    >>> lam = torch.tensor([0.0, 4.0], dtype=torch.float64)
+    >>> alpha, _ = alpha_sigma(lam)
+    >>> z = alpha[:, None] * torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    >>> centres, k = restraint_schedule(z, lam, AffineScaling((0.5, 0.5), 2.0, (2,)))
+    >>> centres                                  # shift + scale * z / alpha
+    tensor([[2.5000, 0.5000],
+            [0.5000, 2.5000]], dtype=torch.float64)
+    >>> k                                        # exp(lam) / scale**2
+    tensor([ 0.2500, 13.6495], dtype=torch.float64)
     """
     lam = check_logsnr(curve_logsnr, "logsnr")
     alpha, _ = alpha_sigma(lam)
@@ -118,9 +177,11 @@ def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: i
     curve_x : Tensor, shape ``(N, *event)``
         Curve points in model coordinates.
     curve_logsnr : Tensor, shape ``(N,)``
+        logSNR of each curve point (dimensionless, inside ``[LOGSNR_MIN, LOGSNR_MAX]``).
     kT : float
         Thermal energy in the potential's unit.
     n_paths : int
+        Number of independent chains (paths).
     steps_per_point : int
         ``K``; the cost per path is ``N * K`` evaluations (+1 for the first frame).
     step_size : float
@@ -144,6 +205,33 @@ def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: i
         ``n_energy_evals = n_paths * (1 + N * steps_per_point)``; ``info["max_energy_all_steps"]``
         (shape ``(n_paths,)``) is each path's largest energy over every Langevin step, so a chain
         that jumps a barrier between saved frames cannot hide it.
+
+    Raises
+    ------
+    ValueError
+        If a count or step is not positive, ``frames_per_point`` does not divide
+        ``steps_per_point``, or the curve, its logSNR or ``x_start`` have the wrong shape or
+        non-finite values.
+
+    Examples
+    --------
+    Along a stiff (logSNR 8) straight curve from Muller-Brown's A to B every path is dragged into
+    B; it crosses the ridge between them (energy ~ 13, see :func:`tps.metrics.max_energy`):
+
+    >>> import torch
+    >>> from tps.potentials import MullerBrown
+    >>> from tps.diffusion import alpha_sigma
+    >>> A, B = torch.tensor([[-0.5582, 1.4417], [0.6235, 0.0280]], dtype=torch.float64)
+    >>> lam = torch.full((20,), 8.0, dtype=torch.float64)
+    >>> s = torch.linspace(0, 1, 20, dtype=torch.float64)[:, None]
+    >>> curve = alpha_sigma(lam)[0][:, None] * (A + s * (B - A))     # z_t = alpha * x0
+    >>> g = torch.Generator().manual_seed(0)
+    >>> paths = annealed_langevin(MullerBrown(), curve, lam, kT=12.5, n_paths=4, steps_per_point=5,
+    ...                           generator=g)
+    >>> paths.frames.shape, paths.n_energy_evals                    # 4 * (1 + 20 * 5)
+    (torch.Size([4, 21, 2]), 404)
+    >>> bool(((paths.frames[:, -1] - B).norm(dim=-1) < 0.1).all())
+    True
     """
     kT = check_positive(kT, "kT")
     n_paths = check_positive_int(n_paths, "n_paths")

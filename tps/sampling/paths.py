@@ -23,8 +23,19 @@ class Paths:
     n_energy_evals : int
         Energy(+force) evaluations spent generating these paths (one per configuration).
     kT : float
+        Thermal energy of the sampler, in the potential's unit.
     info : dict
-        Sampler settings and provenance.
+        Sampler settings and provenance; ``info["lengths"]`` (shape ``(n_paths,)``), when
+        present, gives the valid frames of variable-length paths (the rest repeat the last one).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tps.potentials import MullerBrown
+    >>> frames = torch.linspace(-0.5, 0.5, 12, dtype=torch.float64).reshape(2, 3, 2)
+    >>> paths = Paths(frames, MullerBrown().energy(frames), n_energy_evals=6, kT=12.5)
+    >>> len(paths), paths.n_frames, paths[1].frames.shape
+    (2, 3, torch.Size([1, 3, 2]))
     """
 
     frames: torch.Tensor
@@ -35,10 +46,12 @@ class Paths:
 
     @property
     def n_paths(self) -> int:
+        """Number of paths, ``frames.shape[0]``."""
         return self.frames.shape[0]
 
     @property
     def n_frames(self) -> int:
+        """Frames per path (padded length), ``frames.shape[1]``."""
         return self.frames.shape[1]
 
     def __len__(self):
@@ -53,7 +66,20 @@ class Paths:
         return Paths(frames, energies, self.n_energy_evals, self.kT, dict(self.info))
 
     def save(self, path, *, max_paths: int | None = None):
-        """Atomic ``.npz`` with ``frames`` (float32), ``energies``, ``n_energy_evals``, ``kT``."""
+        """Atomic ``.npz`` with ``frames`` (float32), ``energies``, ``n_energy_evals``, ``kT``.
+
+        Parameters
+        ----------
+        path : str or Path
+            Destination file.
+        max_paths : int, optional
+            Save only the first ``max_paths`` paths (all if None).
+
+        Returns
+        -------
+        Path
+            The written file.
+        """
         n = self.n_paths if max_paths is None else min(max_paths, self.n_paths)
         return save_npz(
             path,
