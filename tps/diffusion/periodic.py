@@ -31,12 +31,21 @@ class PeriodicMLPConfig:
     Attributes
     ----------
     dim : int
+        Number of (periodic) coordinates.
     period : float
         Period of every coordinate in model coordinates (``2*pi`` for radians with identity scaling).
     hidden, n_blocks : int
+        Width and number of residual blocks of the network trunk.
     n_harmonics : int
         Fourier harmonics of the phase fed to the network.
     logsnr_dim : int
+        Size of the sinusoidal logSNR embedding.
+
+    Examples
+    --------
+    >>> import math
+    >>> PeriodicMLPConfig(dim=2).period == 2 * math.pi
+    True
     """
 
     dim: int
@@ -53,6 +62,23 @@ class PeriodicMLPDenoiser(nn.Module):
     The output correction is scaled by ``min(sigma/alpha, period)`` (the posterior spread, capped
     at one period), so at low noise ``D -> x_t/alpha`` and at high noise the network predicts an
     offset of at most about one period.
+
+    Parameters
+    ----------
+    config : PeriodicMLPConfig
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a :class:`PeriodicMLPConfig`.
+    ValueError
+        If ``config.period`` is not positive.
+
+    Notes
+    -----
+    Called as ``net(x, logsnr)`` with ``x`` ``(B, dim)`` unwrapped model coordinates and
+    ``logsnr`` ``(B,)``; returns the predicted ``x0``, ``(B, dim)``. Shifting ``x`` by
+    ``alpha * period`` shifts the output by one period (the example checks it).
 
     Examples
     --------
@@ -78,14 +104,17 @@ class PeriodicMLPDenoiser(nn.Module):
 
     @property
     def event_shape(self):
+        """Shape of one configuration, ``(dim,)``."""
         return (self.config.dim,)
 
     @property
     def periods(self):
+        """Period of each coordinate, ``(period,) * dim``."""
         return (self.config.period,) * self.config.dim
 
     @classmethod
     def from_config(cls, config, **_):
+        """Build from a :class:`PeriodicMLPConfig` or its ``dataclasses.asdict`` (checkpoints)."""
         if isinstance(config, dict):
             config = PeriodicMLPConfig(**config)
         return cls(config)
@@ -97,7 +126,20 @@ class PeriodicMLPDenoiser(nn.Module):
         single-tile ``x0`` adds an irreducible variance ``(sigma/alpha)^2`` that swamps training
         at high noise. The nearest image has the same conditional mean as long as the posterior
         spread ``sigma/alpha`` is below half a period (logSNR above about ``2 ln(2/P)``, i.e.
-        -0.9 for P = 2 pi) and is a wrapped approximation of it below; 
+        -0.9 for P = 2 pi) and is a wrapped approximation of it below.
+
+        Parameters
+        ----------
+        x0 : Tensor, shape ``(B, dim)``
+            Clean data, one period.
+        x_t : Tensor, shape ``(B, dim)``
+            Noisy data.
+        logsnr : Tensor, shape ``(B,)``
+
+        Returns
+        -------
+        Tensor, shape ``(B, dim)``
+            ``x0 + P * round((x_t / alpha - x0) / P)``.
         """
         alpha, _ = alpha_sigma(logsnr)
         u = x_t / alpha.view((-1,) + (1,) * (x_t.dim() - 1))

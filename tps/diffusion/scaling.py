@@ -16,7 +16,7 @@ import torch
 
 @dataclass(frozen=True)
 class AffineScaling:
-    """``z = (x - shift) / scale``.
+    """``z = (x - shift) / scale``: physical coordinates (nm, radians, or dimensionless) to model ones.
 
     Attributes
     ----------
@@ -25,6 +25,20 @@ class AffineScaling:
     scale : float
         Physical length per model unit.
     event_shape : tuple of int
+        Shape of one configuration.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.tensor([[0.0, 1.0], [2.0, 3.0]], dtype=torch.float64)
+    >>> s = AffineScaling.fit(x)                   # shift = mean, scale = RMS spread
+    >>> s.shift, s.scale
+    ((1.0, 2.0), 1.0)
+    >>> s.to_model(x)
+    tensor([[-1., -1.],
+            [ 1.,  1.]], dtype=torch.float64)
+    >>> torch.equal(s.to_physical(s.to_model(x)), x), AffineScaling.from_dict(s.as_dict()) == s
+    (True, True)
     """
 
     shift: Tuple[float, ...]
@@ -33,6 +47,7 @@ class AffineScaling:
 
     @classmethod
     def identity(cls, event_shape) -> "AffineScaling":
+        """The identity map (zero shift, unit scale) for configurations of ``event_shape``."""
         n = 1
         for s in event_shape:
             n *= int(s)
@@ -40,7 +55,25 @@ class AffineScaling:
 
     @classmethod
     def fit(cls, data, *, center: bool = True) -> "AffineScaling":
-        """Fit to data ``(n, *event)``: shift = mean configuration (if ``center``), scale = overall RMS spread."""
+        """Fit to data ``(n, *event)``: shift = mean configuration (if ``center``), scale = overall RMS spread.
+
+        Parameters
+        ----------
+        data : Tensor or array-like, shape ``(n, *event)``, physical units
+            At least two configurations.
+        center : bool, optional
+            Subtract the mean configuration (default True); otherwise the shift is zero.
+
+        Returns
+        -------
+        AffineScaling
+            Model coordinates of ``data`` have zero mean (if ``center``) and unit RMS.
+
+        Raises
+        ------
+        ValueError
+            If there are fewer than two configurations or all are identical.
+        """
         data = torch.as_tensor(data, dtype=torch.float64)
         if data.dim() < 2 or data.shape[0] < 2:
             raise ValueError(f"data: expected at least two configurations of shape (n, *event), got {tuple(data.shape)}")
@@ -55,16 +88,20 @@ class AffineScaling:
         return torch.tensor(self.shift, dtype=like.dtype, device=like.device).view(self.event_shape)
 
     def to_model(self, x) -> torch.Tensor:
+        """Model coordinates ``(x - shift) / scale`` of physical ``x`` ``(..., *event)``."""
         x = torch.as_tensor(x)
         return (x - self._shift(x)) / self.scale
 
     def to_physical(self, z) -> torch.Tensor:
+        """Physical coordinates ``z * scale + shift`` of model ``z`` ``(..., *event)``."""
         z = torch.as_tensor(z)
         return z * self.scale + self._shift(z)
 
     def as_dict(self) -> dict:
+        """JSON-compatible dict (``shift``, ``scale``, ``event_shape``), inverse of :meth:`from_dict`."""
         return {"shift": list(self.shift), "scale": self.scale, "event_shape": list(self.event_shape)}
 
     @classmethod
     def from_dict(cls, d) -> "AffineScaling":
+        """Rebuild from the output of :meth:`as_dict`."""
         return cls(tuple(float(v) for v in d["shift"]), float(d["scale"]), tuple(int(v) for v in d["event_shape"]))

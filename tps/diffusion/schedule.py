@@ -16,17 +16,80 @@ LOGSNR_MAX = 12.0
 
 
 def alpha_sigma(logsnr: torch.Tensor):
-    """Return ``(alpha, sigma)`` for logSNR values (any shape)."""
+    """Signal and noise scales of the variance-preserving schedule at logSNR ``lam``.
+
+    Parameters
+    ----------
+    logsnr : Tensor, any shape
+        logSNR values ``lam = log(alpha^2 / sigma^2)`` (dimensionless).
+
+    Returns
+    -------
+    alpha, sigma : Tensor, shape of ``logsnr``
+        ``sqrt(sigmoid(lam))`` and ``sqrt(sigmoid(-lam))``; ``alpha^2 + sigma^2 = 1``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> alpha, sigma = alpha_sigma(torch.tensor([0.0, 2.0], dtype=torch.float64))
+    >>> alpha ** 2 + sigma ** 2, (alpha / sigma) ** 2    # 1 and exp(lam)
+    (tensor([1., 1.], dtype=torch.float64), tensor([1.0000, 7.3891], dtype=torch.float64))
+    """
     return torch.sigmoid(logsnr).sqrt(), torch.sigmoid(-logsnr).sqrt()
 
 
 def loss_weight(logsnr: torch.Tensor) -> torch.Tensor:
-    """Training weight ``w(lam) = sqrt(sigmoid(lam + 2))`` of the x0-prediction loss."""
+    """Training weight ``w(lam) = sqrt(sigmoid(lam + 2))`` of the x0-prediction loss.
+
+    Parameters
+    ----------
+    logsnr : Tensor, any shape
+
+    Returns
+    -------
+    Tensor, shape of ``logsnr``, in ``(0, 1)``; tends to 1 at high logSNR and to 0 at low.
+
+    Examples
+    --------
+    >>> import torch
+    >>> loss_weight(torch.tensor([-2.0, 12.0]))
+    tensor([0.7071, 1.0000])
+    """
     return torch.sigmoid(logsnr + 2.0).sqrt()
 
 
 def check_logsnr(logsnr, name: str = "logsnr", *, low: float = LOGSNR_MIN, high: float = LOGSNR_MAX) -> torch.Tensor:
-    """Validate logSNR values: finite and inside the schedule range ``[low, high]``."""
+    """Validate logSNR values: finite and inside the schedule range ``[low, high]``.
+
+    Parameters
+    ----------
+    logsnr : Tensor or array-like, any shape
+    name : str, optional
+        Argument name used in error messages.
+    low, high : float, optional
+        Accepted range (default ``[LOGSNR_MIN, LOGSNR_MAX] = [-12, 12]``).
+
+    Returns
+    -------
+    Tensor
+        ``logsnr`` as a floating tensor.
+
+    Raises
+    ------
+    TypeError
+        If ``logsnr`` cannot be converted to a floating tensor.
+    ValueError
+        If a value is NaN/infinite or outside ``[low, high]``.
+
+    Examples
+    --------
+    >>> check_logsnr([0.0, 6.0])
+    tensor([0., 6.])
+    >>> check_logsnr([15.0], "curve_logsnr")
+    Traceback (most recent call last):
+        ...
+    ValueError: curve_logsnr: expected logSNR values inside the schedule range [-12.0, 12.0], got values in [15, 15]
+    """
     t = as_tensor(logsnr, name)
     check_finite(t, name)
     if t.numel() and (t.min() < low - 1e-9 or t.max() > high + 1e-9):
@@ -38,7 +101,31 @@ def check_logsnr(logsnr, name: str = "logsnr", *, low: float = LOGSNR_MIN, high:
 
 
 def add_noise(x0: torch.Tensor, logsnr: torch.Tensor, noise: torch.Tensor | None = None, *, generator=None):
-    """Sample ``x_t = alpha x0 + sigma eps`` with ``logsnr`` of shape ``(B,)``; returns ``(x_t, eps)``."""
+    """Sample ``x_t = alpha x0 + sigma eps`` at logSNR ``lam``.
+
+    Parameters
+    ----------
+    x0 : Tensor, shape ``(B, *event)``
+        Clean data in model coordinates.
+    logsnr : Tensor, shape ``(B,)``
+    noise : Tensor, shape ``(B, *event)``, optional
+        ``eps``; drawn from ``N(0, I)`` when None.
+    generator : torch.Generator, optional
+        Used only when ``noise`` is None.
+
+    Returns
+    -------
+    x_t : Tensor, shape ``(B, *event)``
+    eps : Tensor, shape ``(B, *event)``
+
+    Examples
+    --------
+    >>> import torch
+    >>> x_t, eps = add_noise(torch.ones(2, 3), torch.tensor([0.0, 12.0]), torch.zeros(2, 3))
+    >>> x_t                               # alpha(0) = sqrt(1/2); alpha(12) ~ 1
+    tensor([[0.7071, 0.7071, 0.7071],
+            [1.0000, 1.0000, 1.0000]])
+    """
     if noise is None:
         noise = torch.randn(x0.shape, dtype=x0.dtype, device=x0.device, generator=generator)
     alpha, sigma = alpha_sigma(logsnr)
