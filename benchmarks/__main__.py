@@ -14,6 +14,8 @@ SUITES = {
     "aldp-2d": "benchmarks.aldp_2d",
     "aldp-cartesian": "benchmarks.aldp_cartesian",
     "all": "benchmarks.all",
+    "reference-ensemble": "benchmarks.reference_ensemble",
+    "check": "benchmarks.check_summary",
 }
 
 

@@ -1,4 +1,4 @@
-"""Every system benchmark in one run: ``python -m benchmarks all [--quick] [--surface PATH] --out DIR``.
+"""Every system benchmark in one run: ``python -m benchmarks all [--quick] [--surface PATH] [--reference DIR] --out DIR``.
 
 Runs each registered system suite that exists into ``DIR/<system>/`` and writes ``DIR/summary.md``
 (rows: system x method; columns: the metrics of benchmarks.md section 1, ``path_density_jsd``,
@@ -26,6 +26,12 @@ Quick mode (``--quick``) must fit in 10 minutes on 2 CPU cores. ``aldp-cartesian
 mode only if its module declares ``QUICK_WALL_S`` (its quick-mode wall time on such a machine)
 and that fits in what is left of the 10 minutes; otherwise it is skipped with a line in
 ``summary.md`` saying so.
+
+Reference ensembles: with ``--reference DIR`` every system whose ``DIR/reference_<system>.npz``
+exists (``python -m benchmarks reference-ensemble --system <system> --out DIR``) measures
+``path_density_jsd`` against that long shooting run; otherwise against its own in-run shooting
+ensemble. ``summary.md`` says which, per system. CI smoke check of the output:
+``python -m benchmarks check DIR`` (:mod:`benchmarks.check_summary`).
 
 Seeds: every system gets ``--seed`` (default 0); each system's ``results.json`` records the seeds
 it derived from it, and ``summary.md`` records the suite seed.
@@ -94,6 +100,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--systems", type=_systems_argument, default=None,
                    help=f"comma-separated subset (default all): {', '.join(s.name for s in SYSTEMS)}")
     p.add_argument("--force", action="store_true", help="rerun systems already marked finished")
+    p.add_argument("--reference", type=Path, default=None,
+                   help="folder of reference ensembles (python -m benchmarks reference-ensemble --out DIR): each "
+                        "system whose DIR/reference_<system>.npz exists measures path_density_jsd against it")
 
 
 def _systems_argument(text: str) -> tuple:
@@ -117,8 +126,20 @@ def selected_systems(spec) -> tuple:
 
 def suite_settings(args) -> dict:
     """The suite options that change a system's results (a finished run with others is rerun)."""
+    reference = getattr(args, "reference", None)
     return {"quick": bool(args.quick), "seed": int(args.seed), "paths": args.paths,
-            "surface": None if args.surface is None else str(args.surface)}
+            "surface": None if args.surface is None else str(args.surface),
+            "reference": None if reference is None else str(reference)}
+
+
+def reference_file(suite: SystemSuite, args) -> Optional[Path]:
+    """``DIR/reference_<system>.npz`` of ``--reference DIR`` for this system, if it exists (the
+    reference-surface setting has none: reference ensembles are made on the package's own systems)."""
+    folder = getattr(args, "reference", None)
+    if folder is None or suite.needs_surface:
+        return None
+    path = Path(folder) / f"reference_{suite.name}.npz"
+    return path if path.exists() else None
 
 
 def is_finished(folder: Path, settings: Optional[dict] = None) -> bool:
@@ -162,6 +183,9 @@ def system_argv(suite: SystemSuite, parser: argparse.ArgumentParser, args, folde
         argv += ["--paths", str(args.paths)]
     if suite.needs_surface:
         argv += ["--surface", str(args.surface)]
+    ref = reference_file(suite, args)
+    if ref is not None and "--reference" in known:
+        argv += ["--reference", str(ref)]
     return argv
 
 
@@ -194,9 +218,15 @@ def write_summary(out: Path, args, statuses: dict, wall_s: float) -> dict:
                           "energy_unit": results.get("energy_unit", "dimensionless"),
                           "lower_bound": results.get("lower_bound"), "seed": results.get("seed"),
                           "wall_s": results.get("suite_wall_s"), "hardware": results.get("hardware")})
+            ref = results.get("reference_ensemble")
+            jsd_ref = (f"stored reference ensemble {ref['path']} ({ref['n_frames']} frames, noise floor "
+                       f"{fmt(float(ref['noise_floor_jsd']))})" if ref else
+                       "this run's own two-way-shooting-variable ensemble (its row: split-half noise floor)")
+            entry["jsd_reference"] = jsd_ref
             lines.append(f"- **{name}** ({status}, {fmt(float(results.get('suite_wall_s', float('nan'))), 1)} s): "
                          f"{results.get('system')}, kT = {results.get('kT')}, energy unit "
-                         f"{results.get('energy_unit', 'dimensionless')}, seed {results.get('seed')}")
+                         f"{results.get('energy_unit', 'dimensionless')}, seed {results.get('seed')}; "
+                         f"path_density_jsd against {jsd_ref}")
         else:
             lines.append(f"- **{name}**: {status}")
         systems[name] = entry

@@ -130,3 +130,54 @@ def assign_path_density_jsd(rows, paths_by_method, state_a, state_b, *, referenc
             if frames is not None:
                 value = path_density_jsd(frames, reference, **jsd_kwargs)
         row["path_density_jsd"] = value
+
+
+def subset_paths(paths, keep):
+    """The paths selected by ``keep`` (bool or index tensor over paths), with per-path info tensors sliced."""
+    keep = torch.as_tensor(keep)
+    n = paths.n_paths
+    info = {k: (v[keep] if isinstance(v, torch.Tensor) and v.shape[:1] == (n,) else v) for k, v in paths.info.items()}
+    return type(paths)(paths.frames[keep], paths.energies[keep], paths.n_energy_evals, paths.kT, info)
+
+
+def apply_reference_ensemble(results, paths_by_method, state_a, state_b, reference: dict, *, cv=None,
+                             **jsd_kwargs) -> None:
+    """Measure every row's ``path_density_jsd`` against a stored reference ensemble (in place).
+
+    ``reference``: :func:`benchmarks.reference_ensemble.load_reference` (frames are collective
+    variables ``(n, 2)``). Each row's transition-segment frames (:func:`transition_frames`, mapped
+    by ``cv``) are compared with them; the value measured against the in-run shooting ensemble,
+    if any, is kept as ``path_density_jsd_in_run``. ``results["reference_ensemble"]`` records the
+    file, its size, its split-half noise floor (chains of the two halves) and its description.
+    """
+    from tps.metrics import path_density_jsd
+
+    ref = reference["frames"]
+    for row in results["methods"]:
+        if "path_density_jsd" in row:
+            row["path_density_jsd_in_run"] = row["path_density_jsd"]
+        paths = paths_by_method.get(row["method"])
+        value = float("nan")
+        if paths is not None:
+            frames = transition_frames(paths, state_a, state_b)
+            if frames is not None:
+                value = path_density_jsd(frames if cv is None else cv(frames), ref, **jsd_kwargs)
+        row["path_density_jsd"] = value
+    chain = reference["chain"]
+    n_chains = int(chain.max()) + 1 if len(chain) else 0
+    floor = float("nan")
+    if n_chains >= 2:
+        first = chain < n_chains // 2
+        floor = path_density_jsd(ref[first], ref[~first], **jsd_kwargs)
+    meta = reference["meta"]
+    results["reference_ensemble"] = {
+        "path": reference["path"], "n_frames": int(len(ref)), "n_chains": n_chains, "noise_floor_jsd": floor,
+        "kept_paths": meta.get("counts", {}).get("kept_paths"), "acceptance_rate": meta.get("acceptance_rate"),
+        "shooting_energy_evals": meta.get("counts", {}).get("evals"), "wall_s": meta.get("wall_s"),
+        "cpu_s": meta.get("cpu_s"), "meta": meta}
+    results["notes"]["path_density_jsd"] = (
+        f"Jensen-Shannon divergence in bits of each row's transition-segment frames (last frame in A before first "
+        f"entering B, to that entry) against the stored two-way-shooting reference ensemble {reference['path']} "
+        f"({len(ref)} frames, {meta.get('counts', {}).get('kept_paths')} kept chain states of {n_chains} chains, "
+        f"acceptance {meta.get('acceptance_rate')}); its split-half (by chain) noise floor is {floor:.4f}; "
+        f"path_density_jsd_in_run: the same against this run's own shooting ensemble")

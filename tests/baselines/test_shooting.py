@@ -194,3 +194,27 @@ def test_muller_brown_end_to_end():
     # No continuous A -> B path stays below the minimax barrier U(S1) = -40.66; frames are discrete
     # (rms step sqrt(2 kT dt) = 0.05), so allow a few energy units.
     assert s["minmax"] >= mb.reference["lower_bound"].value - 5.0
+
+
+def test_relaxation_without_length_factor_and_chain_continuation():
+    pot = SymmetricDoubleWell()
+    a, b = states()
+    md = unbiased_md(pot, torch.tensor([-1.0, 0.0], dtype=torch.float64), state_a=a, state_b=b, kT=KT, dt=DT,
+                     n_chains=64, max_steps=3000, seed=2)
+    n = int(md.paths.info["lengths"].argmin())
+    short = md.paths.frames[n, :int(md.paths.info["lengths"][n])]  # the shortest transition: atypical
+    ens = FlexibleLengthEnsemble(a, b, max_frames=3000)
+    kw = dict(kT=KT, dt=DT, n_chains=16, n_rounds=4, seed=4)
+    proper = two_way_shooting(pot, ens, short, **kw)
+    relaxed = two_way_shooting(pot, ens, short, length_metropolis=False, **kw)
+    # without the length factor no A -> B trial within max_frames is rejected
+    assert relaxed.n_accepted >= proper.n_accepted
+    assert relaxed.info["length_metropolis"] is False
+    first = relaxed.info["first_decorrelated_round"]
+    assert len(first) == 16 and all(f is None or 1 <= f <= 4 for f in first)
+    assert sum(f is not None for f in first) >= relaxed.info["final_decorrelated_from_initial"]
+    # final chain states continue the chains in another call
+    final = relaxed.info["final_chains"]
+    assert len(final) == 16 and all(ens(p) for p in final)
+    again = two_way_shooting(pot, ens, final, kT=KT, dt=DT, n_chains=16, n_rounds=1, seed=5)
+    assert again.n_trials == 16

@@ -204,7 +204,7 @@ def openmm_two_way_shooting(system, initial_path, *, state_a: Callable, state_b:
                             timestep: float = 0.002, friction: float = 1.0, n_trials: int = 100,
                             max_frames: int = 2000, save_every: int = 25, platform="auto", seed: int = 0,
                             time_limit_s: Optional[float] = None, ensemble: str = "flexible",
-                            birth: Optional[list] = None) -> ShootingResult:
+                            birth: Optional[list] = None, length_metropolis: bool = True) -> ShootingResult:
     """Two-way shooting TPS with OpenMM dynamics (module docstring), one chain.
 
     Parameters
@@ -234,6 +234,13 @@ def openmm_two_way_shooting(system, initial_path, *, state_a: Callable, state_b:
     ensemble : {"flexible", "fixed"}
         Flexible-length (default) or fixed-length paths (the initial path's length; its first
         frame in A and last in B, other frames free; ``max_frames`` is then unused).
+    length_metropolis : bool
+        Flexible length only. True (default): the acceptance test ``u <= (L_old - 2) / (L_new - 2)``
+        of the TPS path measure. False: accept every A -> B trial of at most ``max_frames`` frames.
+        That is NOT the transition path ensemble; it is for relaxing a non-typical initial path
+        (e.g. a short high-temperature transition, from which trials at the target temperature
+        are almost all longer than the cap ``2 + (L_old - 2) / u``) during a burn-in whose paths
+        are discarded.
     birth : list of int, optional
         Birth stamps of the initial path's frames (trial that generated them; default all 0), to
         continue a chain across calls: decorrelation is counted against stamp 0 frames.
@@ -274,13 +281,14 @@ def openmm_two_way_shooting(system, initial_path, *, state_a: Callable, state_b:
     n_acc = n_dec = 0
     reference = 0
     trial_steps = []
+    decorrelation_trials = []  # trials whose accepted path shared no frame with the previous decorrelated one
     n_run = 0
     for trial in range(1, n_trials + 1):
         before = engine.n_steps
         L = len(frames)
         k = int(rng.integers(1, L - 1))
         u = max(float(rng.random()), 1e-300)
-        cap = int(min(max_frames, 2 + math.floor((L - 2) / u)))
+        cap = int(min(max_frames, 2 + math.floor((L - 2) / u))) if length_metropolis else max_frames
         v = engine.draw_velocities(int(rng.integers(1, 2**31 - 1)))
         xk = frames[k]
         accept = False
@@ -303,7 +311,7 @@ def openmm_two_way_shooting(system, initial_path, *, state_a: Callable, state_b:
                                        max_new=cap - 1 - len(bw))
                 n_new = 1 + len(bw) + len(fw)
                 if fend == "good":
-                    accept = u <= (L - 2) / (n_new - 2)  # implied by n_new <= cap; kept explicit
+                    accept = u <= (L - 2) / (n_new - 2) or not length_metropolis  # implied by n_new <= cap
                     outcomes["accepted" if accept else "metropolis"] += 1
                 else:
                     outcomes["forward_in_A" if fend == "bad" else "too_long"] += 1
@@ -320,6 +328,7 @@ def openmm_two_way_shooting(system, initial_path, *, state_a: Callable, state_b:
             if min(birth) > reference:
                 n_dec += 1
                 reference = trial
+                decorrelation_trials.append(trial)
         saved.append((torch.from_numpy(np.stack(frames)), torch.tensor(energies, dtype=torch.float64), trial))
         n_run = trial
         if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
@@ -328,7 +337,8 @@ def openmm_two_way_shooting(system, initial_path, *, state_a: Callable, state_b:
     n_evals = engine.n_steps
     fr, en, lens = pad_paths([s[0] for s in saved], [s[1] for s in saved])
     info = {
-        "sampler": "openmm-two-way-shooting", "ensemble": ensemble, "final_birth": list(birth), "engine": "LangevinMiddleIntegrator",
+        "sampler": "openmm-two-way-shooting", "ensemble": ensemble, "final_birth": list(birth),
+        "length_metropolis": bool(length_metropolis), "decorrelation_trials": decorrelation_trials, "engine": "LangevinMiddleIntegrator",
         "platform": engine.platform.getName(), "temperature": temperature, "timestep": timestep,
         "friction": friction, "save_every": save_every, "max_frames": max_frames, "seed": seed,
         "n_trials": n_run, "outcomes": outcomes, "trial_md_steps": trial_steps,

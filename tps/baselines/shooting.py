@@ -67,7 +67,9 @@ class ShootingResult:
     evals_per_accepted_path, evals_per_decorrelated_path : float or None
         ``n_energy_evals`` divided by the counts; None when the count is zero.
     info : dict
-        Settings, per-chain counts, final decorrelation from the initial path, wall time.
+        Settings, per-chain counts, final decorrelation from the initial path, the round of each
+        chain's first decorrelated path (``first_decorrelated_round``), wall time, and each chain's
+        last path (``final_chains``, to continue the chains in another call).
     """
 
     paths: Paths
@@ -184,7 +186,8 @@ def _initial_paths(potential, ensemble, initial_path, n_chains):
 
 def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float, n_chains: int = 16,
                      n_rounds: int = 100, burn_in: int = 0, save_every: int = 1, keep: str = "chain",
-                     seed: Optional[int] = None, time_limit_s: Optional[float] = None) -> ShootingResult:
+                     seed: Optional[int] = None, time_limit_s: Optional[float] = None,
+                     length_metropolis: bool = True) -> ShootingResult:
     """Two-way shooting TPS with ``n_chains`` independent chains (module docstring).
 
     Parameters
@@ -212,6 +215,11 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float,
     seed : int, optional
     time_limit_s : float, optional
         Stop after the round during which this wall time is exceeded.
+    length_metropolis : bool
+        Flexible length only. True (default): the Metropolis factor ``min(1, (L_old - 2) / (L_new - 2))``
+        of the TPS path measure. False: accept every A -> B trial of at most ``ensemble.max_frames``
+        frames. Not the transition path ensemble: for relaxing a non-typical initial path (e.g. a
+        short high-temperature transition) during a burn-in whose paths are discarded.
 
     Returns
     -------
@@ -254,6 +262,7 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float,
     reference = [0] * n_chains  # birth round of the last decorrelated path (0: the initial one)
     n_acc = [0] * n_chains
     n_dec = [0] * n_chains
+    first_decorrelated = [None] * n_chains  # round of each chain's first path sharing no frame with its initial one
     saved = []  # (frames, energies, chain, round)
     trial_lengths = []
     accepted_per_round = []
@@ -272,6 +281,8 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float,
         else:
             u = torch.rand(n_chains, generator=generator, dtype=torch.float64).clamp(min=1e-300)
             caps = torch.clamp(2 + torch.floor((lengths - 2).double() / u), max=ensemble.max_frames).long()
+            if not length_metropolis:
+                caps = torch.full_like(caps, ensemble.max_frames)
             segs, end, aborted = _propagate(potential, x0, ff0, kT=kT, dt=dt, generator=generator,
                                             ensemble=ensemble, caps=caps)
             n_new = 1 + torch.tensor([len(s[0]) for s in segs[:n_chains]]) + torch.tensor(
@@ -290,6 +301,7 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float,
             if int(birth.min()) > reference[c]:
                 n_dec[c] += 1
                 reference[c] = rnd
+                first_decorrelated[c] = rnd if first_decorrelated[c] is None else first_decorrelated[c]
         trial_lengths.append(1 + torch.tensor([len(s[0]) for s in segs[:n_chains]])
                              + torch.tensor([len(s[0]) for s in segs[n_chains:]]))
         accepted_per_round.append(int(accept.sum()))
@@ -312,6 +324,7 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float,
         "n_chains": n_chains, "n_rounds": n_rounds_run, "burn_in": burn_in, "keep": keep,
         "accepted_per_chain": n_acc, "accepted_per_round": accepted_per_round, "decorrelated_per_chain": n_dec,
         "final_decorrelated_from_initial": sum(int(c[3].min()) > 0 for c in chains),
+        "first_decorrelated_round": first_decorrelated, "length_metropolis": bool(length_metropolis),
         "mean_trial_frames": float(torch.cat(trial_lengths).double().mean()),
         "n_initial_frames": sum(p.shape[0] for p in initial), "wall_s": time.perf_counter() - t0,
     }
@@ -320,6 +333,7 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float,
         "round": torch.tensor([s[3] for s in saved]),
         "note": "padded by repeating each path's last frame; lengths holds the true frame counts",
     })
+    info["final_chains"] = [c[0] for c in chains]  # each chain's last path (to continue it), not in paths.info
     return ShootingResult(
         paths=paths, n_energy_evals=n_evals, n_trials=n_trials, n_accepted=n_accepted,
         n_decorrelated=n_decorrelated, acceptance_rate=n_accepted / n_trials,

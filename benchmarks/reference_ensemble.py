@@ -1,0 +1,343 @@
+"""A long two-way-shooting run as a reusable reference transition-path ensemble.
+
+``python -m benchmarks reference-ensemble --system muller-brown|aldp-2d|aldp-cartesian --out DIR
+[--time-s S] [--segment-s S] [--seed N]`` writes ``DIR/reference_<system>.npz``: the collective
+variables of the transition-path frames of the ensemble (``frames``, float32 ``(n, 2)``: (x, y) for
+Muller-Brown, (phi, psi) in rad for alanine dipeptide), the chain of each frame (``chain``) and a
+JSON description (``meta``: system, kT, states, dynamics, counts, evaluations, wall and CPU time).
+The system runners take it with ``--reference DIR/reference_<system>.npz`` (and ``benchmarks all``
+with ``--reference DIR``) and then measure ``path_density_jsd`` against it instead of against
+their own short in-run shooting ensemble.
+
+The dynamics, temperature and state definitions are exactly those of the system's benchmark
+runner (overdamped Euler-Maruyama on the potential for ``muller-brown`` and on the spline of the
+package's own free-energy surface for ``aldp-2d``; OpenMM Langevin at 300 K, 2 fs, a frame every
+25 steps for ``aldp-cartesian``), so the reference is the transition-path ensemble of that
+benchmark. ``aldp-2d`` uses the package's own surface only (the reference surface of Holdijk et
+al. is never used here).
+
+Protocol (why the short in-run shooting runs accepted (almost) nothing):
+
+1. **Initial path from a high-temperature run**: unbiased MD at an elevated temperature until it
+   crosses, trimmed to the transition (last frame in A to first frame in B). It is a dynamical
+   trajectory, unlike an annealed-Langevin path, but at the target temperature it is atypically
+   short: with the flexible-length acceptance ``u <= (L_old - 2) / (L_new - 2)`` almost every trial
+   is longer than the cap ``2 + (L_old - 2) / u`` and is rejected (measured on aldp-cartesian from a
+   22-frame 800 K path: 1 of 185 trials accepted, 113 stopped by the cap).
+2. **Relaxation at the target temperature**: shooting without the length factor (every A -> B
+   trial up to ``max_frames`` accepted) until every chain has a path sharing no frame with its
+   initial path (or ``relax_segments`` segments are spent). These paths are discarded.
+3. **Sampling**: proper two-way shooting (uniform shooting point, velocity / noise re-draw,
+   flexible length with the Metropolis length factor). A chain's paths are kept only after its
+   first decorrelated path of this phase (the first decorrelation period is discarded).
+   Chain states are kept every ``round_thin`` rounds (every accepted or rejected trial counts,
+   as in the path ensemble), and every ``frame_stride``-th frame of each kept path (uniform
+   thinning keeps the frame weighting of the density).
+
+Checkpoints: after every segment (``--segment-s`` seconds) the chains, counters and kept frames
+go atomically to ``DIR/reference_<system>.ckpt.pt`` and the npz is rewritten; a rerun with the
+same ``--out`` resumes from the checkpoint and runs until ``--time-s`` of total shooting wall time
+is spent (``--force`` starts over). Evaluations count every trial, rejected ones included, and the
+initial-path search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.common import hardware
+from tps.io import atomic_path, write_json
+
+SYSTEMS = ("muller-brown", "aldp-2d", "aldp-cartesian")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of one system's reference run (written into the npz ``meta``)."""
+
+    n_chains: int
+    max_frames: int           # longest trial path (frames); longer trials are rejected
+    round_thin: int           # keep the chain states of every round_thin-th round (trial for OpenMM)
+    frame_stride: int         # keep every frame_stride-th frame of a kept path
+    relax_segments: int       # at most this many relaxation segments (no length factor)
+    high_factor: float        # initial path: unbiased MD at high_factor x the target temperature
+
+
+CONFIGS = {
+    "muller-brown": Config(n_chains=256, max_frames=1000, round_thin=2, frame_stride=1, relax_segments=2,
+                           high_factor=1.6),
+    "aldp-2d": Config(n_chains=128, max_frames=20000, round_thin=1, frame_stride=10, relax_segments=4,
+                      high_factor=2.5),
+    "aldp-cartesian": Config(n_chains=4, max_frames=800, round_thin=1, frame_stride=1, relax_segments=4,
+                             high_factor=800.0 / 300.0),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--system", required=True, choices=SYSTEMS, help="which benchmark system")
+    p.add_argument("--out", required=True, type=Path, help="output directory (npz, checkpoint, json)")
+    p.add_argument("--time-s", type=float, default=1800.0,
+                   help="total shooting wall time over all resumed runs (default 1800 s)")
+    p.add_argument("--segment-s", type=float, default=120.0, help="wall time between checkpoints (default 120 s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="ignore an existing checkpoint and start over")
+
+
+# ------------------------------------------------------------------ engines
+class TorchEngine:
+    """Muller-Brown or aldp-2d: batched overdamped two-way shooting (tps.baselines.two_way_shooting)."""
+
+    def __init__(self, name: str, cfg: Config):
+        from tps.baselines import FlexibleLengthEnsemble
+
+        self.name, self.cfg = name, cfg
+        if name == "muller-brown":
+            from benchmarks.muller_brown import Protocol
+            from tps.systems import load
+
+            mb = load("muller-brown")
+            self.potential, self.kT, self.dt = mb.potential, mb.kT, Protocol().md_dt
+            self.a, self.b, self.start = mb.states["A"], mb.states["B"], mb.endpoints["A"]
+            self.describe = {"system": "muller-brown", "kT": self.kT, "dt": self.dt,
+                             "states": "disks of radius 0.1 around minima A and B (tps.systems muller-brown)",
+                             "dynamics": "overdamped Euler-Maruyama"}
+            self.wrap = None
+        else:
+            from benchmarks.aldp_2d import STATE_RADIUS, Protocol, own_setting
+
+            setting = own_setting()
+            if setting is None:
+                raise SystemExit("aldp-2d: the package's free-energy surface is missing")
+            self.potential, self.kT = setting.potential, setting.kT
+            self.dt = Protocol().md_dt / setting.kT
+            self.a, self.b, self.start = setting.source, setting.target, setting.start
+            self.describe = {"system": "aldp-2d", "surface": setting.notes.get("surface"), "kT": self.kT,
+                             "dt": self.dt, "states": f"periodic balls of radius {STATE_RADIUS} rad around the "
+                             "minimised C5 and C7ax (phi, psi)", "dynamics": "overdamped Euler-Maruyama on the "
+                             "periodic spline of the package's own free-energy surface (kJ/mol)"}
+            self.wrap = setting.potential.wrap
+        self.ensemble = FlexibleLengthEnsemble(self.a, self.b, max_frames=cfg.max_frames)
+
+    def initial(self, seed: int):
+        from tps.baselines import initial_path_high_temperature
+
+        init = initial_path_high_temperature(self.potential, self.start, state_a=self.a, state_b=self.b,
+                                             kT_high=self.cfg.high_factor * self.kT, dt=self.dt, n_chains=64,
+                                             max_steps=50_000, n_candidates=4, seed=seed)
+        n = int(init.info["lengths"][0])
+        return [init.frames[0, :n].clone() for _ in range(self.cfg.n_chains)], int(init.n_energy_evals)
+
+    def segment(self, chains, *, seed, time_s, relax):
+        """Shoot every chain for about ``time_s``; returns new chains, kept (chain, round, frames) triples, counts."""
+        from tps.baselines import two_way_shooting
+
+        res = two_way_shooting(self.potential, self.ensemble, chains, kT=self.kT, dt=self.dt,
+                               n_chains=len(chains), n_rounds=100_000, save_every=self.cfg.round_thin, seed=seed,
+                               time_limit_s=time_s, length_metropolis=not relax)
+        lengths = res.paths.info["lengths"]
+        states = [(int(c), int(r), res.paths.frames[i, :int(lengths[i])])
+                  for i, (c, r) in enumerate(zip(res.paths.info["chain"], res.paths.info["round"]))]
+        first = [None if f is None else int(f) for f in res.info["first_decorrelated_round"]]
+        return (res.info["final_chains"], states, first,
+                dict(evals=res.n_energy_evals, trials=res.n_trials, accepted=res.n_accepted,
+                     decorrelated=res.n_decorrelated, rounds=res.info["n_rounds"]))
+
+    def cv(self, frames: torch.Tensor) -> torch.Tensor:
+        return frames if self.wrap is None else self.wrap(frames)
+
+
+class OpenMMEngine:
+    """aldp-cartesian: OpenMM two-way shooting (tps.baselines.openmm_two_way_shooting), chains one after another."""
+
+    def __init__(self, cfg: Config):
+        from benchmarks.aldp_cartesian import Protocol
+        from tps.systems import alanine_dipeptide as aldp
+        from tps.workflows.cartesian import prepare_endpoints
+
+        self.cfg = cfg
+        proto = Protocol()
+        self.top = aldp.topology()
+        self.system = aldp.create_openmm_system(self.top)
+        minima = aldp.minimized_structures()
+        states = aldp.load().states
+        self.a, self.b = states["C5"], states["C7ax"]
+        self.endpoints = prepare_endpoints(self.system, minima["C5"], minima["C7ax"])
+        self.temperature = aldp.TEMPERATURE
+        self.md = dict(timestep=proto.timestep, friction=proto.friction,
+                       save_every=proto.steps_per_point // proto.frames_per_point)
+        self.kT = aldp.KT
+        self.describe = {"system": "aldp-cartesian", "kT": self.kT, "temperature": self.temperature, **self.md,
+                         "states": "periodic (phi, psi) balls around C5 and C7ax (tps.systems alanine_dipeptide)",
+                         "dynamics": "OpenMM LangevinMiddleIntegrator, amber99sbildn, vacuum"}
+
+    def initial(self, seed: int):
+        from tps.baselines import openmm_unbiased_md
+
+        chains, evals = [], 0
+        for c in range(self.cfg.n_chains):  # one high-temperature transition per chain
+            r = openmm_unbiased_md(self.system, self.endpoints.start, state_a=self.a, state_b=self.b,
+                                   temperature=self.cfg.high_factor * self.temperature, n_steps_budget=5_000_000,
+                                   max_transitions=1, seed=seed + 100 * c, **self.md)
+            evals += r.n_energy_evals
+            if r.paths is None:
+                raise SystemExit("aldp-cartesian: no high-temperature transition within 5 M steps")
+            chains.append(r.paths.frames[0, :int(r.paths.info["lengths"][0])].clone())
+        return chains, evals
+
+    def segment(self, chains, *, seed, time_s, relax):
+        from tps.baselines import openmm_two_way_shooting
+
+        new, states, first = [], [], []
+        tot = dict(evals=0, trials=0, accepted=0, decorrelated=0, rounds=0)
+        for c, path in enumerate(chains):
+            res = openmm_two_way_shooting(self.system, path, state_a=self.a, state_b=self.b,
+                                          temperature=self.temperature, n_trials=100_000,
+                                          max_frames=self.cfg.max_frames, seed=seed + 1000 * c,
+                                          time_limit_s=time_s / len(chains), length_metropolis=not relax, **self.md)
+            lengths = res.paths.info["lengths"]
+            new.append(res.paths.frames[-1, :int(lengths[-1])].clone())
+            for i in range(0, res.paths.n_paths, self.cfg.round_thin):
+                states.append((c, int(res.paths.info["round"][i]), res.paths.frames[i, :int(lengths[i])]))
+            dec = res.info["decorrelation_trials"]
+            first.append(dec[0] if dec else None)
+            for k, v in (("evals", res.n_energy_evals), ("trials", res.n_trials), ("accepted", res.n_accepted),
+                         ("decorrelated", res.n_decorrelated), ("rounds", res.n_trials)):
+                tot[k] += int(v)
+        return new, states, first, tot
+
+    def cv(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.b.cv(frames)
+
+
+def make_engine(name: str):
+    cfg = CONFIGS[name]
+    return OpenMMEngine(cfg) if name == "aldp-cartesian" else TorchEngine(name, cfg)
+
+
+# ------------------------------------------------------------------ files
+def write_reference(path: Path, frames: list, chains: list, meta: dict) -> None:
+    """The npz read by :func:`load_reference` (atomic)."""
+    f = torch.cat(frames).numpy().astype(np.float32) if frames else np.zeros((0, 2), np.float32)
+    c = np.concatenate([np.full(len(x), ch, np.int32) for x, ch in zip(frames, chains)]) if frames else \
+        np.zeros(0, np.int32)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, frames=f, chain=c, meta=np.array(json.dumps(meta)))
+
+
+def load_reference(path, system: str) -> dict:
+    """Read a reference ensemble npz: ``{"frames": Tensor (n, 2), "chain": Tensor (n,), "meta": dict, "path": str}``.
+
+    Raises ValueError when it is missing, empty or was made for another system.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"--reference: {path} does not exist (make it with `python -m benchmarks reference-ensemble "
+                         f"--system {system} --out DIR`)")
+    with np.load(path) as z:
+        frames, chain, meta = z["frames"], z["chain"], json.loads(str(z["meta"]))
+    if meta.get("system") != system:
+        raise ValueError(f"--reference: {path} is a reference ensemble of {meta.get('system')!r}, not {system!r}")
+    if len(frames) == 0:
+        raise ValueError(f"--reference: {path} holds no frames yet (its run has not kept any decorrelated path)")
+    return {"frames": torch.from_numpy(frames.astype(np.float64)), "chain": torch.from_numpy(chain.astype(np.int64)),
+            "meta": meta, "path": str(path)}
+
+
+# ------------------------------------------------------------------ run
+def run(args) -> dict:
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = args.system
+    cfg = CONFIGS[name]
+    ckpt_path = out / f"reference_{name}.ckpt.pt"
+    npz_path = out / f"reference_{name}.npz"
+    engine = make_engine(name)
+    cpu0 = time.process_time()
+    if ckpt_path.exists() and not args.force:
+        state = torch.load(ckpt_path, weights_only=False)
+        if state["config"] != asdict(cfg) or state["seed"] != args.seed:
+            raise SystemExit(f"{ckpt_path}: made with other settings ({state['config']}, seed {state['seed']}); "
+                             "use --force to start over")
+        print(f"[reference] resuming {name}: {state['counts']}, {state['wall_s']:.0f} s spent")
+    else:
+        t0 = time.perf_counter()
+        chains, evals = engine.initial(args.seed)
+        state = {"config": asdict(cfg), "seed": args.seed, "chains": chains, "phase": "relax", "segment": 0,
+                 "relaxed": [False] * len(chains), "burned": [False] * len(chains), "frames": [], "frame_chain": [],
+                 "counts": {"initial_path_evals": evals, "evals": evals, "trials": 0, "accepted": 0,
+                            "decorrelated": 0, "relax_trials": 0, "relax_accepted": 0, "kept_paths": 0},
+                 "wall_s": time.perf_counter() - t0, "cpu_s": 0.0,
+                 "initial_path_frames": [int(c.shape[0]) for c in chains]}
+        print(f"[reference] {name}: initial path(s) of {sorted(set(state['initial_path_frames']))} frames from unbiased MD at "
+              f"{cfg.high_factor:g} x the target temperature, {evals} evaluations")
+    from benchmarks.common import transition_frames
+    from tps.sampling.paths import Paths
+
+    meta = None
+    while state["wall_s"] < args.time_s:
+        seg_s = min(args.segment_s, args.time_s - state["wall_s"])
+        relax = state["phase"] == "relax"
+        t0 = time.perf_counter()
+        chains, states, first, cnt = engine.segment(state["chains"], seed=args.seed + 7919 * (state["segment"] + 1),
+                                                    time_s=seg_s, relax=relax)
+        state["chains"] = chains
+        c = state["counts"]
+        c["evals"] += cnt["evals"]
+        if relax:
+            c["relax_trials"] += cnt["trials"]
+            c["relax_accepted"] += cnt["accepted"]
+            state["relaxed"] = [r or f is not None for r, f in zip(state["relaxed"], first)]
+            state["segment"] += 1
+            if all(state["relaxed"]) or state["segment"] >= cfg.relax_segments:
+                state["phase"] = "sample"
+        else:
+            c["trials"] += cnt["trials"]
+            c["accepted"] += cnt["accepted"]
+            c["decorrelated"] += cnt["decorrelated"]
+            for ch, rnd, frames in states:
+                if not (state["burned"][ch] or (first[ch] is not None and rnd >= first[ch])):
+                    continue  # first decorrelation period of this chain: discarded
+                seg = transition_frames(Paths(frames[None], torch.zeros(1, frames.shape[0]), 0, engine.kT, {}),
+                                        engine.a, engine.b)
+                if seg is None:
+                    continue
+                state["frames"].append(engine.cv(seg[::cfg.frame_stride]).float())
+                state["frame_chain"].append(ch)
+                c["kept_paths"] += 1
+            state["burned"] = [bn or f is not None for bn, f in zip(state["burned"], first)]
+            state["segment"] += 1
+        state["wall_s"] += time.perf_counter() - t0
+        state["cpu_s"] += time.process_time() - cpu0
+        cpu0 = time.process_time()
+        meta = {**engine.describe, "config": asdict(cfg), "seed": args.seed, "phase": state["phase"],
+                "segments": state["segment"], "counts": dict(c), "chains_relaxed": sum(state["relaxed"]),
+                "chains_burned_in": sum(state["burned"]), "wall_s": state["wall_s"], "cpu_s": state["cpu_s"],
+                "acceptance_rate": c["accepted"] / c["trials"] if c["trials"] else None,
+                "relax_acceptance_rate": c["relax_accepted"] / c["relax_trials"] if c["relax_trials"] else None,
+                "n_frames": int(sum(len(f) for f in state["frames"])), "hardware": hardware(),
+                "initial_path_frames": state["initial_path_frames"],
+                "note": "frames: collective variables of the transition-path frames of the kept chain states "
+                        "(after each chain's first decorrelated path of the sampling phase)"}
+        with atomic_path(ckpt_path) as tmp:
+            torch.save(state, tmp)
+        write_reference(npz_path, state["frames"], state["frame_chain"], meta)
+        write_json(out / f"reference_{name}.json", meta)
+        print(f"[reference] {name} segment {state['segment']} ({'relax' if relax else 'sample'}): "
+              f"{cnt['accepted']}/{cnt['trials']} accepted, {cnt['decorrelated']} decorrelated; kept paths "
+              f"{c['kept_paths']}, frames {meta['n_frames']}, chains relaxed {sum(state['relaxed'])}/"
+              f"{len(chains)}, burned in {sum(state['burned'])}/{len(chains)}; {state['wall_s']:.0f} s", flush=True)
+    if meta is None:
+        meta = json.loads((out / f"reference_{name}.json").read_text())
+        print(f"[reference] {name}: --time-s {args.time_s} already spent ({state['wall_s']:.0f} s); nothing to do")
+    print(f"wrote {npz_path} ({json.dumps(meta['counts'])})")
+    return meta
