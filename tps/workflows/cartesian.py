@@ -63,7 +63,23 @@ _KJ = unit.kilojoule_per_mole
 
 
 def boltzmann_kT(temperature: float) -> float:
-    """``k_B T`` in kJ/mol for ``temperature`` in K."""
+    """``k_B T`` in kJ/mol for ``temperature`` in K.
+
+    Parameters
+    ----------
+    temperature : float
+        K.
+
+    Returns
+    -------
+    float
+        kJ/mol (``R * T`` with OpenMM's gas constant).
+
+    Examples
+    --------
+    >>> round(boltzmann_kT(300.0), 4)
+    2.4943
+    """
     return (unit.MOLAR_GAS_CONSTANT_R * float(temperature) * unit.kelvin).value_in_unit(_KJ)
 
 
@@ -79,6 +95,14 @@ def center_positions(positions):
     -------
     Same type and shape, each frame with zero centroid; also usable as ``center_fn`` for
     centroid-free training noise.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.tensor([[[0.0, 0.0, 0.0], [0.2, 0.4, 0.0]]])     # (1 frame, 2 atoms, 3) nm
+    >>> center_positions(x)
+    tensor([[[-0.1000, -0.2000,  0.0000],
+             [ 0.1000,  0.2000,  0.0000]]])
     """
     return positions - positions.mean(-2, keepdims=True) if isinstance(positions, np.ndarray) \
         else positions - positions.mean(dim=-2, keepdim=True)
@@ -95,6 +119,19 @@ def kabsch_align(mobile, reference):
     -------
     ndarray, shape ``(n_atoms, 3)``
         ``mobile`` centred and rotated (det +1) to minimise the RMSD to centred ``reference``.
+
+    Examples
+    --------
+    A rotated and translated copy of a structure is aligned back onto it exactly:
+
+    >>> import numpy as np
+    >>> from tps.systems import alanine_dipeptide
+    >>> structures = alanine_dipeptide.minimized_structures()      # name -> (22, 3) nm
+    >>> c5, c7ax = structures["C5"], structures["C7ax"]
+    >>> quarter_turn = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    >>> moved = c5 @ quarter_turn.T + 1.0
+    >>> bool(np.allclose(kabsch_align(moved, c5), c5 - c5.mean(0), atol=1e-12))
+    True
     """
     a = np.asarray(mobile, dtype=np.float64)
     b = np.asarray(reference, dtype=np.float64)
@@ -112,13 +149,51 @@ def fit_scaling(frames) -> AffineScaling:
     Parameters
     ----------
     frames : array, shape ``(n_frames, n_atoms, 3)``, nm (centred here)
+
+    Returns
+    -------
+    AffineScaling
+        Zero shift and ``scale`` in nm per model unit, so centred frames have unit RMS
+        coordinate in model units.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tps.systems import alanine_dipeptide
+    >>> structures = alanine_dipeptide.minimized_structures()      # name -> (22, 3) nm
+    >>> c5, c7ax = structures["C5"], structures["C7ax"]
+    >>> scaling = fit_scaling(np.stack([c5, c7ax]))
+    >>> round(scaling.scale, 4), set(scaling.shift)
+    (0.1647, {0.0})
     """
     x = center_positions(torch.as_tensor(np.asarray(frames), dtype=torch.float64))
     return AffineScaling.fit(x, center=False)
 
 
 def model_coordinates(frames, scaling: AffineScaling) -> torch.Tensor:
-    """Centred frames in model units, float32 ``(n_frames, n_atoms, 3)``."""
+    """Centred frames in model units, float32 ``(n_frames, n_atoms, 3)``.
+
+    Parameters
+    ----------
+    frames : array, shape ``(n_frames, n_atoms, 3)``, nm
+    scaling : AffineScaling
+        From :func:`fit_scaling`.
+
+    Returns
+    -------
+    Tensor, shape ``(n_frames, n_atoms, 3)``, float32, model units.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tps.systems import alanine_dipeptide
+    >>> structures = alanine_dipeptide.minimized_structures()      # name -> (22, 3) nm
+    >>> c5, c7ax = structures["C5"], structures["C7ax"]
+    >>> frames = np.stack([c5, c7ax])
+    >>> z = model_coordinates(frames, fit_scaling(frames))
+    >>> z.shape, z.dtype, round(float(z.pow(2).mean().sqrt()), 4)       # unit RMS
+    (torch.Size([2, 22, 3]), torch.float32, 1.0)
+    """
     x = center_positions(torch.as_tensor(np.asarray(frames), dtype=torch.float64))
     return scaling.to_model(x).float()
 
@@ -138,6 +213,19 @@ def build_denoiser(topology, *, sigma_data: float = 1.0, hidden: int = 32, n_lay
         ``"cpu"`` (default), ``"cuda"`` or ``"auto"`` (CUDA if present, else CPU with a warning).
     **config_kwargs
         Further :class:`EGNNConfig` fields (``cutoff``, ``chiral``, ...).
+
+    Returns
+    -------
+    EGNNDenoiser
+        Maps ``(B, n_atoms, 3)`` model coordinates and ``(B,)`` logSNR to ``(B, n_atoms, 3)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tps.systems import alanine_dipeptide
+    >>> net = build_denoiser(alanine_dipeptide.topology(), hidden=8, n_layers=1)
+    >>> net.config.n_atoms, net(torch.zeros(2, 22, 3), torch.zeros(2)).shape
+    (22, torch.Size([2, 22, 3]))
     """
     config = EGNNConfig.from_topology(as_mdtraj_topology(topology), sigma_data=sigma_data, hidden=hidden,
                                       n_layers=n_layers, **config_kwargs)
@@ -208,6 +296,30 @@ def check_model_matches(model: DiffusionModel, topology) -> None:
     Checks the checkpoint's EGNN configuration against ``topology``: atom count, then the
     atom types (element and bonded environment, in order), and that the model was trained on
     centroid-free frames with a scalar scaling.
+
+    Parameters
+    ----------
+    model : DiffusionModel
+        With an :class:`EGNNDenoiser` network.
+    topology : mdtraj.Topology or openmm.app.Topology
+
+    Raises
+    ------
+    ValueError
+        If the network is not an EGNN, or atom count, atom types, centring or scaling differ.
+
+    Examples
+    --------
+    >>> import mdtraj
+    >>> from tps.diffusion import AffineScaling, DiffusionModel
+    >>> from tps.systems import alanine_dipeptide
+    >>> top = alanine_dipeptide.topology()
+    >>> model = DiffusionModel(build_denoiser(top, hidden=8, n_layers=1), AffineScaling((0.0,) * 66, 0.16, (22, 3)))
+    >>> check_model_matches(model, top)                              # passes silently
+    >>> check_model_matches(model, mdtraj.Topology.from_openmm(top).subset(range(21)))
+    Traceback (most recent call last):
+        ...
+    ValueError: model: trained on a molecule with 22 atoms, but this system has 21; train a model for this molecule
     """
     top = as_mdtraj_topology(topology)
     config = getattr(model.network, "config", None)
@@ -243,6 +355,20 @@ class Endpoints:
         Centroid of ``start``.
     energies : dict
         ``{"start": (before, after), "target": (before, after)}`` minimisation energies, kJ/mol.
+
+    Examples
+    --------
+    :func:`prepare_endpoints` makes them; structures that are already minimised can be wrapped
+    directly:
+
+    >>> import numpy as np
+    >>> from tps.systems import alanine_dipeptide
+    >>> structures = alanine_dipeptide.minimized_structures()      # name -> (22, 3) nm
+    >>> c5, c7ax = structures["C5"], structures["C7ax"]
+    >>> ends = Endpoints(c5, kabsch_align(c7ax, c5) + c5.mean(0), c5.mean(0))
+    >>> z_start, z_target = ends.model_coordinates(fit_scaling(np.stack([c5, c7ax])))
+    >>> z_start.shape, round(float(z_start.mean(0).abs().max()), 9)   # centred
+    (torch.Size([22, 3]), 0.0)
     """
 
     start: np.ndarray
@@ -295,6 +421,22 @@ def prepare_endpoints(system: openmm.System, start, target, *, temperature: floa
     Returns
     -------
     Endpoints
+
+    Raises
+    ------
+    ValueError
+        If a structure has the wrong shape or non-finite positions, or its minimised energy is
+        not finite or exceeds ``max_energy``.
+
+    Warns
+    -----
+    UserWarning
+        When minimisation lowers an energy by more than ``clash_kT * kT``.
+
+    Notes
+    -----
+    No example here: minimisation takes longer than a doctest should. :class:`Endpoints` shows
+    the result for already-minimised structures.
     """
     n_atoms = system.getNumParticles()
     kT = boltzmann_kT(temperature)
@@ -368,10 +510,32 @@ def linear_curve(endpoints: Endpoints, scaling: AffineScaling, *, n_points: int 
     The same spacetime points as the geodesic solver's initial curve: ``x_n = (1 - s_n) z_a + s_n z_b``
     at ``logsnr``, with the endpoints anchored as ``(z, logsnr)`` exactly as the geodesic's.
 
+    Parameters
+    ----------
+    endpoints : Endpoints
+    scaling : AffineScaling
+        From :func:`fit_scaling` (the model's).
+    n_points : int
+    logsnr : float
+
     Returns
     -------
     x : Tensor, shape ``(n_points, n_atoms, 3)``, model units
     logsnr : Tensor, shape ``(n_points,)``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tps.systems import alanine_dipeptide
+    >>> structures = alanine_dipeptide.minimized_structures()      # name -> (22, 3) nm
+    >>> c5, c7ax = structures["C5"], structures["C7ax"]
+    >>> ends = Endpoints(c5, kabsch_align(c7ax, c5) + c5.mean(0), c5.mean(0))
+    >>> scaling = fit_scaling(np.stack([c5, c7ax]))
+    >>> x, lam = linear_curve(ends, scaling, n_points=5)
+    >>> x.shape, lam.tolist()
+    (torch.Size([5, 22, 3]), [4.0, 4.0, 4.0, 4.0, 4.0])
+    >>> bool((x[0] == ends.model_coordinates(scaling)[0]).all())
+    True
     """
     za, zb = endpoints.model_coordinates(scaling)
     s = torch.linspace(0.0, 1.0, int(n_points), dtype=torch.float64)[:, None, None]
@@ -388,6 +552,10 @@ class CurveRestraints:
     centres : ndarray, shape ``(N, n_atoms, 3)``, nm
     stiffness : ndarray, shape ``(N,)``, kJ/mol/nm^2
     logsnr : ndarray, shape ``(N,)``
+
+    Examples
+    --------
+    See :func:`curve_restraints`.
     """
 
     centres: np.ndarray
@@ -413,6 +581,29 @@ def curve_restraints(curve_x, curve_logsnr, scaling: AffineScaling, *, temperatu
     Returns
     -------
     CurveRestraints
+
+    Raises
+    ------
+    ValueError
+        If the shapes are not ``(N, n_atoms, 3)`` and ``(N,)`` or ``scaling`` has a shift.
+
+    Examples
+    --------
+    Along the straight line at logSNR 4 the first centre is the start structure scaled by
+    ``1 / alpha(4) = 1.009`` about its centroid, and the stiffness is ``kT e^4 / scale^2``:
+
+    >>> import numpy as np
+    >>> from tps.systems import alanine_dipeptide
+    >>> structures = alanine_dipeptide.minimized_structures()      # name -> (22, 3) nm
+    >>> c5, c7ax = structures["C5"], structures["C7ax"]
+    >>> ends = Endpoints(c5, kabsch_align(c7ax, c5) + c5.mean(0), c5.mean(0))
+    >>> scaling = fit_scaling(np.stack([c5, c7ax]))
+    >>> r = curve_restraints(*linear_curve(ends, scaling, n_points=5), scaling, origin=ends.origin)
+    >>> r.centres.shape, round(float(r.stiffness[0]), 1)          # kJ/mol/nm^2
+    ((5, 22, 3), 5018.9)
+    >>> alpha = np.sqrt(1 / (1 + np.exp(-4.0)))
+    >>> bool(np.allclose(r.centres[0] - ends.origin, (c5 - ends.origin) / alpha))
+    True
     """
     x = torch.as_tensor(curve_x).detach().double().cpu()
     lam = torch.as_tensor(curve_logsnr).detach().double().cpu()
@@ -434,6 +625,24 @@ def sample_paths(system: openmm.System, restraints: CurveRestraints, endpoints: 
                  platform="auto", frames_per_point: int = 1, seed: int = 0, n_workers: int = 1,
                  progress: bool = False):
     """Annealed Langevin in OpenMM along ``restraints``, every path starting at ``endpoints.start``.
+
+    Parameters
+    ----------
+    system : openmm.System
+        The force field (the restraint is added inside the sampler).
+    restraints : CurveRestraints
+        From :func:`curve_restraints`.
+    endpoints : Endpoints
+    n_paths, steps_per_point : int
+        Paths, and MD steps per curve point.
+    temperature : float
+        K.
+    timestep : float
+        ps (default 0.002).
+    friction : float
+        1/ps.
+    platform, frames_per_point, seed, n_workers, progress
+        Passed to :func:`tps.sampling.openmm_annealed.openmm_annealed_langevin`.
 
     Returns
     -------
@@ -461,8 +670,10 @@ class CartesianResult:
     Attributes
     ----------
     paths : tps.sampling.Paths
+        Frames in nm, force-field energies in kJ/mol.
     endpoints : Endpoints
     restraints : CurveRestraints
+        The restraint schedule the paths were sampled along.
     geodesic : GeodesicResult or None
         None for the straight-line baseline.
     wall_s : dict
@@ -512,6 +723,12 @@ def transition_paths(system: openmm.System, topology, model: DiffusionModel, sta
     Returns
     -------
     CartesianResult
+
+    Raises
+    ------
+    ValueError
+        If ``curve`` is unknown, the topology and system differ in atom count, or the model
+        was trained on another molecule (:func:`check_model_matches`).
     """
     if curve not in ("geodesic", "linear"):
         raise ValueError(f"curve: expected 'geodesic' or 'linear', got {curve!r}")
@@ -556,6 +773,20 @@ def save_paths_dcd(paths, topology, directory, *, max_paths: Optional[int] = Non
     -------
     list of Path
         The DCD files written.
+
+    Examples
+    --------
+    >>> import os, tempfile, torch
+    >>> import mdtraj
+    >>> from tps.sampling import Paths
+    >>> from tps.systems import alanine_dipeptide
+    >>> structures = alanine_dipeptide.minimized_structures()
+    >>> frames = torch.as_tensor(np.stack([structures["C5"], structures["C7ax"]]))[None]   # (1, 2, 22, 3)
+    >>> paths = Paths(frames, torch.zeros(1, 2), n_energy_evals=0, kT=2.494)
+    >>> directory = tempfile.mkdtemp()
+    >>> files = save_paths_dcd(paths, alanine_dipeptide.topology(), directory)
+    >>> [f.name for f in files], mdtraj.load(str(files[0]), top=os.path.join(directory, "topology.pdb")).n_frames
+    (['path_000.dcd'], 2)
     """
     import mdtraj
     from pathlib import Path
