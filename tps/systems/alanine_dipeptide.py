@@ -97,7 +97,7 @@ def read_structure(path) -> Tuple[app.Topology, np.ndarray]:
 
 
 def minimized_structures() -> Dict[str, np.ndarray]:
-    """The three minimised endpoint structures, name -> ndarray ``(22, 3)`` in nm.
+    """The three minimised endpoint structures (C5, C7ax, C7eq), name -> ndarray ``(22, 3)`` in nm.
 
     Read at full precision from ``minima.json`` (the PDB files round to 0.001 Angstrom, which
     alone leaves force RMS ~ 20 kJ/mol/nm on the stiff bonds); atom order is that of the
@@ -216,6 +216,21 @@ def load(*, platform="auto", state_radius: float = STATE_RADIUS, state_centers: 
     System
         ``endpoints`` are float64 tensors ``(22, 3)`` in nm; ``cv`` maps positions to
         (phi, psi) in rad; ``kT`` in kJ/mol.
+
+    Raises
+    ------
+    ValueError
+        If a state centre or ``state_radius`` is not in radians (outside ``[-2 pi, 2 pi]``), or
+        the platform is not available.
+
+    Examples
+    --------
+    >>> system = load(platform="Reference")
+    >>> sorted(system.endpoints), round(system.kT, 3)            # kJ/mol at 300 K
+    (['C5', 'C7ax', 'C7eq'], 2.494)
+    >>> energies = system.potential.energy(torch.stack(list(system.endpoints.values())))
+    >>> [round(e, 2) for e in energies.tolist()]                # kJ/mol, as in minima.json
+    [-88.45, -85.0, -90.94]
     """
     top, _ = read_structure(data_dir() / "C7eq.pdb")
     potential = OpenMMPotential(create_openmm_system(top), top, platform=platform)

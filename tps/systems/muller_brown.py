@@ -15,7 +15,32 @@ BOX = ((-1.5, 1.2), (-0.5, 2.0))
 
 
 def load(*, kT: float = 12.5, state_radius: float = 0.1) -> System:
-    """Muller-Brown with endpoints at minima A and B and disk states of radius ``state_radius``."""
+    """Muller-Brown with endpoints at minima A and B and disk states of radius ``state_radius``.
+
+    Parameters
+    ----------
+    kT : float, optional
+        Thermal energy (dimensionless; 12.5 in Doob's Lagrangian protocol).
+    state_radius : float, optional
+        Radius of the disks around A and B (dimensionless).
+
+    Returns
+    -------
+    System
+        ``endpoints`` ``{"A", "B"}`` as float64 tensors ``(2,)``; ``reference`` holds the energy
+        of every stationary point and the minimax ``lower_bound`` ``U(S1)``.
+
+    Raises
+    ------
+    ValueError
+        If ``kT`` is not positive.
+
+    Examples
+    --------
+    >>> system = load(kT=5.0, state_radius=0.2)
+    >>> system.kT, system.states["B"].radius, system.endpoints["B"].tolist()
+    (5.0, 0.2, [0.6235, 0.028])
+    """
     if not kT > 0:
         raise ValueError(f"kT: expected a positive temperature (dimensionless), got {kT!r}")
     pot = MullerBrown()
