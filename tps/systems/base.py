@@ -24,7 +24,7 @@ class ReferenceValue:
     --------
     >>> from tps.systems import load
     >>> ref = load("muller-brown").reference["U(A)"]
-    >>> ref.value, ref.unit, ref.source[:22]
+    >>> ref.value, ref.unit, ref.source[:23]
     (-146.7, 'dimensionless', 'benchmarks.md section 4')
     """
 
