@@ -172,6 +172,14 @@ class TrainingResult:
         Steps completed (fewer than ``n_steps`` after an interruption).
     interrupted : bool
         True if training was stopped by ``KeyboardInterrupt``.
+
+    Examples
+    --------
+    Returned by :func:`train_denoiser` (a run is shown there); an empty result:
+
+    >>> r = TrainingResult()
+    >>> r.n_steps_done, r.interrupted, r.history
+    (0, False, [])
     """
 
     history: list = field(default_factory=list)  # (step, train_loss)

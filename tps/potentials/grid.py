@@ -304,7 +304,17 @@ def write_grid(path, grid: Grid2D, *, header: str = "phi psi z") -> Path:
     -------
     Path
         ``path``; values are written with 17 significant digits, so :func:`read_grid` gives
-        them back exactly (example there).
+        them back exactly (round trip in its example).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> ang = -np.pi + 2 * np.pi * np.arange(4) / 4
+    >>> path = write_grid(os.path.join(tempfile.mkdtemp(), "g.dat"), Grid2D.from_arrays(ang, ang, np.zeros((4, 4))))
+    >>> lines = path.read_text().splitlines()
+    >>> lines[0], len(lines)                   # header, then 16 rows "phi psi z", phi fastest
+    ('# phi psi z', 17)
     """
     P, Q = np.meshgrid(grid.phi, grid.psi, indexing="xy")  # (n_psi, n_phi): phi fastest when raveled
     data = np.column_stack([P.ravel(), Q.ravel(), grid.z.T.ravel()])

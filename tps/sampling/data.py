@@ -25,6 +25,15 @@ class BoltzmannSamples:
         Thermal energy in the potential's unit.
     info : dict
         Sampler settings (``n_chains``, ``dt``, ``n_steps``, ``burn_in``, ``thin``, ``seed``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tps.potentials import Harmonic
+    >>> data = langevin_samples(Harmonic((2,)), torch.zeros(4, 2, dtype=torch.float64), kT=1.0, dt=0.01,
+    ...                         n_steps=50, burn_in=10, thin=5)
+    >>> data.samples.shape, data.n_energy_evals, data.info["n_chains"]   # 4 chains * 8 kept
+    (torch.Size([32, 2]), 200, 4)
     """
 
     samples: torch.Tensor
