@@ -26,7 +26,20 @@ __all__ = ["MDData", "md_samples", "check_topology_match", "as_mdtraj_topology"]
 
 
 def as_mdtraj_topology(topology):
-    """An ``mdtraj.Topology`` from an ``openmm.app.Topology`` or ``mdtraj.Topology``."""
+    """An ``mdtraj.Topology`` from an ``openmm.app.Topology`` or ``mdtraj.Topology``.
+
+    Raises
+    ------
+    TypeError
+        For any other type.
+
+    Examples
+    --------
+    >>> from tps.systems import alanine_dipeptide
+    >>> top = as_mdtraj_topology(alanine_dipeptide.topology())
+    >>> top.n_atoms, top.n_bonds, [r.name for r in top.residues]
+    (22, 21, ['ACE', 'ALA', 'NME'])
+    """
     import mdtraj
 
     if isinstance(topology, mdtraj.Topology):
@@ -52,8 +65,24 @@ def check_topology_match(reference, other, *, system: Optional[openmm.System] = 
     ----------
     reference, other : mdtraj.Topology or openmm.app.Topology
     system : openmm.System, optional
+        Checked for its particle count.
     what : str
         Name of ``other`` in the error message.
+
+    Raises
+    ------
+    ValueError
+        Naming the first mismatch (atom count, or the atom's residue, name and element).
+
+    Examples
+    --------
+    >>> from tps.systems import alanine_dipeptide
+    >>> top = alanine_dipeptide.topology()
+    >>> check_topology_match(top, top)                               # passes silently
+    >>> check_topology_match(top, as_mdtraj_topology(top).subset(range(21)))
+    Traceback (most recent call last):
+        ...
+    ValueError: trajectory: has 21 atoms but the system has 22; frames must contain exactly the system's atoms in the system's order
     """
     ref, oth = as_mdtraj_topology(reference), as_mdtraj_topology(other)
     if system is not None and system.getNumParticles() != ref.n_atoms:
@@ -82,6 +111,22 @@ class MDData:
         MD steps (force evaluations) spent making the frames; 0 if unknown.
     info : dict
         Provenance: integrator settings, seed, index of the start of every frame.
+
+    Examples
+    --------
+    Frames survive a save/load round trip (DCD stores float32 positions):
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from tps.systems import alanine_dipeptide
+    >>> top = alanine_dipeptide.topology()
+    >>> c5 = alanine_dipeptide.minimized_structures()["C5"]
+    >>> data = md_samples(alanine_dipeptide.create_openmm_system(top), top, c5, n_steps=40, report_interval=20,
+    ...                   platform="Reference")
+    >>> dcd, pdb = data.save(os.path.join(tempfile.mkdtemp(), "md.dcd"))
+    >>> again = MDData.load(dcd, n_energy_evals=data.n_energy_evals)
+    >>> again.n_frames, again.n_energy_evals, bool(np.allclose(again.positions, data.positions, atol=1e-6))
+    (2, 40, True)
     """
 
     trajectory: object
@@ -100,6 +145,7 @@ class MDData:
 
     @property
     def n_frames(self) -> int:
+        """Number of frames."""
         return int(self.trajectory.n_frames)
 
     @classmethod
@@ -117,6 +163,30 @@ class MDData:
             on a different molecule or atom order).
         system : openmm.System, optional
             Checked for its particle count.
+        info : dict, optional
+            Provenance to keep.
+
+        Returns
+        -------
+        MDData
+
+        Raises
+        ------
+        TypeError
+            If ``trajectory`` is not an ``mdtraj.Trajectory``.
+        ValueError
+            If it has no frames or non-finite positions, does not match ``topology`` or
+            ``system``, or ``n_energy_evals`` is negative.
+
+        Examples
+        --------
+        >>> import mdtraj
+        >>> from tps.systems import alanine_dipeptide
+        >>> top = alanine_dipeptide.topology()
+        >>> xyz = alanine_dipeptide.minimized_structures()["C7eq"][None]     # (1, 22, 3) nm
+        >>> data = MDData.from_trajectory(mdtraj.Trajectory(xyz, as_mdtraj_topology(top)), topology=top)
+        >>> data.n_frames, data.positions.shape, data.n_energy_evals
+        (1, (1, 22, 3), 0)
         """
         import mdtraj
 
@@ -153,7 +223,24 @@ class MDData:
 
     @classmethod
     def load(cls, path, *, topology=None, n_energy_evals: int = 0, system=None) -> "MDData":
-        """Read a trajectory file (``.dcd`` next to its ``.pdb`` unless ``topology`` is a file)."""
+        """Read a trajectory file (``.dcd`` next to its ``.pdb`` unless ``topology`` is given).
+
+        Parameters
+        ----------
+        path : str or Path
+            Trajectory file in any format mdtraj reads.
+        topology : str, Path, mdtraj.Topology or openmm.app.Topology, optional
+            Topology file or object (default: ``path`` with suffix ``.pdb``).
+        n_energy_evals : int, optional
+            What the frames cost, if known.
+        system : openmm.System, optional
+            Checked for its particle count.
+
+        Returns
+        -------
+        MDData
+            (round trip in the class example).
+        """
         import mdtraj
 
         path = Path(path)
@@ -219,6 +306,27 @@ def md_samples(system: openmm.System, topology, starts, *, n_steps: int, report_
     MDData
         ``n_energy_evals = n_starts * n_steps``; ``info["start"]`` gives the start index of
         every frame and ``info["start_names"]`` the names.
+
+    Raises
+    ------
+    ValueError
+        If a count, temperature, timestep or friction is not positive, ``report_interval``
+        exceeds ``n_steps``, the topology does not match the system, or the starts have the
+        wrong shape or non-finite positions.
+    RuntimeError
+        If the simulation produced NaN positions.
+
+    Examples
+    --------
+    Two 100-step runs (0.2 ps) from the C5 and C7eq minima, a frame every 20 steps:
+
+    >>> from tps.systems import alanine_dipeptide
+    >>> top = alanine_dipeptide.topology()
+    >>> s = alanine_dipeptide.minimized_structures()
+    >>> data = md_samples(alanine_dipeptide.create_openmm_system(top), top, {"C5": s["C5"], "C7eq": s["C7eq"]},
+    ...                   n_steps=100, report_interval=20, platform="Reference")
+    >>> data.positions.shape, data.n_energy_evals, data.info["start"].tolist(), data.info["start_names"]
+    ((10, 22, 3), 200, [0, 0, 0, 0, 0, 1, 1, 1, 1, 1], ['C5', 'C7eq'])
     """
     import mdtraj
 
