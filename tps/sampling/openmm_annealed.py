@@ -51,7 +51,13 @@ _KJ = unit.kilojoule_per_mole
 
 
 def boltzmann_kT(temperature: float) -> float:
-    """``k_B T`` in kJ/mol for ``temperature`` in K."""
+    """``k_B T`` in kJ/mol for ``temperature`` in K.
+
+    Examples
+    --------
+    >>> round(boltzmann_kT(300.0), 4)
+    2.4943
+    """
     return (unit.MOLAR_GAS_CONSTANT_R * float(temperature) * unit.kelvin).value_in_unit(_KJ)
 
 
@@ -75,6 +81,19 @@ def openmm_restraint_schedule(curve_x, curve_logsnr, *, kT: float, scaling=None)
     -------
     centres : ndarray, shape ``(N, n_atoms, 3)``, nm
     stiffness : ndarray, shape ``(N,)``, kJ/mol/nm^2
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tps.diffusion import AffineScaling
+    >>> lam = torch.tensor([0.0, 2.0, 4.0], dtype=torch.float64)
+    >>> scaling = AffineScaling((0.1,) * 6, 0.2, (2, 3))              # 2 atoms, scale 0.2 nm
+    >>> centres, k = openmm_restraint_schedule(torch.zeros(3, 2, 3, dtype=torch.float64), lam, kT=2.5,
+    ...                                        scaling=scaling)
+    >>> centres.shape, centres[0, 0].tolist()                      # z = 0 sits at the shift
+    ((3, 2, 3), [0.1, 0.1, 0.1])
+    >>> k.round(1)                                                 # 2.5 exp(lam) / 0.2^2
+    array([  62.5,  461.8, 3412.4])
     """
     with torch.no_grad():
         centres, reduced = restraint_schedule(torch.as_tensor(curve_x).detach(), torch.as_tensor(curve_logsnr).detach(), scaling)
@@ -95,6 +114,28 @@ def add_restraint(system: openmm.System, *, group: Optional[int] = None) -> tupl
     force : openmm.CustomExternalForce
         Centres start at 0, ``k_restraint`` at 0 kJ/mol/nm^2.
     group : int
+
+    Raises
+    ------
+    ValueError
+        If ``group`` is already used, or no force group is free.
+
+    Examples
+    --------
+    A particle 0.5 nm from the restraint centre at stiffness 100 kJ/mol/nm^2 has restraint
+    energy ``100/2 * 0.5^2 = 12.5`` kJ/mol:
+
+    >>> import numpy as np, openmm
+    >>> system = openmm.System(); _ = system.addParticle(12.0)
+    >>> force, group = add_restraint(system)
+    >>> group
+    31
+    >>> context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+    >>> context.setPositions(np.array([[0.3, 0.0, 0.4]]))
+    >>> set_restraint(context, force, np.zeros((1, 3)), 100.0)
+    >>> e = context.getState(getEnergy=True, groups={group}).getPotentialEnergy()
+    >>> round(e.value_in_unit(openmm.unit.kilojoule_per_mole), 6)
+    12.5
     """
     used = {system.getForce(i).getForceGroup() for i in range(system.getNumForces())}
     if group is None:
@@ -116,7 +157,21 @@ def add_restraint(system: openmm.System, *, group: Optional[int] = None) -> tupl
 
 
 def set_restraint(context: openmm.Context, force: openmm.CustomExternalForce, centre, stiffness: float) -> None:
-    """Move the restraint of ``context`` to ``centre`` (``(n_atoms, 3)`` nm) with ``stiffness`` kJ/mol/nm^2."""
+    """Move the restraint of ``context`` to ``centre`` (``(n_atoms, 3)`` nm) with ``stiffness`` kJ/mol/nm^2.
+
+    Parameters
+    ----------
+    context : openmm.Context
+        Of a system to which :func:`add_restraint` added ``force``.
+    force : openmm.CustomExternalForce
+    centre : array, shape ``(n_atoms, 3)``, nm
+    stiffness : float
+        kJ/mol/nm^2.
+
+    Examples
+    --------
+    See :func:`add_restraint`.
+    """
     centre = np.asarray(centre, dtype=np.float64)
     for i in range(centre.shape[0]):
         force.setParticleParameters(i, i, centre[i].tolist())
