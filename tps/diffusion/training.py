@@ -297,6 +297,7 @@ def train_denoiser(model, data, *, config: TrainingConfig = TrainingConfig(), pr
     A few steps on samples of a Gaussian mixture (real runs take thousands):
 
     >>> import torch
+    >>> torch.set_num_threads(1)          # tiny tensors: extra threads only add contention
     >>> from tps.diffusion import MLPConfig, MLPDenoiser, TrainingConfig
     >>> from tps.diffusion.gaussian import GaussianMixture
     >>> _ = torch.manual_seed(0)

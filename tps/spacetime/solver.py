@@ -203,6 +203,7 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
     line's:
 
     >>> import torch
+    >>> torch.set_num_threads(1)          # tiny tensors: extra threads only add contention
     >>> from tps.diffusion.gaussian import GaussianMixture
     >>> gmm = GaussianMixture([0.5, 0.5], [[-1.0, 0.0], [1.0, 0.0]], [0.1, 0.1])   # exact denoiser
     >>> a, b = torch.tensor([[-1.0, 0.0], [1.0, 0.0]], dtype=torch.float64)         # the two modes
@@ -424,6 +425,7 @@ def edit_distance(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 64, diverge
     Examples
     --------
     >>> import torch
+    >>> torch.set_num_threads(1)          # tiny tensors: extra threads only add contention
     >>> from tps.diffusion.gaussian import GaussianMixture
     >>> gmm = GaussianMixture([0.5, 0.5], [[-1.0, 0.0], [1.0, 0.0]], [0.1, 0.1])   # exact denoiser
     >>> a, b = torch.tensor([[-1.0, 0.0], [1.0, 0.0]], dtype=torch.float64)         # the two modes
