@@ -62,6 +62,19 @@ class GaussianMixture:
     >>> x_t = torch.zeros(1, 2, dtype=torch.float64)
     >>> gmm(x_t, torch.zeros(1, dtype=torch.float64))  # symmetric point: mean of the data
     tensor([[0., 0.]], dtype=torch.float64)
+    >>> gmm.variances.tolist(), gmm.second_moment_data()   # Python floats kept in float64
+    ([0.1, 0.1], 1.2)
+
+    The score is the gradient of the noisy log density, and Tweedie's formula
+    ``(alpha D - x_t) / sigma^2``:
+
+    >>> x, lam = torch.tensor([[0.5, 0.5]], dtype=torch.float64), torch.tensor([0.0], dtype=torch.float64)
+    >>> xg = x.clone().requires_grad_(True)
+    >>> (grad,) = torch.autograd.grad(gmm.noisy_log_prob(xg, lam).sum(), xg)
+    >>> gmm.score(x, lam)
+    tensor([[-0.1804, -0.9091]], dtype=torch.float64)
+    >>> torch.allclose(grad, gmm.score(x, lam)), torch.allclose((0.5 ** 0.5 * gmm(x, lam) - x) / 0.5, grad)
+    (True, True)
     """
 
     def __init__(self, weights, means, variances):
@@ -322,6 +335,22 @@ class Gaussian(GaussianMixture):
     mean : Tensor, shape ``(d,)``
     variance : float
         Positive per-coordinate variance.
+
+    Raises
+    ------
+    ValueError
+        If ``mean`` is not a non-empty vector or ``variance`` is not one positive number.
+
+    Examples
+    --------
+    The posterior is ``N(pm, pv I)`` with ``pv = v / (1 + v exp(lam))`` and
+    ``pm = (sigma^2 m + alpha v x_t) / (alpha^2 v + sigma^2)``:
+
+    >>> import torch
+    >>> g = Gaussian([1.0, 0.0], 0.25)
+    >>> x, lam = torch.tensor([[0.5, 0.5]], dtype=torch.float64), torch.tensor([0.0], dtype=torch.float64)
+    >>> g(x, lam), g.posterior(x, lam)[2]            # pv = 0.25 / 1.25
+    (tensor([[0.9414, 0.1414]], dtype=torch.float64), tensor([[0.2000]], dtype=torch.float64))
     """
 
     def __init__(self, mean, variance):
@@ -371,6 +400,19 @@ def exact_jeffreys(gmm: GaussianMixture, x1, lam1, x2, lam2) -> torch.Tensor:
     Returns
     -------
     Tensor, shape ``(*batch,)``, non-negative up to rounding.
+
+    Raises
+    ------
+    TypeError
+        If ``gmm`` is not a :class:`GaussianMixture`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> gmm = GaussianMixture([0.5, 0.5], [[-1.0, 0.0], [1.0, 0.0]], [0.1, 0.1])
+    >>> x = torch.tensor([[0.5, 0.5]], dtype=torch.float64)
+    >>> exact_jeffreys(gmm, x, 1.0, x, 1.0), exact_jeffreys(gmm, x, 1.0, x + 0.1, 2.0)
+    (tensor([0.], dtype=torch.float64), tensor([0.7802], dtype=torch.float64))
     """
     if not isinstance(gmm, GaussianMixture):
         raise TypeError(f"gmm: expected a GaussianMixture, got {type(gmm).__name__}")
@@ -390,7 +432,8 @@ def _natural(x, logsnr):
 
 
 def _as_float(value, name: str) -> torch.Tensor:
-    t = as_tensor(value, name)
+    # non-tensor input straight to float64 (via float32 it would lose digits: 0.1 -> 0.10000000149)
+    t = as_tensor(value if isinstance(value, torch.Tensor) else torch.as_tensor(value, dtype=torch.float64), name)
     if not isinstance(value, torch.Tensor) and not t.is_floating_point():
         t = t.to(torch.float64)
     if not isinstance(value, torch.Tensor) and t.dtype == torch.float32:
