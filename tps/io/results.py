@@ -136,6 +136,14 @@ def load_results(path, *, nonfinite: bool = True):
     -------
     dict or list
         Arrays come back as (nested) lists.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     f = save_results({"max_step": float("inf")}, os.path.join(d, "r.json"))
+    ...     load_results(f), load_results(f, nonfinite=False)
+    ({'max_step': inf}, {'max_step': 'Infinity'})
     """
     path = Path(path)
     if not path.is_file():

@@ -352,6 +352,21 @@ def load_paths(path, *, top=None):
         ``frames`` ``(n_paths, max n_frames, *event)`` (float32 nm from trajectory files,
         the saved dtype from ``.npz``), ``energies`` float64, ``n_energy_evals``, ``kT`` and
         ``info`` as saved (tensors in ``info`` come back as tensors).
+
+    Examples
+    --------
+    Two alanine dipeptide paths of three frames each, to DCD and back; mdtraj reads the file:
+
+    >>> import os, tempfile, mdtraj, torch
+    >>> from tps.systems.alanine_dipeptide import data_dir
+    >>> c5 = mdtraj.load_pdb(str(data_dir() / "C5.pdb"))
+    >>> frames = torch.as_tensor(c5.xyz).expand(2, 3, 22, 3)          # (n_paths, n_frames, n_atoms, 3), nm
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     files = save_paths(frames, os.path.join(d, "paths.dcd"), topology=c5.topology)
+    ...     back = load_paths(files[0], top=c5.topology)
+    ...     n_frames = mdtraj.load(str(files[0]), top=c5.topology).n_frames
+    >>> [f.name for f in files], tuple(back.frames.shape), n_frames
+    (['paths.dcd', 'paths.dcd.json'], (2, 3, 22, 3), 6)
     """
     import torch
 
