@@ -93,6 +93,16 @@ def atom_types_from_topology(topology) -> tuple:
     tuple of int, length ``n_atoms``
         Type index of each atom, in ``range(n_atom_types)`` where
         ``n_atom_types = max(types) + 1``.
+
+    Examples
+    --------
+    Alanine dipeptide has 8 atom environments; the three methyl hydrogens of ACE share one:
+
+    >>> import mdtraj
+    >>> from tps.systems import alanine_dipeptide
+    >>> types = atom_types_from_topology(mdtraj.Topology.from_openmm(alanine_dipeptide.topology()))
+    >>> len(types), max(types) + 1, types[:4]               # CH3, H1, H2, H3 of ACE
+    (22, 8, (2, 0, 0, 0))
     """
     keys = _environment_keys(topology)
     table = {k: i for i, k in enumerate(sorted(set(keys)))}
@@ -102,10 +112,22 @@ def atom_types_from_topology(topology) -> tuple:
 def bonds_from_topology(topology) -> tuple:
     """Bonds of an ``mdtraj.Topology`` as sorted pairs of atom indices.
 
+    Parameters
+    ----------
+    topology : mdtraj.Topology
+
     Returns
     -------
     tuple of (int, int)
         ``(i, j)`` with ``i < j``, sorted.
+
+    Examples
+    --------
+    >>> import mdtraj
+    >>> from tps.systems import alanine_dipeptide
+    >>> bonds = bonds_from_topology(mdtraj.Topology.from_openmm(alanine_dipeptide.topology()))
+    >>> len(bonds), bonds[:3]                                # a tree: n_atoms - 1 bonds
+    (21, ((0, 1), (0, 2), (0, 3)))
     """
     pairs = {tuple(sorted((int(a.index), int(b.index)))) for a, b in topology.bonds}
     return tuple(sorted(pairs))
@@ -184,6 +206,23 @@ class EGNNConfig:
         weight. ``True``: add a cross-product coordinate term (see :class:`EGNNLayer`) that
         keeps rotation, translation and permutation equivariance but can tell enantiomers
         apart (SE(3) only).
+
+    Raises
+    ------
+    ValueError
+        If there are fewer than 2 atoms, an atom type or bond is out of range, or a size,
+        width or cutoff is not positive (``logsnr_embedding_dim`` must be even).
+
+    Examples
+    --------
+    >>> import mdtraj
+    >>> from tps.systems import alanine_dipeptide
+    >>> top = mdtraj.Topology.from_openmm(alanine_dipeptide.topology())
+    >>> config = EGNNConfig.from_topology(top, hidden=16, n_layers=2)
+    >>> config.n_atoms, config.n_atom_types, len(config.bonds)
+    (22, 8, 21)
+    >>> EGNNConfig.from_json(config.to_json()) == config
+    True
     """
 
     atom_types: tuple
@@ -248,10 +287,12 @@ class EGNNConfig:
         return cls(**data)
 
     def to_json(self) -> str:
+        """JSON text of :meth:`to_dict`."""
         return json.dumps(self.to_dict())
 
     @classmethod
     def from_json(cls, text: str) -> "EGNNConfig":
+        """Inverse of :meth:`to_json`."""
         return cls.from_dict(json.loads(text))
 
 
@@ -261,6 +302,20 @@ def resolve_device(device) -> torch.device:
 
     ``"auto"`` picks CUDA when available and otherwise warns and uses the CPU; asking for
     CUDA on a machine without it raises ``ValueError``.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ValueError
+        If ``device`` is not a valid device string, or CUDA is requested but not available.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
     """
     if isinstance(device, str) and device == "auto":
         if torch.cuda.is_available():
@@ -410,6 +465,17 @@ class EGNNDenoiser(nn.Module):
     >>> model = EGNNDenoiser(cfg)
     >>> model(torch.randn(5, 3, 3), torch.zeros(5)).shape
     torch.Size([5, 3, 3])
+
+    Rotating the input rotates the output, and swapping the two identical atoms swaps their
+    predictions:
+
+    >>> _ = torch.manual_seed(0)
+    >>> x, lam = torch.randn(5, 3, 3), torch.zeros(5)
+    >>> rot, _ = torch.linalg.qr(torch.randn(3, 3))
+    >>> torch.allclose(model(x @ rot.T, lam), model(x, lam) @ rot.T, atol=1e-5)
+    True
+    >>> torch.allclose(model(x[:, [0, 2, 1]], lam), model(x, lam)[:, [0, 2, 1]], atol=1e-5)
+    True
     """
 
     def __init__(self, config: EGNNConfig, *, device="cpu"):
