@@ -14,6 +14,13 @@ def logsnr_embedding(logsnr: torch.Tensor, dim: int) -> torch.Tensor:
 
     The logSNR range [-12, 12] is mapped to [-1, 1] and embedded with geometric frequencies
     from 1 to ~100, so neighbouring noise levels get neighbouring embeddings.
+
+    Examples
+    --------
+    >>> import torch
+    >>> e = logsnr_embedding(torch.tensor([0.0, 12.0]), 8)
+    >>> e.shape, e[0].tolist()                       # lam = 0 is the centre: sin 0, cos 0
+    (torch.Size([2, 8]), [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0])
     """
     half = dim // 2
     u = (logsnr - 0.5 * (LOGSNR_MAX + LOGSNR_MIN)) / (0.5 * (LOGSNR_MAX - LOGSNR_MIN))
@@ -26,6 +33,12 @@ def coordinate_embedding(z: torch.Tensor, n_frequencies: int) -> torch.Tensor:
     """Fourier features of coordinates ``(B, d)`` -> ``(B, d * (1 + 2 n_frequencies))``.
 
     Frequencies ``2^k * pi / 4`` for ``k = 0 .. n_frequencies-1`` (model coordinates have unit spread).
+
+    Examples
+    --------
+    >>> import torch
+    >>> coordinate_embedding(torch.zeros(3, 2), 4).shape        # 2 * (1 + 2 * 4)
+    torch.Size([3, 18])
     """
     if n_frequencies == 0:
         return z
@@ -41,6 +54,16 @@ def preconditioning(logsnr: torch.Tensor, sigma_data: float):
     network input unit-variance, ``c_skip = alpha s^2/(alpha^2 s^2 + sigma^2)`` is the optimal
     linear (Gaussian-data) denoiser and ``c_out = sigma s / sqrt(alpha^2 s^2 + sigma^2)`` the
     standard deviation of what is left to predict. Returns ``(c_in, c_skip, c_out)``, each ``(B,)``.
+
+    Examples
+    --------
+    With ``sigma_data = 1`` the input needs no rescaling (VP keeps unit variance) and the skip
+    term is ``alpha``, the exact denoiser of standard normal data:
+
+    >>> import torch
+    >>> c_in, c_skip, c_out = preconditioning(torch.tensor([0.0]), 1.0)
+    >>> c_in, c_skip, c_out                         # 1, sqrt(1/2), sqrt(1/2)
+    (tensor([1.]), tensor([0.7071]), tensor([0.7071]))
     """
     alpha, sigma = alpha_sigma(logsnr)
     s2 = sigma_data**2
