@@ -6,8 +6,9 @@ C5 and C7ax minima -> E(3)-equivariant EGNN denoiser on centred, scaled frames -
 geodesic (Hutchinson divergence, L-BFGS) between the minimised, Kabsch-aligned endpoints ->
 annealed Langevin inside OpenMM along the restraint centres -> metrics on the force field.
 Rows: ``spacetime-geodesic``, ``spacetime-geodesic-low-variance``, ``linear-interpolation``
-(straight line between the aligned endpoints at the anchor logSNR), and the baselines
-``two-way-shooting-variable`` and ``unbiased-md`` (below). The 0 K reference is the
+(straight line between the aligned endpoints at the anchor logSNR), ``density-geodesic`` and
+``density-geodesic-exact-score`` (below), and the baselines ``two-way-shooting-variable``,
+``two-way-shooting-fixed`` and ``unbiased-md`` (below). The 0 K reference is the
 climbing-image NEB saddle energy (``lower_bound``, both senses of the phi rotation).
 
 Files in ``--out``: ``results.json``, ``table.md``, ``model.pt`` (reusable with ``--model``),
@@ -33,20 +34,41 @@ linear-interpolation              35.7 +- 11.5  12.6        0.067 nm  1.00      
 over 800 frames and max consecutive-frame RMSD 0.057 nm at the same 25-step frame spacing, so
 max energies and max_step are dominated by thermal fluctuation, not by the crossing.
 
+Density-geodesic rows (issue 5; method.md section 6, Yu et al.): :func:`tps.spacetime.density_geodesic`
+at constant logSNR = the anchor (``density_beta``, ``density_iter`` iterations per knot level,
+``n_points`` knots) with
+
+- ``density-geodesic``: the learned score of this run's EGNN model at the anchor logSNR
+  (``learned_score``, 66-D model coordinates, between ``alpha z_C5`` and ``alpha z_C7ax``);
+- ``density-geodesic-exact-score``: the exact Boltzmann score ``F / kT`` of the force field
+  (:class:`~tps.potentials.openmm.OpenMMPotential`) between the prepared endpoints in nm, then
+  mapped to model coordinates; its solver's force evaluations count in ``n_energy_evals``;
+
+and then the SAME sampler as the spacetime geodesic (``curve_restraints`` at constant logSNR +
+``sample_paths``: same N, K, seed), so the rows differ only in the curve.
+
 Baseline rows (issue 5; :mod:`tps.baselines.openmm_engine`, OpenMM LangevinMiddleIntegrator
 300 K, 2 fs, 1/ps, one reused context, a frame every ``steps_per_point // frames_per_point`` = 25
 steps, states the 0.75 rad (phi, psi) balls around C5 and C7ax; evaluations = MD steps,
 rejected trials included):
 
 - ``two-way-shooting-variable``: flexible-length two-way shooting (Maxwell-Boltzmann velocity
-  re-draw, backward shot with reversed velocities), one chain, started from the first
-  ``spacetime-geodesic`` path trimmed to its transition (last frame in C5 to first in C7ax);
-  reports acceptance, evaluations per accepted / decorrelated path and the trial outcomes.
+  re-draw, backward shot with reversed velocities), one chain. Initial path: one unbiased-MD
+  transition at ``initial_temperature`` (800 K; a dynamical path), relaxed at 300 K by
+  ``relax_trials`` flexible trials without the length factor (discarded; their MD steps count in
+  ``initial_path_energy_evals``). Started from a geodesic (annealed, non-dynamical) path instead,
+  2.2 % of trials were accepted; the relaxation matters because the 800 K path is atypically short
+  and with the length factor nearly all 300 K trials exceed the cap ``2 + (L_old - 2) / u``.
+  Chain states are kept from the first decorrelated path on (``burn_in_trials``). Reports
+  acceptance, evaluations per accepted / decorrelated path and the trial outcomes.
+- ``two-way-shooting-fixed``: fixed-length two-way shooting from the same relaxed path, padded to
+  ``fixed_frames`` frames (first frame in C5, last in C7ax, others free).
 - ``unbiased-md``: plain MD from the C5 minimum, restarted after each transition; evaluations
   per transition, or (as expected at 300 K in vacuum) the steps run as a lower bound.
-- ``path_density_jsd`` of every row against the shooting ensemble ((phi, psi) frame density,
-  36 x 36 periodic bins), and ``path_density_jsd_transition_part`` for the whole-path rows
-  restricted to their transition part.
+- ``path_density_jsd`` of every row's transition-segment frames against the shooting ensemble
+  ((phi, psi) frame density, 36 x 36 periodic bins), or, with ``--reference``, against a stored
+  long shooting run (``python -m benchmarks reference-ensemble --system aldp-cartesian``);
+  ``path_density_jsd_whole_path`` for the annealed rows' whole paths.
 
 Quick run measured 2026-11-21 (2 cores, no other load, reused full-protocol model): shooting
 12 of 300 trials accepted (4 decorrelated), 307 k MD steps, 25.6 k steps per accepted path, 15 s;
@@ -73,13 +95,15 @@ from tps.sampling.md import MDData, md_samples
 from tps.spacetime import LowVariance
 from tps.systems import alanine_dipeptide as aldp
 from tps.workflows.cartesian import (
-    check_model_matches, prepare_endpoints, save_paths_dcd, train_model, transition_paths,
+    check_model_matches, curve_restraints, prepare_endpoints, sample_paths, save_paths_dcd, train_model,
+    transition_paths,
 )
 
-#: Quick-mode wall time (s) measured on the project's shared 2-core CPU machine (2026-11-21, load
-#: average ~7): 218 s, of which 106 s is train_denoiser's fixed-size held-out evaluation; plus the
-#: baseline rows (two-way-shooting-variable, unbiased-md): 28 s unloaded, at most 45 s (wall caps).
-QUICK_WALL_S = 285.0
+#: Quick-mode wall time (s) on the project's shared 2-core CPU machine. Measured 2026-11-21 with
+#: all eight rows (density geodesics, shooting from an 800 K transition, fixed-length shooting):
+#: 75 s of CPU time (612 s wall at load average 9); the wall-capped rows (shooting 20 s, fixed
+#: 10 s, unbiased MD 15 s) take their caps, so about 120-200 s wall on an unloaded machine.
+QUICK_WALL_S = 240.0
 
 
 @dataclass(frozen=True)
@@ -111,16 +135,27 @@ class Protocol:
     shooting_time_s: float = 100.0     # wall-time cap of the shooting row
     md_budget: int = 2_000_000         # unbiased-md: MD steps (4 ns) from C5
     md_time_s: float = 70.0            # wall-time cap of the unbiased-md row
+    # issue-5 rows: density geodesics (method.md section 6) at the anchor logSNR, same OpenMM sampler
+    density_beta: float = 3.0
+    density_iter: int = 100            # solver iterations per knot level
+    # shooting: initial path = an 800 K transition (unbiased MD), relaxed at 300 K (paths discarded)
+    initial_temperature: float = 800.0
+    relax_trials: int = 40             # flexible shooting without the length factor, then proper TPS
+    fixed_frames: int = 80             # two-way-shooting-fixed: path length in frames (80 * 25 = 2000 MD steps)
+    fixed_trials: int = 1000
+    fixed_time_s: float = 60.0         # wall-time cap of the fixed-length row
 
 
 QUICK = Protocol(md_steps=20_000, md_report_interval=20, hidden=16, n_layers=2, train_steps=150, batch_size=32,
                  n_points=32, max_iter=8, coarse_points=12, coarse_iter=6, init_dips=(), steps_per_point=100,
                  frames_per_point=4, neb_images=10, neb_max_iterations=1500, throughput_steps=5000,
-                 shooting_trials=300, shooting_max_frames=400, shooting_time_s=25.0, md_budget=300_000,
-                 md_time_s=20.0)
+                 shooting_trials=300, shooting_max_frames=400, shooting_time_s=20.0, md_budget=300_000,
+                 md_time_s=15.0, density_iter=20, relax_trials=20, fixed_trials=200, fixed_time_s=10.0)
 
 #: Rows run by the OpenMM shooting / MD engine (tps.baselines.openmm_engine), not by transition_paths.
-BASELINE_ROWS = ("two-way-shooting-variable", "unbiased-md")
+BASELINE_ROWS = ("two-way-shooting-variable", "two-way-shooting-fixed", "unbiased-md")
+#: Density-geodesic rows (learned score of the EGNN model; exact Boltzmann score of the force field).
+DENSITY_ROWS = ("density-geodesic", "density-geodesic-exact-score")
 JSD_BINS = 36
 
 
@@ -131,8 +166,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model", type=Path, default=None, help="reuse a checkpoint (skips MD data and training)")
     p.add_argument("--methods", default="spacetime-geodesic,spacetime-geodesic-low-variance,linear-interpolation,"
-                   "two-way-shooting-variable,unbiased-md",
+                   "density-geodesic,density-geodesic-exact-score,two-way-shooting-variable,two-way-shooting-fixed,"
+                   "unbiased-md",
                    help="comma-separated rows to run")
+    p.add_argument("--reference", type=Path, default=None,
+                   help="reference ensemble npz (python -m benchmarks reference-ensemble --system aldp-cartesian): "
+                        "path_density_jsd against it instead of against this run's shooting ensemble")
     p.add_argument("--no-neb", action="store_true", help="skip the NEB reference")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (training and geodesic)")
 
@@ -252,51 +291,121 @@ def _first_transition(paths, state_a, state_b):
     return None, None
 
 
+def density_curve(model, system, endpoints, proto: Protocol, *, exact: bool):
+    """Density-geodesic (Yu et al.) curve at constant logSNR ``proto.logsnr``, in noisy model coordinates.
+
+    ``exact=False``: the learned score of the EGNN model at ``proto.logsnr`` (66-D model
+    coordinates), between ``alpha z_start`` and ``alpha z_target``. ``exact=True``: the exact
+    Boltzmann score ``F / kT`` of the force field (:class:`~tps.potentials.openmm.OpenMMPotential`)
+    between the prepared endpoints in nm, then mapped to ``alpha * z``. Either way the restraint
+    centres ``x / alpha`` run from the start to the aligned target, as for the spacetime geodesic.
+    """
+    from tps.spacetime import density_geodesic, exact_boltzmann_score, learned_score
+
+    lam = torch.full((proto.n_points,), proto.logsnr, dtype=torch.float64)
+    alpha = float(torch.sigmoid(torch.tensor(proto.logsnr, dtype=torch.float64)).sqrt())
+    kw = dict(beta=proto.density_beta, n_knots=proto.n_points, n_iter=proto.density_iter, n_coarse=16)
+    if exact:
+        from tps.potentials.openmm import OpenMMPotential
+
+        score = exact_boltzmann_score(OpenMMPotential(system), aldp.KT)
+        r = density_geodesic(score, torch.as_tensor(endpoints.start, dtype=torch.float64),
+                             torch.as_tensor(endpoints.target, dtype=torch.float64), **kw)
+        z = model.scaling.to_model(r.x - torch.as_tensor(endpoints.origin, dtype=torch.float64))
+        return alpha * z, lam, r
+    za, zb = endpoints.model_coordinates(model.scaling)
+    r = density_geodesic(learned_score(model.network, proto.logsnr), alpha * za, alpha * zb, **kw)
+    return r.x.double(), lam, r
+
+
+def _burned_in(res):
+    """The chain states of an OpenMM shooting run from its first decorrelated path on (the first
+    decorrelation period discarded); all of them, flagged, when the chain never decorrelated."""
+    from benchmarks.common import subset_paths
+
+    dec = res.info["decorrelation_trials"]
+    if not dec:
+        return res.paths, 0, False
+    keep = torch.as_tensor(res.paths.info["round"]) >= dec[0]
+    return subset_paths(res.paths, keep), int(dec[0]), True
+
+
 def baseline_rows(wanted, system, top, endpoints, states, proto: Protocol, args, results, paths_by_method,
                   md_rate) -> None:
-    """Rows ``two-way-shooting-variable`` and ``unbiased-md`` (OpenMM engine) and ``path_density_jsd``
-    of every row against the shooting ensemble (in place on ``results`` and ``paths_by_method``)."""
-    from tps.baselines import openmm_two_way_shooting, openmm_unbiased_md
+    """Rows ``two-way-shooting-variable``, ``two-way-shooting-fixed`` and ``unbiased-md`` (OpenMM engine)
+    and ``path_density_jsd`` of every row (in place on ``results`` and ``paths_by_method``).
+
+    Shooting starts from one unbiased-MD transition at ``proto.initial_temperature`` (a dynamical
+    path, unlike an annealed one), relaxed at 300 K by ``proto.relax_trials`` flexible trials
+    without the length factor (discarded; their MD steps count in ``initial_path_energy_evals``).
+    Each row keeps its chain states from its first decorrelated path on.
+    """
+    from benchmarks.common import transition_frames
+    from tps.baselines import openmm_two_way_shooting, openmm_unbiased_md, resample_path
     from tps.metrics import path_density_jsd
 
     state_a, state_b = states["C5"], states["C7ax"]
     every = proto.steps_per_point // proto.frames_per_point
-    md = dict(temperature=aldp.TEMPERATURE, timestep=proto.timestep,
-              friction=proto.friction, save_every=every, seed=args.seed)
-    shooting_paths = None
-    if "two-way-shooting-variable" in wanted:
-        source = next((m for m in ("spacetime-geodesic", "spacetime-geodesic-low-variance") if m in paths_by_method),
-                      None)
-        index, initial = _first_transition(paths_by_method[source], state_a, state_b)
-        if initial is None:
-            results["notes"]["two-way-shooting-variable"] = f"skipped: no {source} path goes from C5 to C7ax"
+    md = dict(temperature=aldp.TEMPERATURE, timestep=proto.timestep, friction=proto.friction, save_every=every)
+    shooting = [m for m in ("two-way-shooting-variable", "two-way-shooting-fixed") if m in wanted]
+    if shooting:
+        with timer() as t_init:
+            hot = openmm_unbiased_md(system, endpoints.start, state_a=state_a, state_b=state_b,
+                                     n_steps_budget=5_000_000, max_transitions=1, seed=args.seed + 5,
+                                     time_limit_s=120.0, **(md | {"temperature": proto.initial_temperature}))
+        if hot.paths is None:
+            for m in shooting:
+                results["notes"][m] = (f"skipped: no C5 -> C7ax transition in {hot.n_energy_evals} MD steps at "
+                                       f"{proto.initial_temperature} K")
+            shooting = []
         else:
-            with timer() as t_s:
-                res = openmm_two_way_shooting(system, initial, state_a=state_a, state_b=state_b,
-                                              n_trials=proto.shooting_trials, max_frames=proto.shooting_max_frames,
-                                              time_limit_s=proto.shooting_time_s, **md)
-            shooting_paths = res.paths
-            row = summarize_molecular(res.paths, method="two-way-shooting-variable", system=system,
-                                      target_state=state_b, target_positions=endpoints.target, topology=top,
-                                      wall_s=t_s())
-            row.update(n_trials=res.n_trials, n_accepted=res.n_accepted, acceptance_rate=res.acceptance_rate,
-                       n_decorrelated=res.n_decorrelated, shooting_md_steps=res.n_energy_evals,
-                       evals_per_accepted_path=res.evals_per_accepted_path,
-                       evals_per_decorrelated_path=res.evals_per_decorrelated_path,
-                       mean_trial_frames=res.info["mean_trial_frames"], trial_outcomes=res.info["outcomes"],
-                       sampler_steps_per_s=res.info["steps_per_s"],
-                       throughput_vs_plain_md=res.info["steps_per_s"] / md_rate,
-                       initial_path=f"{source} path {index} trimmed to its C5 -> C7ax transition "
-                                    f"({res.info['n_initial_frames']} frames, a frame every {every} steps)")
-            results["methods"].append(row)
-            paths_by_method["two-way-shooting-variable"] = res.paths
-            write_results(args.out, results)
-            print(f"two-way-shooting-variable: {res.n_accepted}/{res.n_trials} accepted, {res.n_energy_evals} MD "
-                  f"steps, evals per accepted path {res.evals_per_accepted_path}, {t_s():.0f} s", flush=True)
+            initial = hot.paths.frames[0, :int(hot.paths.info["lengths"][0])]
+            relax = openmm_two_way_shooting(system, initial, state_a=state_a, state_b=state_b,
+                                            n_trials=proto.relax_trials, max_frames=proto.shooting_max_frames,
+                                            length_metropolis=False, seed=args.seed + 6, **md)
+            relaxed = relax.paths.frames[-1, :int(relax.paths.info["lengths"][-1])]
+            init_evals = hot.n_energy_evals + relax.n_energy_evals
+            init_s = t_init()
+            init_note = (f"{proto.initial_temperature:g} K unbiased-MD transition ({initial.shape[0]} frames, "
+                         f"{hot.n_energy_evals} MD steps) relaxed by {relax.n_trials} flexible trials at "
+                         f"{aldp.TEMPERATURE:g} K without the length factor ({relax.n_accepted} accepted, "
+                         f"{relax.n_energy_evals} MD steps; discarded) -> {relaxed.shape[0]} frames")
+    for method in shooting:
+        fixed = method == "two-way-shooting-fixed"
+        if fixed:
+            n_frames = max(proto.fixed_frames, relaxed.shape[0])
+            start = resample_path(relaxed, n_frames, mode="pad")
+            kw = dict(ensemble="fixed", n_trials=proto.fixed_trials, time_limit_s=proto.fixed_time_s)
+        else:
+            start = relaxed
+            kw = dict(n_trials=proto.shooting_trials, time_limit_s=proto.shooting_time_s)
+        with timer() as t_s:
+            res = openmm_two_way_shooting(system, start, state_a=state_a, state_b=state_b,
+                                          max_frames=proto.shooting_max_frames, seed=args.seed + (8 if fixed else 7),
+                                          **md, **kw)
+        kept, burn, decorrelated = _burned_in(res)
+        row = summarize_molecular(kept, method=method, system=system, target_state=state_b,
+                                  target_positions=endpoints.target, topology=top, wall_s=init_s + t_s())
+        row.update(n_energy_evals=int(init_evals + res.n_energy_evals), initial_path_energy_evals=int(init_evals),
+                   n_trials=res.n_trials, n_accepted=res.n_accepted, acceptance_rate=res.acceptance_rate,
+                   n_decorrelated=res.n_decorrelated, shooting_md_steps=res.n_energy_evals,
+                   evals_per_accepted_path=res.evals_per_accepted_path,
+                   evals_per_decorrelated_path=res.evals_per_decorrelated_path,
+                   mean_trial_frames=res.info["mean_trial_frames"], trial_outcomes=res.info["outcomes"],
+                   sampler_steps_per_s=res.info["steps_per_s"],
+                   throughput_vs_plain_md=res.info["steps_per_s"] / md_rate, initial_path=init_note,
+                   burn_in_trials=burn, chain_decorrelated_from_initial=decorrelated,
+                   n_frames=int(start.shape[0]) if fixed else None)
+        results["methods"].append(row)
+        paths_by_method[method] = kept
+        write_results(args.out, results)
+        print(f"{method}: {res.n_accepted}/{res.n_trials} accepted ({res.n_decorrelated} decorrelated), "
+              f"{res.n_energy_evals} MD steps (+{init_evals} initial path), {t_s():.0f} s", flush=True)
     if "unbiased-md" in wanted:
         with timer() as t_md:
             res = openmm_unbiased_md(system, endpoints.start, state_a=state_a, state_b=state_b,
-                                     n_steps_budget=proto.md_budget, time_limit_s=proto.md_time_s, **md)
+                                     n_steps_budget=proto.md_budget, time_limit_s=proto.md_time_s,
+                                     seed=args.seed, **md)
         if res.paths is not None:
             row = summarize_molecular(res.paths, method="unbiased-md", system=system, target_state=state_b,
                                       target_positions=endpoints.target, topology=top, wall_s=t_md())
@@ -315,37 +424,44 @@ def baseline_rows(wanted, system, top, endpoints, states, proto: Protocol, args,
                 f"no transition: >= {res.evals_per_transition_lower_bound:.0f} steps per transition (lower bound)")
         print(f"unbiased-md: {res.n_energy_evals} MD steps, {res.n_transitions} transitions, {cost}, "
               f"{t_md():.0f} s", flush=True)
-    if shooting_paths is not None:
-        from tps.baselines import pad_paths, trim_to_transition
-        from tps.sampling.paths import Paths
 
-        cv = state_b.cv
-        jsd = dict(bins=JSD_BINS, ranges=((-math.pi, math.pi), (-math.pi, math.pi)),
-                   periods=(2 * math.pi, 2 * math.pi), cv=cv)
-        for row in results["methods"]:
-            p = paths_by_method.get(row["method"])
-            if p is None:
-                continue
-            row["path_density_jsd"] = path_density_jsd(p, shooting_paths, **jsd)
-            if row["method"] in BASELINE_ROWS:
-                continue
-            parts = []  # the transition part of each whole path, as in the shooting ensemble
-            for i in range(p.n_paths):
-                try:
-                    parts.append(trim_to_transition(p.frames[i], state_a, state_b))
-                except ValueError:
-                    pass
-            if parts:
-                fr, _, lens = pad_paths(parts, [torch.zeros(len(x)) for x in parts])
-                trimmed = Paths(fr, torch.zeros(fr.shape[:2]), 0, p.kT, {"lengths": lens})
-                row["path_density_jsd_transition_part"] = path_density_jsd(trimmed, shooting_paths, **jsd)
-        results["notes"]["path_density_jsd"] = (
-            f"Jensen-Shannon divergence (bits) of the (phi, psi) frame density of each row against the "
-            f"two-way-shooting-variable ensemble (chain state after every trial), {JSD_BINS}x{JSD_BINS} periodic bins; "
-            "geodesic and linear rows hold whole annealed paths (C5 basin to C7ax), shooting and MD rows only "
-            "the transition part (last frame in C5 to first in C7ax); path_density_jsd_transition_part compares "
-            "the same transition part of the whole paths")
-        write_results(args.out, results)
+    # path_density_jsd: transition-segment frames in (phi, psi) against the reference ensemble
+    cv = state_b.cv
+    jsd = dict(bins=JSD_BINS, ranges=((-math.pi, math.pi), (-math.pi, math.pi)), periods=(2 * math.pi, 2 * math.pi))
+    shoot = paths_by_method.get("two-way-shooting-variable")
+    ref = transition_frames(shoot, state_a, state_b) if shoot is not None else None
+    for row in results["methods"]:
+        p = paths_by_method.get(row["method"])
+        if p is None:
+            continue
+        if row["method"] not in BASELINE_ROWS:  # whole annealed paths (C5 basin to C7ax), for the record
+            row["path_density_jsd_whole_path"] = (path_density_jsd(p, shoot, cv=cv, **jsd)
+                                                  if shoot is not None else float("nan"))
+        value = float("nan")
+        if row["method"] == "two-way-shooting-variable":  # split-half noise floor: first vs second half of trials
+            rounds = torch.as_tensor(p.info["round"])
+            half = rounds <= rounds.median()
+            a, b = (transition_frames(p, state_a, state_b, select=m) for m in (half, ~half))
+            if a is not None and b is not None:
+                value = path_density_jsd(cv(a), cv(b), **jsd)
+        elif ref is not None:
+            frames = transition_frames(p, state_a, state_b)
+            if frames is not None:
+                value = path_density_jsd(cv(frames), cv(ref), **jsd)
+        row["path_density_jsd"] = value
+    results["notes"]["path_density_jsd"] = (
+        f"Jensen-Shannon divergence (bits) of the (phi, psi) density of each row's transition-segment frames (last "
+        f"frame in C5 before first entering C7ax, to that entry) against the two-way-shooting-variable ensemble of "
+        f"this run (chain states after its first decorrelated path), {JSD_BINS}x{JSD_BINS} periodic bins; the "
+        "shooting row reports the JSD between its first and second half of trials (noise floor, correlated: one "
+        "chain); path_density_jsd_whole_path: whole annealed paths against the same ensemble")
+    if getattr(args, "reference", None) is not None:
+        from benchmarks.common import apply_reference_ensemble
+        from benchmarks.reference_ensemble import load_reference
+
+        apply_reference_ensemble(results, paths_by_method, state_a, state_b,
+                                 load_reference(args.reference, "aldp-cartesian"), cv=cv, **jsd)
+    write_results(args.out, results)
 
 
 def run(args) -> dict:
@@ -418,12 +534,10 @@ def run(args) -> dict:
         "linear-interpolation": ("linear", None),
     }
     wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in wanted if m not in specs and m not in BASELINE_ROWS]
-    if unknown:
-        raise ValueError(f"--methods: unknown {unknown}; valid: {', '.join(list(specs) + list(BASELINE_ROWS))}")
-    if "two-way-shooting-variable" in wanted and not any(specs.get(m, ("",))[0] == "geodesic" for m in wanted):
-        raise ValueError("--methods: two-way-shooting-variable starts from a spacetime-geodesic path; "
-                         "add spacetime-geodesic (or its low-variance row)")
+    valid = list(specs) + list(DENSITY_ROWS) + list(BASELINE_ROWS)
+    unknown = [m for m in wanted if m not in valid]
+    if unknown or not wanted:
+        raise ValueError(f"--methods: unknown {unknown or args.methods!r}; valid: {', '.join(valid)}")
     cv = states["C7ax"].cv
     paths_by_method = {}
     for method in [m for m in wanted if m in specs]:
@@ -455,6 +569,34 @@ def run(args) -> dict:
         write_results(out, results)
         print(f"{method}: THP {row['target_hit_fraction']:.2f}, max energy {row['max_energy_mean']:.1f} +- "
               f"{row['max_energy_std']:.1f}, max step {row['max_step']:.4f} nm, {t_all():.0f} s", flush=True)
+    for method in [m for m in DENSITY_ROWS if m in wanted]:
+        exact = method.endswith("exact-score")
+        with timer() as t_all:
+            cx, clam, dens = density_curve(model, system, endpoints, proto, exact=exact)
+            t_geo = t_all()
+            restraints = curve_restraints(cx, clam, model.scaling, temperature=aldp.TEMPERATURE,
+                                          origin=endpoints.origin)
+            paths = sample_paths(system, restraints, endpoints, n_paths=n_paths, steps_per_point=proto.steps_per_point,
+                                 temperature=aldp.TEMPERATURE, timestep=proto.timestep, friction=proto.friction,
+                                 frames_per_point=proto.frames_per_point, seed=args.seed, progress=True)
+        row = summarize_molecular(paths, method=method, system=system, target_state=states["C7ax"],
+                                  target_positions=endpoints.target, topology=top,
+                                  n_training_energy_evals=0 if exact else n_train_evals, wall_s=t_all(),
+                                  geodesic_wall_s=t_geo)
+        if exact:  # the solver's force evaluations are energy evaluations
+            row["n_energy_evals"] += dens.n_score_evals
+        row["n_energy_evals_per_path"] = row["n_energy_evals"] // paths.n_paths
+        row.update(density_beta=dens.beta, n_score_evals=dens.n_score_evals, sampling_wall_s=t_all() - t_geo,
+                   density_score="exact Boltzmann score F/kT of the force field (nm)" if exact else
+                   f"learned score of the EGNN model at logSNR {proto.logsnr} (model coordinates)",
+                   density_residual_final=dens.history[-1] if dens.history else float("nan"))
+        results["methods"].append(row)
+        paths_by_method[method] = paths
+        save_paths_dcd(paths, top, out / "paths" / method)
+        write_results(out, results)
+        print(f"{method}: THP {row['target_hit_fraction']:.2f}, max energy {row['max_energy_mean']:.1f} +- "
+              f"{row['max_energy_std']:.1f}, max step {row['max_step']:.4f} nm, solver {t_geo:.0f} s, "
+              f"{t_all():.0f} s", flush=True)
     baseline_rows(wanted, system, top, endpoints, states, proto, args, results, paths_by_method, md_rate)
     save_paths_dcd(next(iter(paths_by_method.values()))[:1], top, out / "paths", max_paths=0)
     figures(paths_by_method, cv, endpoints, out)

@@ -102,6 +102,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--paths", type=int, default=1000, help="paths per method (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kT", type=float, default=12.5, help="temperature (Muller-Brown energy units; default 12.5)")
+    p.add_argument("--reference", type=Path, default=None,
+                   help="reference ensemble npz (python -m benchmarks reference-ensemble --system muller-brown): "
+                        "path_density_jsd against it instead of this run's shooting ensemble")
     p.add_argument("--methods", type=_methods_argument, default=None,
                    help=f"comma-separated subset of the rows (default all): {', '.join(METHODS)}")
 
@@ -432,6 +435,16 @@ def run(args) -> dict:
             f"{proto.md_steps} steps from A (evals_per_transition = budget / transitions; the budget is a lower "
             f"bound when none is seen). n_paths of the shooting rows counts saved (correlated) chain states")
     add_path_density_jsd(results, paths_by_method, system, proto)
+    if getattr(args, "reference", None) is not None:
+        from benchmarks.common import apply_reference_ensemble
+        from benchmarks.reference_ensemble import load_reference
+
+        reference = load_reference(args.reference, "muller-brown")
+        if abs(float(reference["meta"].get("kT", float("nan"))) - system.kT) > 1e-9:
+            raise ValueError(f"--reference: {args.reference} was made at kT = {reference['meta'].get('kT')}, "
+                             f"this run uses kT = {system.kT}")
+        apply_reference_ensemble(results, paths_by_method, system.states["A"], system.states["B"], reference,
+                                 bins=proto.jsd_bins, ranges=BOX)
     results["notes"]["evaluations per transition path"] = evaluation_ratio_note(results)
     write_tables(out, results)
     save_paths_npz(out, paths_by_method)
