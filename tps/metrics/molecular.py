@@ -64,6 +64,23 @@ def openmm_energies(system, frames, *, platform="auto") -> np.ndarray:
     -------
     ndarray, float64, shape ``(...)``, kJ/mol
         One energy evaluation per frame on a single reused ``Context``.
+
+    Raises
+    ------
+    TypeError
+        If ``system`` is neither an ``openmm.System`` nor has ``.potential.system``.
+    ValueError
+        If the frames do not have shape ``(..., n_atoms, 3)``.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from tps.systems import alanine_dipeptide
+    >>> top = alanine_dipeptide.topology()
+    >>> s = alanine_dipeptide.minimized_structures()
+    >>> c5, c7ax = s["C5"], s["C7ax"]                                     # (22, 3) nm
+    >>> openmm_energies(alanine_dipeptide.create_openmm_system(top), np.stack([c5, c7ax]), platform="Reference")
+    array([-88.45182407, -84.99614063])
     """
     system = _openmm_system(system)
     n_atoms = system.getNumParticles()
@@ -143,7 +160,14 @@ def kabsch_rmsd(a, b, *, atom_indices=None) -> torch.Tensor:
 
 
 def heavy_atom_indices(topology) -> np.ndarray:
-    """Indices of the atoms that are not hydrogen (nor element-less virtual sites), ``(n_heavy,)`` int."""
+    """Indices of the atoms that are not hydrogen (nor element-less virtual sites), ``(n_heavy,)`` int.
+
+    Examples
+    --------
+    >>> from tps.systems import alanine_dipeptide
+    >>> heavy_atom_indices(alanine_dipeptide.topology()).tolist()
+    [0, 4, 5, 6, 8, 10, 14, 15, 16, 18]
+    """
     top = _mdtraj_topology(topology)
     return np.array(
         [a.index for a in top.atoms if a.element is not None and a.element.symbol not in ("H", "D", "VS")],
@@ -164,6 +188,18 @@ def rmsd_to_target(paths, target_positions, topology) -> torch.Tensor:
     Returns
     -------
     Tensor, shape ``(n_paths,)``, nm
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from tps.systems import alanine_dipeptide
+    >>> top = alanine_dipeptide.topology()
+    >>> s = alanine_dipeptide.minimized_structures()
+    >>> c5, c7ax = s["C5"], s["C7ax"]                                     # (22, 3) nm
+    >>> from tps.sampling import Paths
+    >>> frames = torch.as_tensor(np.stack([c5, c7ax]))[None]             # (1 path, 2 frames, 22, 3)
+    >>> rmsd_to_target(Paths(frames, torch.zeros(1, 2), 0, 2.494), c7ax, top).tolist()   # ends on it
+    [0.0]
     """
     last = final_frames(paths)
     target = torch.as_tensor(np.asarray(target_positions), dtype=last.dtype)
@@ -175,6 +211,20 @@ def consecutive_frame_rmsd(a, b) -> torch.Tensor:
 
     The ``distance=`` hook of :func:`tps.metrics.frame_steps` / :func:`tps.metrics.summarize`,
     making ``max_step`` the largest aligned RMSD between consecutive frames, in nm.
+
+    Returns
+    -------
+    Tensor, shape ``(...)``, nm
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from tps.systems import alanine_dipeptide
+    >>> top = alanine_dipeptide.topology()
+    >>> s = alanine_dipeptide.minimized_structures()
+    >>> c5, c7ax = s["C5"], s["C7ax"]                                     # (22, 3) nm
+    >>> round(float(consecutive_frame_rmsd(torch.as_tensor(c5), torch.as_tensor(c7ax))), 4)
+    0.1786
     """
     return kabsch_rmsd(a, b)
 
@@ -183,6 +233,32 @@ def phi_psi_target_state(target_positions, topology, *, radius: float = 0.75, na
     """Ball of ``radius`` rad in periodic (phi, psi) around the target structure's (phi, psi).
 
     The torsions are found from ``topology`` (:class:`tps.potentials.openmm.PhiPsi`).
+
+    Parameters
+    ----------
+    target_positions : array, shape ``(n_atoms, 3)``, nm
+    topology : mdtraj.Topology or openmm.app.Topology
+        Of a dipeptide (one phi and one psi torsion).
+    radius : float
+        rad.
+    name : str
+        Label of the state.
+
+    Returns
+    -------
+    tps.states.Ball
+        Acting on positions ``(*batch, n_atoms, 3)`` nm.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from tps.systems import alanine_dipeptide
+    >>> top = alanine_dipeptide.topology()
+    >>> s = alanine_dipeptide.minimized_structures()
+    >>> c5, c7ax = s["C5"], s["C7ax"]                                     # (22, 3) nm
+    >>> state = phi_psi_target_state(c7ax, top)
+    >>> state, bool(state(torch.as_tensor(c7ax))), bool(state(torch.as_tensor(c5)))
+    (Ball(target, r=0.75), True, False)
     """
     cv = PhiPsi(topology)
     centre = cv(torch.as_tensor(np.asarray(target_positions), dtype=torch.float64))
@@ -215,8 +291,37 @@ def summarize_molecular(paths, *, method: str, system=None, target_state=None, t
     radius : float
         Radius of the default target state, rad.
     check_energies : bool
+        Recompute the top-frame energies with OpenMM (needs ``system``).
     n_training_energy_evals, wall_s, geodesic_wall_s, **extra
         Passed to :func:`tps.metrics.summarize`.
+    platform : str or sequence of str
+        OpenMM platform of the energy check.
+
+    Returns
+    -------
+    dict
+        The :func:`tps.metrics.summarize` row plus ``rmsd_to_target``, ``rmsd_to_target_std``
+        and (with ``system``) ``energy_check_max_abs_diff``.
+
+    Examples
+    --------
+    A "path" that jumps from C5 to C7ax: its highest frame is the C7ax minimum, its largest
+    step the RMSD between the two minima, and it ends in the target:
+
+    >>> import numpy as np, torch
+    >>> from tps.systems import alanine_dipeptide
+    >>> top = alanine_dipeptide.topology()
+    >>> s = alanine_dipeptide.minimized_structures()
+    >>> c5, c7ax = s["C5"], s["C7ax"]                                     # (22, 3) nm
+    >>> from tps.sampling import Paths
+    >>> frames = torch.as_tensor(np.stack([c5, c5, c7ax]))[None]          # one path, 3 frames
+    >>> system = alanine_dipeptide.create_openmm_system(top)
+    >>> paths = Paths(frames, torch.as_tensor(openmm_energies(system, frames, platform="Reference")), 0, 2.494)
+    >>> row = summarize_molecular(paths, method="jump", system=system, target_positions=c7ax, topology=top,
+    ...                           platform="Reference")
+    >>> {k: round(row[k], 4) for k in ("max_energy_mean", "max_step", "target_hit_fraction", "rmsd_to_target",
+    ...                                "energy_check_max_abs_diff")}
+    {'max_energy_mean': -84.9961, 'max_step': 0.1786, 'target_hit_fraction': 1.0, 'rmsd_to_target': 0.0, 'energy_check_max_abs_diff': 0.0}
     """
     if target_state is None:
         target_state = phi_psi_target_state(target_positions, topology, radius=radius)
