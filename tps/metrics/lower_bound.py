@@ -161,6 +161,10 @@ class LowerBound:
         Grid shape ``(n0, n1)``.
     spacing : tuple of float
         Grid spacing along each coordinate.
+
+    Examples
+    --------
+    Returned by :func:`grid_lower_bound` (Muller-Brown example there).
     """
 
     value: float

@@ -65,10 +65,17 @@ class NEBResult:
     max_force : float
         Largest per-atom norm of the NEB force without springs at the end, kJ/mol/nm.
     converged : bool
+        Whether ``max_force`` fell below ``fmax``.
     n_iterations : int
+        FIRE iterations run.
     n_energy_evals : int
         Energy+force evaluations (one per interior image per iteration, plus the endpoints).
     wall_s : float
+        Seconds spent.
+
+    Examples
+    --------
+    Returned by :func:`climbing_image_neb` (a run is shown there).
     """
 
     band: np.ndarray
@@ -95,7 +102,16 @@ def _kabsch_align(mobile: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def align_band(band: np.ndarray) -> np.ndarray:
-    """Each image Kabsch-aligned onto the previous one (the first image is kept), ``(M, n, 3)``."""
+    """Each image Kabsch-aligned onto the previous one (the first image is kept), ``(M, n, 3)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [0.0, 0.2, 0.0]])
+    >>> turned = x @ np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]) + 1.0
+    >>> bool(np.allclose(align_band(np.stack([x, turned]))[1], x))
+    True
+    """
     out = np.array(band, dtype=np.float64, copy=True)
     for m in range(1, len(out)):
         out[m] = _kabsch_align(out[m], out[m - 1])
@@ -117,6 +133,16 @@ def linear_band(start, end, n_images: int, *, align: bool = True) -> np.ndarray:
     Returns
     -------
     ndarray, shape ``(n_images, n_atoms, 3)``, nm
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tps.systems import alanine_dipeptide
+    >>> s = alanine_dipeptide.minimized_structures()
+    >>> c5, c7ax = s["C5"], s["C7ax"]                                     # (22, 3) nm
+    >>> band = linear_band(c5, c7ax, 5)
+    >>> band.shape, bool((band[0] == c5).all())
+    ((5, 22, 3), True)
     """
     a = np.asarray(start, dtype=np.float64)
     b = np.asarray(end, dtype=np.float64)
@@ -127,7 +153,20 @@ def linear_band(start, end, n_images: int, *, align: bool = True) -> np.ndarray:
 
 
 def bond_graph(system: openmm.System) -> list:
-    """Bonded pairs ``(i, j)`` of ``system``: ``HarmonicBondForce`` bonds and constraints."""
+    """Bonded pairs ``(i, j)`` of ``system``: ``HarmonicBondForce`` bonds and constraints.
+
+    Returns
+    -------
+    list of (int, int)
+        Sorted, ``i < j``.
+
+    Examples
+    --------
+    >>> from tps.systems import alanine_dipeptide
+    >>> bonds = bond_graph(alanine_dipeptide.create_openmm_system(alanine_dipeptide.topology()))
+    >>> len(bonds), bonds[:2]
+    (21, [(0, 1), (0, 2)])
+    """
     pairs = set()
     for force in system.getForces():
         if isinstance(force, openmm.HarmonicBondForce):
@@ -205,6 +244,31 @@ def torsion_band(start, end, torsions, bonds, n_images: int, *, turns: Optional[
     Returns
     -------
     ndarray, shape ``(n_images, n_atoms, 3)``, nm
+
+    Raises
+    ------
+    ValueError
+        If ``turns`` has the wrong length or a torsion's central bond lies in a ring.
+
+    Examples
+    --------
+    Turning alanine dipeptide's (phi, psi) from C5 to C7ax: the band's first and last images
+    carry the torsions of the two minima.
+
+    >>> import numpy as np
+    >>> from tps.systems import alanine_dipeptide
+    >>> s = alanine_dipeptide.minimized_structures()
+    >>> c5, c7ax = s["C5"], s["C7ax"]                                     # (22, 3) nm
+    >>> import torch
+    >>> from tps.potentials.openmm import dihedrals, phi_psi_indices
+    >>> top = alanine_dipeptide.topology()
+    >>> bonds = bond_graph(alanine_dipeptide.create_openmm_system(top))
+    >>> band = torsion_band(c5, c7ax, phi_psi_indices(top), bonds, 7)
+    >>> band.shape
+    (7, 22, 3)
+    >>> dihedrals(torch.as_tensor(band[[0, -1]]), phi_psi_indices(top))     # rad
+    tensor([[-2.5660,  2.7766],
+            [ 1.0506, -0.7132]], dtype=torch.float64)
     """
     a = np.asarray(start, dtype=np.float64)
     b = np.asarray(end, dtype=np.float64)
@@ -253,6 +317,16 @@ def remove_rigid_body_motion(x: np.ndarray, f: np.ndarray) -> np.ndarray:
         ``f`` minus its orthogonal projection (unit weights) on the infinitesimal rigid
         motions of ``x``: the mean is removed, then ``omega x r`` with ``I omega = sum r x f``
         (``I`` the unit-mass inertia tensor about the centroid).
+
+    Examples
+    --------
+    A field that is a rigid rotation plus a translation is removed entirely:
+
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(5, 3))
+    >>> f = np.cross([0.0, 0.0, 1.0], x - x.mean(0)) + [1.0, 2.0, 3.0]
+    >>> bool(np.abs(remove_rigid_body_motion(x, f)).max() < 1e-12)
+    True
     """
     r = x - x.mean(-2, keepdims=True)
     g = f - f.mean(-2, keepdims=True)
