@@ -54,7 +54,13 @@ EXPECTED_ATOMS = {
 
 
 def data_dir() -> Path:
-    """Directory of the bundled files (structures, minima.json, fes_phipsi.dat)."""
+    """Directory of the bundled files (structures, minima.json, fes_phipsi.dat).
+
+    Examples
+    --------
+    >>> sorted(p.name for p in data_dir().glob("*.pdb"))
+    ['C5.pdb', 'C7ax.pdb', 'C7eq.pdb']
+    """
     return Path(str(resources.files("tps.systems") / "data" / "alanine_dipeptide"))
 
 
@@ -63,6 +69,19 @@ def check_structure(topology: app.Topology) -> None:
     """Raise ``ValueError`` naming the residue and atom if ``topology`` is not ACE-ALA-NME.
 
     Checks residue names and order, then the exact atom-name set of each residue.
+
+    Parameters
+    ----------
+    topology : openmm.app.Topology
+
+    Raises
+    ------
+    ValueError
+        Naming the first wrong residue, or the missing, unexpected or duplicated atoms.
+
+    Examples
+    --------
+    >>> check_structure(topology())                      # the bundled molecule passes silently
     """
     residues = list(topology.residues())
     names = [r.name for r in residues]
@@ -86,6 +105,21 @@ def check_structure(topology: app.Topology) -> None:
 def read_structure(path) -> Tuple[app.Topology, np.ndarray]:
     """Read and validate an ACE-ALA-NME PDB file.
 
+    Parameters
+    ----------
+    path : str or Path
+
+    Raises
+    ------
+    ValueError
+        If the file is not ACE-ALA-NME (see :func:`check_structure`).
+
+    Examples
+    --------
+    >>> top, positions = read_structure(data_dir() / "C5.pdb")
+    >>> top.getNumAtoms(), positions.shape
+    (22, (22, 3))
+
     Returns
     -------
     topology : openmm.app.Topology
@@ -102,13 +136,25 @@ def minimized_structures() -> Dict[str, np.ndarray]:
     Read at full precision from ``minima.json`` (the PDB files round to 0.001 Angstrom, which
     alone leaves force RMS ~ 20 kJ/mol/nm on the stiff bonds); atom order is that of the
     bundled PDB files.
+
+    Examples
+    --------
+    >>> s = minimized_structures()
+    >>> sorted(s), s["C5"].shape, s["C5"].dtype
+    (['C5', 'C7ax', 'C7eq'], (22, 3), dtype('float64'))
     """
     minima = reference_minima()["minima"]
     return {name: np.asarray(minima[name]["positions_nm"], dtype=np.float64) for name in ENDPOINT_NAMES}
 
 
 def topology() -> app.Topology:
-    """OpenMM topology of the bundled molecule (atom order of every bundled file)."""
+    """OpenMM topology of the bundled molecule (atom order of every bundled file).
+
+    Examples
+    --------
+    >>> [r.name for r in topology().residues()], topology().getNumAtoms()
+    (['ACE', 'ALA', 'NME'], 22)
+    """
     return read_structure(data_dir() / "C7eq.pdb")[0]
 
 
@@ -124,10 +170,21 @@ def create_openmm_system(topology: app.Topology, *, constraints=app.HBonds, flex
         Keep harmonic terms of constrained bonds (default True), so energies of arbitrary
         positions include them.
 
+    Returns
+    -------
+    openmm.System
+        Vacuum, ``NoCutoff``; energies in kJ/mol.
+
     Raises
     ------
     ValueError
         Naming the residue and its atoms when the force field has no template for it.
+
+    Examples
+    --------
+    >>> system = create_openmm_system(topology())
+    >>> system.getNumParticles(), system.getNumConstraints()      # 12 X-H bonds
+    (22, 12)
     """
     forcefield = app.ForceField(FORCE_FIELD)
     try:
@@ -144,14 +201,29 @@ def create_openmm_system(topology: app.Topology, *, constraints=app.HBonds, flex
 
 
 def integrator(*, timestep: float = TIMESTEP, seed: int = 0) -> openmm.LangevinMiddleIntegrator:
-    """``LangevinMiddleIntegrator`` at 300 K, friction 1/ps, ``timestep`` in ps (default 2 fs)."""
+    """``LangevinMiddleIntegrator`` at 300 K, friction 1/ps, ``timestep`` in ps (default 2 fs).
+
+    Examples
+    --------
+    >>> integ = integrator(seed=3)
+    >>> (integ.getTemperature().value_in_unit(unit.kelvin), integ.getFriction().value_in_unit(unit.picosecond**-1),
+    ...  integ.getStepSize().value_in_unit(unit.picosecond), integ.getRandomNumberSeed())
+    (300.0, 1.0, 0.002, 3)
+    """
     integ = openmm.LangevinMiddleIntegrator(TEMPERATURE, FRICTION, timestep)
     integ.setRandomNumberSeed(int(seed))
     return integ
 
 
 def reference_minima() -> dict:
-    """Contents of ``minima.json``: phi/psi (deg, rad) and energy (kJ/mol) of each endpoint."""
+    """Contents of ``minima.json``: phi/psi (deg, rad) and energy (kJ/mol) of each endpoint.
+
+    Examples
+    --------
+    >>> c5 = reference_minima()["minima"]["C5"]
+    >>> c5["energy_kj_per_mol"], c5["phi_rad"], c5["psi_rad"]
+    (-88.4518, -2.565986, 2.776615)
+    """
     return json.loads((data_dir() / "minima.json").read_text())
 
 
@@ -160,6 +232,18 @@ def check_radians(values, name: str) -> torch.Tensor:
     """Return ``values`` as a float64 tensor; reject angles outside ``[-2 pi, 2 pi]``.
 
     Such values are almost always degrees passed where radians are expected.
+
+    Raises
+    ------
+    ValueError
+        If a value is not finite or lies outside ``[-2 pi, 2 pi]``.
+
+    Examples
+    --------
+    >>> check_radians([-150.0, 150.0], "centers")
+    Traceback (most recent call last):
+        ...
+    ValueError: centers: angles must be in radians within [-2*pi, 2*pi]; got [-150.0, 150.0], which looks like degrees (convert with math.radians)
     """
     t = torch.as_tensor(values, dtype=torch.float64)
     if not torch.isfinite(t).all():
@@ -173,7 +257,29 @@ def check_radians(values, name: str) -> torch.Tensor:
 
 
 def basin_states(centers: Dict[str, Tuple[float, float]], cv, *, radius: float = STATE_RADIUS) -> Dict[str, Ball]:
-    """Balls in (phi, psi), periodic, radius in rad, around ``centers`` (name -> (phi, psi) rad)."""
+    """Balls in (phi, psi), periodic, radius in rad, around ``centers`` (name -> (phi, psi) rad).
+
+    Parameters
+    ----------
+    centers : dict of str to (float, float)
+        (phi, psi) in rad.
+    cv : callable
+        Positions ``(*batch, 22, 3)`` nm -> (phi, psi) ``(*batch, 2)`` rad, e.g.
+        :class:`tps.potentials.openmm.PhiPsi`.
+    radius : float
+        rad.
+
+    Returns
+    -------
+    dict of str to tps.states.Ball
+
+    Examples
+    --------
+    >>> from tps.potentials.openmm import PhiPsi
+    >>> states = basin_states({"C5": (-2.57, 2.78)}, PhiPsi(topology()))
+    >>> states, bool(states["C5"](torch.as_tensor(minimized_structures()["C5"])))
+    ({'C5': Ball(C5, r=0.75)}, True)
+    """
     radius = float(check_radians(radius, "radius"))
     return {
         name: Ball(check_radians(c, f"centers[{name!r}]"), radius, periods=PhiPsi.periods, cv=cv, name=name)
@@ -185,11 +291,22 @@ def basin_states(centers: Dict[str, Tuple[float, float]], cv, *, radius: float =
 def load_free_energy_surface(path=None):
     """The bundled (phi, psi) free-energy grid.
 
+    Parameters
+    ----------
+    path : str or Path, optional
+        A ``phi psi z`` file; the bundled ``fes_phipsi.dat`` by default.
+
     Returns
     -------
     phi : ndarray, shape ``(n,)``, rad, uniform over ``[-pi, pi)``
     psi : ndarray, shape ``(n,)``, rad
     free_energy : ndarray, shape ``(n_psi, n_phi)``, kJ/mol, minimum 0 (``[i_psi, i_phi]``)
+
+    Examples
+    --------
+    >>> phi, psi, F = load_free_energy_surface()
+    >>> phi.shape, F.shape, float(F.min()), round(float(phi[1] - phi[0]), 4)   # 6 degree bins
+    ((60,), (60, 60), 0.0, 0.1047)
     """
     path = data_dir() / "fes_phipsi.dat" if path is None else Path(path)
     data = np.loadtxt(path, comments="#")
