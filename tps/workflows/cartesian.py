@@ -264,6 +264,34 @@ def train_model(data: MDData, topology, *, system: Optional[openmm.System] = Non
         and of the two held-out evaluations around it (``holdout_wall_s``).
     result : TrainingResult
         ``holdout_final`` gives the held-out loss per logSNR band.
+
+    Raises
+    ------
+    ValueError
+        If the frames do not match ``topology`` (or ``system``), see
+        :func:`tps.sampling.md.check_topology_match`.
+
+    Examples
+    --------
+    A toy run (real models train for thousands of steps on nanoseconds of MD):
+
+    >>> import numpy as np, torch
+    >>> torch.set_num_threads(1)          # tiny tensors: extra threads only add contention
+    >>> from tps.diffusion import TrainingConfig
+    >>> from tps.sampling.md import md_samples
+    >>> from tps.systems import alanine_dipeptide
+    >>> top = alanine_dipeptide.topology()
+    >>> system = alanine_dipeptide.create_openmm_system(top)
+    >>> s = alanine_dipeptide.minimized_structures()
+    >>> c5, c7ax = s["C5"], s["C7ax"]
+    >>> data = md_samples(system, top, [c5, c7ax], n_steps=100, report_interval=10, platform="Reference")
+    >>> model, result = train_model(data, top, hidden=8, n_layers=1,
+    ...                             training=TrainingConfig(n_steps=3, batch_size=8, warmup_steps=1, holdout_per_band=32))
+    >>> ends = Endpoints(c5, kabsch_align(c7ax, c5) + c5.mean(0), c5.mean(0))    # already minimised
+    >>> result.n_steps_done, model.metadata["n_training_energy_evals"], model.metadata["centring"]
+    (3, 200, 'centroid')
+    >>> round(model.scaling.scale, 3), set(model.scaling.shift)           # nm per model unit
+    (0.165, {0.0})
     """
     check_topology_match(topology, data.topology, system=system, what="training frames")
     dev = resolve_device(device)
@@ -433,10 +461,21 @@ def prepare_endpoints(system: openmm.System, start, target, *, temperature: floa
     UserWarning
         When minimisation lowers an energy by more than ``clash_kT * kT``.
 
-    Notes
-    -----
-    No example here: minimisation takes longer than a doctest should. :class:`Endpoints` shows
-    the result for already-minimised structures.
+    Examples
+    --------
+    The bundled minima were minimised with flexible X-H bonds; the minimiser here keeps the
+    system's ``HBonds`` constraints, so their energies rise slightly:
+
+    >>> import numpy as np
+    >>> from tps.systems import alanine_dipeptide
+    >>> top = alanine_dipeptide.topology()
+    >>> s = alanine_dipeptide.minimized_structures()
+    >>> ends = prepare_endpoints(alanine_dipeptide.create_openmm_system(top), s["C5"], s["C7ax"],
+    ...                          platform="Reference", max_iterations=20)
+    >>> {k: tuple(round(e, 2) for e in v) for k, v in ends.energies.items()}      # kJ/mol, before/after
+    {'start': (-88.45, -88.41), 'target': (-85.0, -84.9)}
+    >>> bool(np.allclose(ends.origin, ends.target.mean(0)))                # target moved onto the start
+    True
     """
     n_atoms = system.getNumParticles()
     kT = boltzmann_kT(temperature)
@@ -493,6 +532,30 @@ def solve_geodesic(model: DiffusionModel, endpoints: Endpoints, *, logsnr: float
     -------
     GeodesicResult
         ``x`` of shape ``(n_points, n_atoms, 3)`` in model units, ``logsnr`` ``(n_points,)``.
+
+    Examples
+    --------
+    With an (untrained, toy) model of alanine dipeptide, as in :func:`train_model`:
+
+    >>> import numpy as np, torch
+    >>> torch.set_num_threads(1)          # tiny tensors: extra threads only add contention
+    >>> from tps.diffusion import TrainingConfig
+    >>> from tps.sampling.md import md_samples
+    >>> from tps.systems import alanine_dipeptide
+    >>> top = alanine_dipeptide.topology()
+    >>> system = alanine_dipeptide.create_openmm_system(top)
+    >>> s = alanine_dipeptide.minimized_structures()
+    >>> c5, c7ax = s["C5"], s["C7ax"]
+    >>> data = md_samples(system, top, [c5, c7ax], n_steps=100, report_interval=10, platform="Reference")
+    >>> model, result = train_model(data, top, hidden=8, n_layers=1,
+    ...                             training=TrainingConfig(n_steps=3, batch_size=8, warmup_steps=1, holdout_per_band=32))
+    >>> ends = Endpoints(c5, kabsch_align(c7ax, c5) + c5.mean(0), c5.mean(0))    # already minimised
+    >>> curve = solve_geodesic(model, ends, n_points=8, n_nodes=3, max_iter=3)
+    >>> curve.x.shape, bool(curve.energy <= curve.initial_energy)
+    (torch.Size([8, 22, 3]), True)
+    >>> z_start, _ = ends.model_coordinates(model.scaling)
+    >>> torch.equal(curve.x[0], z_start.float())                           # endpoints kept exactly
+    True
     """
     net = model.network
     param = next(net.parameters())
@@ -555,7 +618,7 @@ class CurveRestraints:
 
     Examples
     --------
-    See :func:`curve_restraints`.
+    Made by :func:`curve_restraints` (example there).
     """
 
     centres: np.ndarray
@@ -649,6 +712,26 @@ def sample_paths(system: openmm.System, restraints: CurveRestraints, endpoints: 
     tps.sampling.Paths
         Frames ``(n_paths, 1 + N * frames_per_point, n_atoms, 3)`` nm; energies of the force
         field (restraint excluded), kJ/mol; ``n_energy_evals = n_paths * N * steps_per_point``.
+
+    Examples
+    --------
+    Twenty MD steps per path along the straight line from C5 to C7ax (far too few to cross;
+    the numbers only show the bookkeeping):
+
+    >>> import numpy as np
+    >>> from tps.systems import alanine_dipeptide
+    >>> top = alanine_dipeptide.topology()
+    >>> s = alanine_dipeptide.minimized_structures()
+    >>> c5, c7ax = s["C5"], s["C7ax"]
+    >>> ends = Endpoints(c5, kabsch_align(c7ax, c5) + c5.mean(0), c5.mean(0))
+    >>> scaling = fit_scaling(np.stack([c5, c7ax]))
+    >>> restraints = curve_restraints(*linear_curve(ends, scaling, n_points=5), scaling, origin=ends.origin)
+    >>> paths = sample_paths(alanine_dipeptide.create_openmm_system(top), restraints, ends, n_paths=2,
+    ...                      steps_per_point=4, platform="Reference")
+    >>> tuple(paths.frames.shape), paths.n_energy_evals                   # 2 paths * 5 points * 4 steps
+    ((2, 6, 22, 3), 40)
+    >>> bool(np.abs(paths.frames[:, 0].numpy() - c5).max() < 1e-3)       # starts at C5 (X-H constrained)
+    True
     """
     from tps.sampling.openmm_annealed import openmm_annealed_langevin
 
@@ -678,6 +761,10 @@ class CartesianResult:
         None for the straight-line baseline.
     wall_s : dict
         ``{"geodesic": s, "sampling": s}``.
+
+    Examples
+    --------
+    Returned by :func:`transition_paths` (a toy run is shown there).
     """
 
     paths: object
@@ -729,6 +816,33 @@ def transition_paths(system: openmm.System, topology, model: DiffusionModel, sta
     ValueError
         If ``curve`` is unknown, the topology and system differ in atom count, or the model
         was trained on another molecule (:func:`check_model_matches`).
+
+    Examples
+    --------
+    The whole pipeline at toy size (model as in :func:`train_model`; endpoints given, so no
+    minimisation):
+
+    >>> import numpy as np, torch
+    >>> torch.set_num_threads(1)          # tiny tensors: extra threads only add contention
+    >>> from tps.diffusion import TrainingConfig
+    >>> from tps.sampling.md import md_samples
+    >>> from tps.systems import alanine_dipeptide
+    >>> top = alanine_dipeptide.topology()
+    >>> system = alanine_dipeptide.create_openmm_system(top)
+    >>> s = alanine_dipeptide.minimized_structures()
+    >>> c5, c7ax = s["C5"], s["C7ax"]
+    >>> data = md_samples(system, top, [c5, c7ax], n_steps=100, report_interval=10, platform="Reference")
+    >>> model, result = train_model(data, top, hidden=8, n_layers=1,
+    ...                             training=TrainingConfig(n_steps=3, batch_size=8, warmup_steps=1, holdout_per_band=32))
+    >>> ends = Endpoints(c5, kabsch_align(c7ax, c5) + c5.mean(0), c5.mean(0))    # already minimised
+    >>> run = transition_paths(system, top, model, c5, c7ax, n_paths=2, steps_per_point=2, n_points=8,
+    ...                        endpoints=ends, platform="Reference", geodesic_options=dict(n_nodes=3, max_iter=3))
+    >>> tuple(run.paths.frames.shape), run.paths.n_energy_evals, run.restraints.centres.shape, sorted(run.wall_s)
+    ((2, 9, 22, 3), 32, (8, 22, 3), ['geodesic', 'sampling'])
+    >>> transition_paths(system, top, model, c5, c7ax, n_paths=1, steps_per_point=1, curve="spline")
+    Traceback (most recent call last):
+        ...
+    ValueError: curve: expected 'geodesic' or 'linear', got 'spline'
     """
     if curve not in ("geodesic", "linear"):
         raise ValueError(f"curve: expected 'geodesic' or 'linear', got {curve!r}")
