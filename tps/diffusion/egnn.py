@@ -376,6 +376,11 @@ class EGNNLayer(MessagePassing):
         Widths of the radial features, model units.
     chiral : bool, keyword-only
         Add the reflection-breaking cross-product term.
+
+    Examples
+    --------
+    A building block of :class:`EGNNDenoiser` (whose example checks the equivariance of the
+    stack); it is not used on its own.
     """
 
     def __init__(self, hidden: int, n_edge_attr: int, radial_widths: torch.Tensor, *, chiral: bool = False):
@@ -431,6 +436,7 @@ class EGNNLayer(MessagePassing):
         return h_new, pos + dx
 
     def message(self, a_i, b_j, pos_i, pos_j, c_i, c_j, edge_attr, edge_weight):
+        """Feature message and coordinate shift of every edge ``j -> i`` (torch_geometric hook)."""
         rel = pos_i - pos_j
         d2 = (rel * rel).sum(dim=-1, keepdim=True)
         geometry = torch.cat([d2, _radial_features(d2, self.radial_widths), edge_attr], dim=-1)

@@ -62,7 +62,18 @@ class _Block(nn.Module):
 class ResidualTrunk(nn.Module):
     """Shared network body of the MLP denoisers: input layer, logSNR-conditioned (FiLM) residual
     blocks with SiLU activations, and a zero-initialised output layer (so an untrained denoiser
-    is exactly its preconditioning skip term)."""
+    is exactly its preconditioning skip term).
+
+    Examples
+    --------
+    >>> import torch
+    >>> trunk = ResidualTrunk(6, 2, hidden=16, n_blocks=1, logsnr_dim=8)
+    >>> trunk(torch.randn(4, 6), torch.zeros(4))       # zero output layer: exactly 0 untrained
+    tensor([[0., 0.],
+            [0., 0.],
+            [0., 0.],
+            [0., 0.]], grad_fn=<AddmmBackward0>)
+    """
 
     def __init__(self, in_dim: int, out_dim: int, *, hidden: int, n_blocks: int, logsnr_dim: int):
         super().__init__()
@@ -76,6 +87,7 @@ class ResidualTrunk(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, features: torch.Tensor, logsnr: torch.Tensor) -> torch.Tensor:
+        """Features ``(B, in_dim)`` and logSNR ``(B,)`` -> output ``(B, out_dim)``."""
         h = self.inp(features)
         cond = self.cond(logsnr_embedding(logsnr, self.logsnr_dim))
         for block in self.blocks:
@@ -144,6 +156,13 @@ class MLPDenoiser(nn.Module):
         return cls(config)
 
     def forward(self, x: torch.Tensor, logsnr: torch.Tensor) -> torch.Tensor:
+        """Predicted ``x0``, ``(B, dim)``, of noisy ``x`` ``(B, dim)`` at logSNR ``(B,)`` (model coordinates).
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not ``(B, dim)`` or ``logsnr`` does not match its batch.
+        """
         check_event_shape(x, self.event_shape, "x")
         if logsnr.shape != x.shape[:1]:
             raise ValueError(f"logsnr: expected shape ({x.shape[0]},) matching the batch of x, got {tuple(logsnr.shape)}")

@@ -147,6 +147,13 @@ class PeriodicMLPDenoiser(nn.Module):
         return x0 + P * torch.round((u - x0) / P)
 
     def forward(self, x: torch.Tensor, logsnr: torch.Tensor) -> torch.Tensor:
+        """Predicted ``x0``, ``(B, dim)``, of noisy ``x`` ``(B, dim)`` at logSNR ``(B,)`` (unwrapped).
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not ``(B, dim)`` or ``logsnr`` does not match its batch.
+        """
         check_event_shape(x, self.event_shape, "x")
         if logsnr.shape != x.shape[:1]:
             raise ValueError(f"logsnr: expected shape ({x.shape[0]},) matching the batch of x, got {tuple(logsnr.shape)}")

@@ -65,6 +65,7 @@ class QuadratureDenoiser(torch.nn.Module):
         self.event_shape = (len(axes),)
 
     def forward(self, x: torch.Tensor, logsnr: torch.Tensor) -> torch.Tensor:
+        """``E[z0 | z_t = x]``, ``(B, d)``, for noisy ``x`` ``(B, d)`` at logSNR ``(B,)``; differentiable."""
         nodes, log_q = self.nodes.to(x.dtype), self.log_q.to(x.dtype)
         alpha, sigma = alpha_sigma(logsnr)
         # -||alpha z0 - x||^2 / (2 sigma^2), expanded to avoid a (B, G, d) tensor

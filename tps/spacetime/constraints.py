@@ -64,7 +64,14 @@ class CurveState:
 
 
 def softplus_k(u: torch.Tensor, sharpness: float) -> torch.Tensor:
-    """``softplus(sharpness * u) / sharpness``: a smooth ``max(u, 0)``, elementwise."""
+    """``softplus(sharpness * u) / sharpness``: a smooth ``max(u, 0)``, elementwise.
+
+    Examples
+    --------
+    >>> import torch
+    >>> softplus_k(torch.tensor([-1.0, 0.0, 1.0]), 10.0)       # log(2)/10 at 0
+    tensor([4.5399e-06, 6.9315e-02, 1.0000e+00])
+    """
     return F.softplus(u, beta=sharpness)
 
 

@@ -77,13 +77,37 @@ def _check_points(x, logsnr, *, validate_range=True):
 
 
 def rademacher(shape, *, dtype=torch.float64, device=None, generator=None) -> torch.Tensor:
-    """Random +-1 entries (Hutchinson probes)."""
+    """Random +-1 entries (Hutchinson probes), a Tensor of ``shape``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> v = rademacher((2, 1000), generator=torch.Generator().manual_seed(0))
+    >>> v.unique().tolist(), bool(v.mean().abs() < 0.1)
+    ([-1.0, 1.0], True)
+    """
     r = torch.randint(0, 2, shape, generator=generator, device=device if generator is None else None)
     return (2 * r - 1).to(dtype=dtype, device=device)
 
 
 def call_denoiser(denoiser: Callable, x: torch.Tensor, logsnr: torch.Tensor) -> torch.Tensor:
-    """Call ``denoiser`` and check that it returned a tensor of the input's shape."""
+    """Call ``denoiser`` and check that it returned a tensor of the input's shape.
+
+    Raises
+    ------
+    TypeError
+        If the output is not a Tensor.
+    ValueError
+        If its shape differs from that of ``x``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> call_denoiser(lambda x, lam: x[:, :1], torch.zeros(3, 2), torch.zeros(3))
+    Traceback (most recent call last):
+        ...
+    ValueError: denoiser: expected an output of shape (3, 2) (same as x), got (3, 1)
+    """
     out = denoiser(x, logsnr)
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"denoiser: expected it to return a Tensor, got {type(out).__name__}")
