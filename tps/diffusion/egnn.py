@@ -467,6 +467,7 @@ class EGNNDenoiser(nn.Module):
     Examples
     --------
     >>> import torch
+    >>> torch.set_num_threads(1)          # tiny graphs: extra threads only add contention
     >>> cfg = EGNNConfig(atom_types=(0, 1, 1), n_atom_types=2, bonds=((0, 1), (0, 2)), hidden=16, n_layers=2)
     >>> model = EGNNDenoiser(cfg)
     >>> model(torch.randn(5, 3, 3), torch.zeros(5)).shape

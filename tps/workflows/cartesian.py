@@ -222,6 +222,7 @@ def build_denoiser(topology, *, sigma_data: float = 1.0, hidden: int = 32, n_lay
     Examples
     --------
     >>> import torch
+    >>> torch.set_num_threads(1)          # tiny graphs: extra threads only add contention
     >>> from tps.systems import alanine_dipeptide
     >>> net = build_denoiser(alanine_dipeptide.topology(), hidden=8, n_layers=1)
     >>> net.config.n_atoms, net(torch.zeros(2, 22, 3), torch.zeros(2)).shape
