@@ -237,6 +237,10 @@ def cmd_train(args) -> int:
     model, result, info = train(args.system, settings, seed=args.seed, device=device, progress=_progress(args),
                                 partial=partial if args.system == "alanine-dipeptide" else None)
     wall = time.perf_counter() - t0
+    if result.interrupted:  # never leave an under-trained model under the requested name
+        kept = f" (the last checkpoint is in {partial})" if partial.exists() else ""
+        _say(args, f"training interrupted after {result.n_steps_done} steps; {out} not written{kept}")
+        raise KeyboardInterrupt
     argv = args._argv
     rec = {
         "name": out.stem,
@@ -269,8 +273,6 @@ def cmd_train(args) -> int:
     if partial.exists():
         partial.unlink()
     _say(args, f"wrote {out} and {out.with_suffix('.json')} ({wall:.0f} s; held-out loss {rec['metrics']['holdout_final']})")
-    if result.interrupted:
-        raise KeyboardInterrupt
     return 0
 
 
@@ -323,6 +325,7 @@ SAMPLE_KEYS = ("paths", "steps_per_point", "seed")
 
 def _settings(system: str, args) -> dict:
     s = dict(RUN_DEFAULTS[system])
+    s["save_paths"] = getattr(args, "save_paths", None) or (None if system == "alanine-dipeptide" else 100)
     for key in ("paths", "points", "steps_per_point", "max_iter"):
         v = getattr(args, key, None)
         if v is not None:
@@ -718,7 +721,8 @@ def _wrapped_lines(xy):
     return np.asarray(out)
 
 
-def figure(system: str, paths, curve: Optional[dict], path, *, n_show: int = 30, title: str = "") -> Path:
+def figure(system: str, paths, curve: Optional[dict], path, *, n_show: int = 30, title: str = "",
+           n_total: Optional[int] = None) -> Path:
     """``paths.png``: paths over the potential (Muller-Brown) or the (phi, psi) free-energy surface."""
     import matplotlib
 
@@ -781,7 +785,8 @@ def figure(system: str, paths, curve: Optional[dict], path, *, n_show: int = 30,
         ax.set_ylabel(r"$\psi$ (rad)")
     ax.plot(ends[:, 0], ends[:, 1], "r*", ms=12, label="endpoints")
     ax.legend(loc="upper right", fontsize=7)
-    ax.set_title(title or f"{system}: {min(n_show, paths.n_paths)} of {paths.n_paths} transition paths", fontsize=9)
+    ax.set_title(title or f"{system}: {min(n_show, paths.n_paths)} of {n_total or paths.n_paths} transition paths",
+                 fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
@@ -790,7 +795,7 @@ def figure(system: str, paths, curve: Optional[dict], path, *, n_show: int = 30,
 
 
 # ============================================================================ run / geodesic / sample
-_SAMPLING_ONLY = ("paths", "steps_per_point", "step_size", "frames_per_point", "timestep", "friction")
+_SAMPLING_ONLY = ("paths", "steps_per_point", "step_size", "frames_per_point", "timestep", "friction", "save_paths")
 
 
 def _geodesic_key(system: str, s: dict, model_info: dict) -> str:
@@ -880,31 +885,39 @@ def cmd_run(args) -> int:
         _say(args, f"[1/3] geodesic: reusing {curve_path} (same settings and model)")
     timings["geodesic_s"] = curve["wall_s"]
     skey = _sampling_key(gkey, s)
-    paths = None
-    if state.get("sampling", {}).get("key") == skey and _paths_file(system, out).exists():
+    paths, row = None, None
+    method = "spacetime-geodesic" + ("" if s["constraint"] == "none" else f"-{s['constraint']}")
+    saved = state.get("sampling", {})
+    if saved.get("key") == skey and isinstance(saved.get("metrics"), dict) and _paths_file(system, out).exists():
         try:
             paths = load_run_paths(system, out)
+            row = saved["metrics"]
             resumed["sampling"] = True
-            timings["sampling_s"] = float(state["sampling"].get("wall_s", float("nan")))
-            _say(args, f"[2/3] paths: reusing {_paths_file(system, out)} (same settings)")
+            timings["sampling_s"] = float(saved.get("wall_s", float("nan")))
+            timings["metrics_s"] = float(saved.get("metrics_s", float("nan")))
+            _say(args, f"[2/3] paths: reusing {_paths_file(system, out)} and their metrics (same settings)")
         except Exception:
-            paths = None
+            paths, row = None, None
     if paths is None:
         _say(args, f"[2/3] annealed Langevin: {s['paths']} paths x {s['points']} points x "
                    f"{s['steps_per_point']} steps")
         paths, t_sample = sample_curve(system, curve, s, progress=_progress(args))
-        files = save_run_paths(system, paths, out)
         timings["sampling_s"] = t_sample
+        t0 = time.perf_counter()
+        row = metrics(system, paths, n_training_energy_evals=int(model.metadata.get("n_training_energy_evals", 0)),
+                      wall_s=timings["geodesic_s"] + t_sample, geodesic_wall_s=timings["geodesic_s"], method=method)
+        timings["metrics_s"] = time.perf_counter() - t0
+        n_save = s["save_paths"] or paths.n_paths
+        if n_save < paths.n_paths:
+            paths = paths[:n_save]
+        files = save_run_paths(system, paths, out)
         state["sampling"] = {"key": skey, "files": [str(Path(f).relative_to(out)) for f in files],
-                             "wall_s": t_sample, "date": _now()}
-        write_json(state_path, state)
-    _say(args, "[3/3] metrics and figure")
+                             "wall_s": t_sample, "metrics_s": timings["metrics_s"], "metrics": row, "date": _now()}
+        write_json(state_path, _jsonable(state))
+    _say(args, "[3/3] figure")
     t0 = time.perf_counter()
-    row = metrics(system, paths, n_training_energy_evals=int(model.metadata.get("n_training_energy_evals", 0)),
-                  wall_s=timings["geodesic_s"] + timings["sampling_s"], geodesic_wall_s=timings["geodesic_s"],
-                  method="spacetime-geodesic" + ("" if s["constraint"] == "none" else f"-{s['constraint']}"))
-    figure(system, paths, curve, out / "paths.png")
-    timings["metrics_figure_s"] = time.perf_counter() - t0
+    figure(system, paths, curve, out / "paths.png", n_total=row["n_paths"])
+    timings["figure_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_start
     results = {
         "system": system,
@@ -965,9 +978,11 @@ def cmd_sample(args) -> int:
     out = _check_out_dir(args.out)
     out.mkdir(parents=True, exist_ok=True)
     paths, t_sample = sample_curve(system, curve, s, progress=_progress(args))
-    save_run_paths(system, paths, out)
     row = metrics(system, paths, wall_s=t_sample, geodesic_wall_s=float(curve.get("wall_s", float("nan"))))
-    figure(system, paths, curve, out / "paths.png")
+    if s["save_paths"] and s["save_paths"] < paths.n_paths:
+        paths = paths[:s["save_paths"]]
+    save_run_paths(system, paths, out)
+    figure(system, paths, curve, out / "paths.png", n_total=row["n_paths"])
     results = {"system": system, "command": shlex.join(["tps"] + list(args._argv)), "package_version": _version(),
                "date": _now(), "seed": s["seed"], "settings": s, "curve_file": str(args.curve),
                "metrics": row, "timings": {"sampling_s": t_sample},
@@ -1265,6 +1280,9 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--paths", type=_positive_int,
                            help="number of transition paths (default: muller-brown and alanine-dipeptide-phipsi "
                                 "1000, alanine-dipeptide 30)")
+            q.add_argument("--save-paths", type=_positive_int,
+                           help="paths written to disk (default 100 for the 2-D systems, all for alanine-dipeptide); "
+                                "metrics always use every path")
             q.add_argument("--steps-per-point", type=_positive_int,
                            help="Langevin (or OpenMM MD) steps per curve point (default 15 / 12 / 250)")
         if points:
