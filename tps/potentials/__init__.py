@@ -1,5 +1,7 @@
-"""Potential energy surfaces: analytic (Muller-Brown, harmonic) and, in later modules,
-grid-based periodic surfaces and OpenMM force fields."""
+"""Potential energy surfaces: analytic (Muller-Brown, dimensionless; harmonic), periodic
+surfaces on a grid of two angles (radians), and OpenMM force fields (nm, kJ/mol) in
+:mod:`tps.potentials.openmm`, which is imported on demand so that model potentials never load
+OpenMM."""
 
 from tps.potentials.base import Potential
 from tps.potentials.harmonic import Harmonic
