@@ -145,6 +145,21 @@ def test_incompatible_checkpoint_is_refused(mb_run, capsys):
     assert (mb_run / "results.json").read_bytes() == before
 
 
+def test_geodesic_then_sample(tmp_path):
+    curve = tmp_path / "curve.pt"
+    assert main(["geodesic", "muller-brown", "--points", "16", "--max-iter", "5", "--out", str(curve), "--quiet"]) == 0
+    out = tmp_path / "sampled"
+    assert main(["sample", "muller-brown", "--curve", str(curve), "--paths", "10", "--out", str(out), "--quiet"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["metrics"]["n_paths"] == 10 and results["settings"]["points"] == 16
+    assert (out / "paths.npz").is_file() and (out / "paths.png").is_file()
+
+
+def test_bench_delegates_to_benchmarks(capsys):
+    assert main(["bench", "muller-brown", "--help"]) == 0
+    assert "--paths" in capsys.readouterr().out
+
+
 def test_bench_unknown_suite_lists_valid_ones(capsys):
     assert main(["bench", "no-such-suite"]) == 2
     line = _one_error_line(capsys)

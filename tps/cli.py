@@ -390,7 +390,8 @@ def load_model(system: str, model_path=None, *, device: str = "cpu"):
     try:
         model = DiffusionModel.load(path, device=device).freeze()
     except Exception as exc:
-        raise _err(f"--model {path}: cannot be read as a tps checkpoint ({_oneline(exc)[:200]})",
+        raise _err(f"--model {path}: cannot be read as a tps checkpoint ({type(exc).__name__}: "
+                   f"{_oneline(exc)[:200]})",
                    f"pass a checkpoint written by 'tps train {system}'") from None
     check_model(system, model, source)
     return model, {"source": source, "path": str(path), "sha256": _file_digest(path),
@@ -553,7 +554,9 @@ def _choose_image(net, x_a, x_b0, potential, s):
     index = int(cand[best])
     info = {"image_k": [int(v) for v in k[index].round().tolist()],
             "image_candidates": [[int(v) for v in k[i].tolist()] for i in cand.tolist()],
-            "image_curve_max_energy": [float(v) for v in cmax]}
+            "image_curve_max_energy": [float(v) for v in cmax],
+            # potential evaluations spent choosing the image (counted in the run's n_energy_evals)
+            "n_selection_energy_evals": int(c.shape[0] * c.shape[1])}
     return index, xb[best], r.nodes[best][None], info
 
 
@@ -582,7 +585,7 @@ def _load_curve(path, system: Optional[str] = None) -> dict:
     try:
         curve = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise _err(f"--curve {path}: not a readable curve file ({_oneline(exc)[:160]})",
+        raise _err(f"--curve {path}: not a readable curve file ({type(exc).__name__}: {_oneline(exc)[:160]})",
                    "pass a curve.pt written by 'tps geodesic' or 'tps run'") from None
     if not isinstance(curve, dict) or curve.get("format") != "tps-curve/1":
         raise _err(f"--curve {path}: not a tps curve file", "pass a curve.pt written by 'tps geodesic' or 'tps run'")
@@ -675,11 +678,39 @@ def _write_topology_pdb(path: Path, positions) -> Path:
 def load_run_paths(system: str, out: Path):
     from tps.io import load_paths
 
-    return load_paths(_paths_file(system, out))
+    with _silence_c_output():
+        return load_paths(_paths_file(system, out))
+
+
+class _silence_c_output:
+    """Redirect the process's stdout and stderr file descriptors to /dev/null (the DCD reader's C
+    plugin prints two lines per file); Python-level output is flushed first and restored after."""
+
+    def __enter__(self):
+        self.saved = []
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            null = os.open(os.devnull, os.O_WRONLY)
+            for fd in (1, 2):
+                self.saved.append((fd, os.dup(fd)))
+                os.dup2(null, fd)
+            os.close(null)
+        except (OSError, ValueError, AttributeError):  # no real descriptors (e.g. embedded): leave as is
+            self.__exit__()
+            self.saved = []
+        return self
+
+    def __exit__(self, *exc):
+        for fd, saved in self.saved:
+            os.dup2(saved, fd)
+            os.close(saved)
+        self.saved = []
+        return False
 
 
 def metrics(system: str, paths, *, n_training_energy_evals: int = 0, wall_s=float("nan"),
-            geodesic_wall_s=float("nan"), method="spacetime-geodesic") -> dict:
+            geodesic_wall_s=float("nan"), method="spacetime-geodesic", curve: Optional[dict] = None) -> dict:
     """``tps.metrics.summarize`` (2-D) or ``summarize_molecular`` (all-atom) row of ``paths``."""
     _threads()
     kw = dict(method=method, n_training_energy_evals=n_training_energy_evals, wall_s=wall_s,
@@ -706,6 +737,10 @@ def metrics(system: str, paths, *, n_training_energy_evals: int = 0, wall_s=floa
         top = aldp.topology()
         row = summarize_molecular(paths, system=aldp.create_openmm_system(top), target_state=sysm.states["C7ax"],
                                   target_positions=_aldp_endpoints().target, topology=top, **kw)
+    n_sel = int((curve or {}).get("extra", {}).get("n_selection_energy_evals", 0))
+    if n_sel:
+        row["n_selection_energy_evals"] = n_sel
+        row["n_energy_evals"] = int(row["n_energy_evals"]) + n_sel
     return _jsonable(row)
 
 
@@ -905,7 +940,8 @@ def cmd_run(args) -> int:
         timings["sampling_s"] = t_sample
         t0 = time.perf_counter()
         row = metrics(system, paths, n_training_energy_evals=int(model.metadata.get("n_training_energy_evals", 0)),
-                      wall_s=timings["geodesic_s"] + t_sample, geodesic_wall_s=timings["geodesic_s"], method=method)
+                      wall_s=timings["geodesic_s"] + t_sample, geodesic_wall_s=timings["geodesic_s"], method=method,
+                      curve=curve)
         timings["metrics_s"] = time.perf_counter() - t0
         n_save = s["save_paths"] or paths.n_paths
         if n_save < paths.n_paths:
@@ -978,7 +1014,8 @@ def cmd_sample(args) -> int:
     out = _check_out_dir(args.out)
     out.mkdir(parents=True, exist_ok=True)
     paths, t_sample = sample_curve(system, curve, s, progress=_progress(args))
-    row = metrics(system, paths, wall_s=t_sample, geodesic_wall_s=float(curve.get("wall_s", float("nan"))))
+    row = metrics(system, paths, wall_s=t_sample, geodesic_wall_s=float(curve.get("wall_s", float("nan"))),
+                  curve=curve)
     if s["save_paths"] and s["save_paths"] < paths.n_paths:
         paths = paths[:s["save_paths"]]
     save_run_paths(system, paths, out)
@@ -1014,6 +1051,17 @@ def cmd_check_energies(args) -> int:
     from tps.metrics.molecular import openmm_energies
     from tps.systems import alanine_dipeptide as aldp
 
+    try:
+        with _silence_c_output():
+            paths = load_paths(traj)
+    except ValueError as exc:
+        raise _err(f"{traj}: cannot be read ({_oneline(exc)[:200]})",
+                   "pass a trajectory written by 'tps run' or tps.io.save_paths") from None
+    frames = paths.frames.detach().cpu().double().numpy()
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise _err(f"{traj}: frames of shape {frames.shape[1:]} per path are not all-atom positions",
+                   "check-energies needs a molecular trajectory (n_atoms x 3 per frame), e.g. the paths of "
+                   "'tps run alanine-dipeptide'")
     top_path = Path(args.top) if args.top else None
     if top_path is None:
         if ext == ".pdb":
@@ -1027,21 +1075,12 @@ def cmd_check_energies(args) -> int:
             top_path = guess
     if top_path is not None and not top_path.is_file():
         raise _err(f"--top {top_path}: no such file", "pass the topology PDB written beside the trajectory")
-    try:
-        paths = load_paths(traj)
-    except ValueError as exc:
-        raise _err(f"{traj}: cannot be read ({_oneline(exc)[:200]})",
-                   "pass a trajectory written by 'tps run' or tps.io.save_paths") from None
     if top_path is not None:
         topology = app.PDBFile(str(top_path)).topology
     else:
         import mdtraj
 
         topology = mdtraj.load_hdf5(str(traj), frame=0).topology.to_openmm()
-    frames = paths.frames.detach().cpu().double().numpy()
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise _err(f"{traj}: frames of shape {frames.shape} are not all-atom positions",
-                   "check-energies needs a molecular trajectory (n_atoms x 3 per frame)")
     if frames.shape[2] != topology.getNumAtoms():
         raise _err(f"{traj}: {frames.shape[2]} atoms per frame but the topology has {topology.getNumAtoms()}",
                    "pass the topology this trajectory was written with (--top)")
