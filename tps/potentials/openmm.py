@@ -122,6 +122,13 @@ class OpenMMPotential(Potential):
     platform_properties : dict, optional
         OpenMM platform properties, e.g. ``{"Precision": "double"}`` for CUDA.
 
+    Raises
+    ------
+    ValueError
+        If ``topology`` and ``system`` differ in atom count, or the platform is unavailable.
+    TypeError
+        If ``topology`` is neither an OpenMM nor an mdtraj topology.
+
     Notes
     -----
     Positions: Tensor ``(*batch, n_atoms, 3)`` in nm. Energies ``(*batch,)`` in kJ/mol,
@@ -129,13 +136,6 @@ class OpenMMPotential(Potential):
     float64). Each configuration costs one OpenMM evaluation on a single reused
     ``Context``; ``n_evals`` counts configurations.
     :meth:`energy` is differentiable: its backward pass uses OpenMM's forces.
-
-    Raises
-    ------
-    ValueError
-        If ``topology`` and ``system`` differ in atom count, or the platform is unavailable.
-    TypeError
-        If ``topology`` is neither an OpenMM nor an mdtraj topology.
 
     Examples
     --------

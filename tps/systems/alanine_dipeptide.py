@@ -109,6 +109,11 @@ def read_structure(path) -> Tuple[app.Topology, np.ndarray]:
     ----------
     path : str or Path
 
+    Returns
+    -------
+    topology : openmm.app.Topology
+    positions : ndarray, shape ``(22, 3)``, nm
+
     Raises
     ------
     ValueError
@@ -119,11 +124,6 @@ def read_structure(path) -> Tuple[app.Topology, np.ndarray]:
     >>> top, positions = read_structure(data_dir() / "C5.pdb")
     >>> top.getNumAtoms(), positions.shape
     (22, (22, 3))
-
-    Returns
-    -------
-    topology : openmm.app.Topology
-    positions : ndarray, shape ``(22, 3)``, nm
     """
     pdb = app.PDBFile(str(path))
     check_structure(pdb.topology)
