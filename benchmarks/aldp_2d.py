@@ -42,10 +42,13 @@ Issue-5 rows (as in ``benchmarks/muller_brown.py``, whose helpers are reused):
   ``-grad U / kT`` of the spline potential, in unwrapped coordinates to the same chosen image of
   the end point (its solver's force evaluations count in ``n_energy_evals``). Both feed the same
   annealed Langevin sampler (same N, K, step size) at constant logSNR = the anchor.
-- ``two-way-shooting-variable``: overdamped Langevin on the spline potential (``md_dt / kT``),
-  states = the benchmark's balls of radius ``STATE_RADIUS`` around both endpoints, initial path =
-  the transition segment of the first spacetime-geodesic path; limited to
-  ``shooting_time_s`` of wall time. At kT = 1 trials from near the barrier need thousands of
+- ``two-way-shooting-variable`` / ``two-way-shooting-fixed``: overdamped Langevin on the spline
+  potential (``md_dt / kT``), states = the benchmark's balls of radius ``STATE_RADIUS`` around both
+  endpoints, initial path = one unbiased transition at a higher temperature (a dynamical path:
+  an annealed-Langevin path as initial path was accepted 0 of 192 times); the fixed-length row
+  keeps the initial path's length; limited to ``shooting_time_s`` / ``fixed_time_s`` of wall
+  time. A long, checkpointed reference run: ``python -m benchmarks reference-ensemble --system
+  aldp-2d`` (then ``--reference``). At kT = 1 trials from near the barrier need thousands of
   steps to return to the start ball, so few (or no) trials are accepted in that budget: the
   shooting ensemble, and every ``path_density_jsd`` measured against it, is only as converged as
   ``n_accepted`` and ``chains_decorrelated_from_initial`` say.
@@ -73,9 +76,10 @@ import numpy as np
 import torch
 
 from benchmarks.common import (assign_path_density_jsd, hardware, markdown_table, save_figure, save_paths_npz, timer,
-                               transition_frames, write_results)
+                               write_results)
 from benchmarks.muller_brown import EXTRA_KEYS, baseline_rows, density_curve, evaluation_ratio_note, write_tables
-from tps.baselines import FlexibleLengthEnsemble, resample_path, two_way_shooting
+from tps.baselines import (FixedLengthEnsemble, FlexibleLengthEnsemble, initial_path_high_temperature,
+                           two_way_shooting)
 from tps.diffusion import (AffineScaling, DiffusionModel, PeriodicMLPConfig, PeriodicMLPDenoiser, TrainingConfig,
                            train_denoiser)
 from tps.metrics import summarize
@@ -161,13 +165,18 @@ class Protocol:
     shooting_chains: int = 64         # variable-length two-way shooting from the first spacetime-geodesic path
     shooting_rounds: int = 400        # upper bound; shooting_time_s limits the wall time
     shooting_time_s: float = 40.0    # checked after each round (a round takes up to ~20 s)
-    shooting_max_frames: int = 20000  # from the saddle, half the trials need > 4000 steps to reach the start ball
-    shooting_initial_frames: int = 4000  # the initial path is resampled to at most this many frames
+    shooting_max_frames: int = 8000   # longer trials rejected (as in the reference-ensemble run; a round lasts
+                                      # as long as its longest trial: 20000 made rounds of ~200 s under load)
+    kT_high_factor: float = 2.5       # initial path of shooting: unbiased MD at 2.5 kT (a dynamical transition)
+    initial_candidates: int = 4
+    fixed_chains: int = 64            # two-way-shooting-fixed: the initial path's length
+    fixed_time_s: float = 30.0
     jsd_bins: int = 60                # path_density_jsd grid: bins per axis over [-pi, pi)^2 (periodic)
 
 
 QUICK = Protocol(n_chains=1000, data_steps=2000, burn_in=600, train_steps=1500, density_iter=60, md_chains=250,
-                 md_steps=2000, shooting_chains=32, shooting_time_s=10.0, shooting_max_frames=8000)
+                 md_steps=2000, shooting_chains=32, shooting_time_s=10.0, shooting_max_frames=8000, fixed_chains=32,
+                 fixed_time_s=8.0, initial_candidates=2)
 
 
 @dataclass
@@ -219,6 +228,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "n_candidates * coarse_points evaluations, reported as n_selection_energy_evals) or lowest "
                         "geodesic (curve) energy (model only; on both alanine dipeptide surfaces it ties or picks "
                         "an image whose route crosses a ridge 30 energy units higher)")
+    p.add_argument("--reference", type=Path, default=None,
+                   help="reference ensemble npz of the package's own surface (python -m benchmarks reference-ensemble "
+                        "--system aldp-2d): path_density_jsd against it instead of this run's shooting ensemble")
     p.add_argument("--image", type=int, nargs=2, metavar=("K_PHI", "K_PSI"), default=None,
                    help="use the end point's periodic image x_b + 2 pi (K_PHI, K_PSI) instead of choosing one "
                         "(K in -1, 0, 1)")
@@ -422,21 +434,38 @@ def raw_energies(setting: Setting, paths: Paths) -> Paths:
     return Paths(paths.frames, bilinear(setting.grid, paths.frames), paths.n_energy_evals, paths.kT, info)
 
 
-def shooting_row(setting: Setting, initial: Paths, proto: Protocol, seed: int, initial_evals: int = 0):
-    """Variable-length two-way shooting (overdamped Langevin on the spline potential, dt = md_dt / kT) from
-    the transition segment of the first spacetime-geodesic path, resampled to at most
-    ``proto.shooting_initial_frames`` frames; wall time limited by ``proto.shooting_time_s``."""
+def high_temperature_initial_path(setting: Setting, proto: Protocol, seed: int) -> Paths:
+    """One start -> target transition of unbiased overdamped Langevin at ``kT_high`` = the larger of
+    ``proto.kT_high_factor * kT`` and a sixth of the grid barrier (same dt): a dynamical initial path for
+    shooting (the lowest-max-energy of ``initial_candidates``)."""
+    barrier = setting.lower_bound - float(bilinear(setting.grid, setting.start))
+    kT_high = max(proto.kT_high_factor * setting.kT, barrier / 6.0)  # at most a 6 kT_high barrier
+    return initial_path_high_temperature(setting.potential, setting.start, state_a=setting.source,
+                                         state_b=setting.target, kT_high=kT_high,
+                                         dt=proto.md_dt / setting.kT, n_chains=64, max_steps=50_000,
+                                         n_candidates=proto.initial_candidates, seed=seed + 2)
+
+
+def shooting_row(setting: Setting, initial: Paths, proto: Protocol, seed: int, *, fixed: bool = False):
+    """Two-way shooting (overdamped Langevin on the spline potential, dt = md_dt / kT) from the
+    high-temperature transition ``initial`` (:func:`high_temperature_initial_path`): variable length
+    (at most ``proto.shooting_max_frames`` frames) or fixed length (the initial path's length);
+    wall time limited by ``proto.shooting_time_s`` / ``proto.fixed_time_s``; the first quarter of
+    the rounds run is burn-in."""
     a, b = setting.source, setting.target
-    seg = transition_frames(Paths(initial.frames[:1], initial.energies[:1], 0, initial.kT, {}), a, b)
-    if seg is None:
-        raise RuntimeError("two-way-shooting-variable: the first spacetime-geodesic path does not reach the target")
-    init = resample_path(seg, min(seg.shape[0], proto.shooting_initial_frames))
-    ens = FlexibleLengthEnsemble(a, b, max_frames=proto.shooting_max_frames)
+    init = initial.frames[0, :int(initial.info["lengths"][0])]
+    method = "two-way-shooting-fixed" if fixed else "two-way-shooting-variable"
+    if fixed:
+        ens = FixedLengthEnsemble(a, b, n_frames=init.shape[0])
+        n_chains, time_s = proto.fixed_chains, proto.fixed_time_s
+    else:
+        ens = FlexibleLengthEnsemble(a, b, max_frames=proto.shooting_max_frames)
+        n_chains, time_s = proto.shooting_chains, proto.shooting_time_s
     with timer() as t:
         cpu = time.process_time()
         res = two_way_shooting(setting.potential, ens, init, kT=setting.kT, dt=proto.md_dt / setting.kT,
-                               n_chains=proto.shooting_chains, n_rounds=proto.shooting_rounds, burn_in=0,
-                               seed=seed + 3, time_limit_s=proto.shooting_time_s)
+                               n_chains=n_chains, n_rounds=proto.shooting_rounds, burn_in=0,
+                               seed=seed + (5 if fixed else 3), time_limit_s=time_s)
         cpu = time.process_time() - cpu
     n_rounds = res.info["n_rounds"]
     # burn-in: the first quarter of the rounds actually run (the time limit decides how many)
@@ -447,21 +476,22 @@ def shooting_row(setting: Setting, initial: Paths, proto: Protocol, seed: int, i
         info = {k: (v[keep] if isinstance(v, torch.Tensor) and v.shape[:1] == keep.shape else v)
                 for k, v in paths.info.items()}
         paths = Paths(paths.frames[keep], paths.energies[keep], paths.n_energy_evals, paths.kT, info)
-    row = summarize(paths, method="two-way-shooting-variable", target=b, periods=PERIODS, n_training_energy_evals=0,
+    row = summarize(paths, method=method, target=b, periods=PERIODS, n_training_energy_evals=0,
                     wall_s=t(), geodesic_wall_s=0.0)
+    initial_evals = int(initial.n_energy_evals)
     row.update({
         "n_energy_evals": int(initial_evals + res.n_energy_evals), "shooting_energy_evals": int(res.n_energy_evals),
-        "initial_path_energy_evals": int(initial_evals),
-        "initial_path": f"first spacetime-geodesic path's transition segment ({seg.shape[0]} frames) resampled to "
-                        f"{init.shape[0]}",
+        "initial_path_energy_evals": initial_evals,
+        "initial_path": f"unbiased overdamped Langevin transition at kT_high = {initial.kT:.4g} "
+                        f"({init.shape[0]} frames)",
         "initial_path_max_energy": float(bilinear(setting.grid, init).max()),
-        "n_chains": proto.shooting_chains, "n_rounds": n_rounds, "n_trials": res.n_trials,
+        "n_chains": n_chains, "n_rounds": n_rounds, "n_trials": res.n_trials,
         "n_accepted": res.n_accepted, "acceptance_rate": res.acceptance_rate,
         "n_decorrelated_paths": res.n_decorrelated, "evals_per_accepted_path": res.evals_per_accepted_path,
         "evals_per_decorrelated_path": res.evals_per_decorrelated_path,
         "chains_decorrelated_from_initial": res.info["final_decorrelated_from_initial"],
         "mean_path_frames": float(paths.info["lengths"].double().mean()), "cpu_s": cpu,
-        "burn_in_rounds": n_rounds // 4})
+        "burn_in_rounds": n_rounds // 4, "n_frames": int(init.shape[0]) if fixed else None})
     return row, paths
 
 
@@ -709,12 +739,19 @@ def run(args) -> Optional[dict]:
 
     # 7, 8. MD baselines on the spline potential (overdamped Langevin, dt = md_dt / kT)
     with timer() as t_base:
-        geo = results["methods"][0]  # the initial path costs one spacetime-geodesic path (training not counted)
-        row, paths = shooting_row(setting, paths_by_method["spacetime-geodesic"], proto, args.seed,
-                                  initial_evals=geo["n_energy_evals"] // geo["n_paths"])
-        results["methods"].append(row)
-        paths_by_method[row["method"]] = paths
-        write_tables(out, results)
+        try:
+            hot = high_temperature_initial_path(setting, proto, args.seed)
+        except ValueError as exc:  # no high-temperature transition in the budget: say so in the table
+            hot = None
+            for m in ("two-way-shooting-variable", "two-way-shooting-fixed"):
+                results["methods"].append({"method": m, "n_paths": 0, "n_energy_evals": 64 * 50_000,
+                                           "n_accepted": 0, "n_trials": 0, "wall_s": t_base(),
+                                           "note": f"no initial path (budget of the search spent): {exc}"})
+        for fixed in (False, True) if hot is not None else ():
+            row, paths = shooting_row(setting, hot, proto, args.seed, fixed=fixed)
+            results["methods"].append(row)
+            paths_by_method[row["method"]] = paths
+            write_tables(out, results)
         md_proto = replace(proto, md_dt=proto.md_dt / kT)
         for method, row, paths in baseline_rows(system, md_proto, args.seed, ["unbiased-md"]):
             if paths is not None:  # a transition was seen: grid energies and periodic steps like every row
@@ -735,9 +772,20 @@ def run(args) -> Optional[dict]:
         f"evals_per_transition_extrapolated: harmonic-rate estimate over the grid lower bound); baselines "
         f"{t_base():.1f} s wall")
     add_path_density_jsd(results, paths_by_method, setting, proto)
+    if getattr(args, "reference", None) is not None:
+        from benchmarks.common import use_reference_ensemble
+
+        def same_surface(meta):
+            if meta.get("surface") != setting.notes.get("surface"):
+                raise ValueError(f"--reference: {args.reference} was made on {meta.get('surface')}, this run uses "
+                                 f"{setting.notes.get('surface')}")
+
+        use_reference_ensemble(results, paths_by_method, setting.source, setting.target, args.reference, "aldp-2d",
+                               check=same_surface, bins=proto.jsd_bins,
+                               ranges=((-math.pi, math.pi), (-math.pi, math.pi)), periods=PERIODS)
     note = evaluation_ratio_note(results)
     shoot = next(r for r in results["methods"] if r["method"] == "two-way-shooting-variable")
-    if not shoot["n_accepted"]:  # no accepted trial: its evaluations bound the cost per accepted path from below
+    if not shoot["n_accepted"] and shoot.get("n_trials"):  # no accepted trial: its evaluations bound the cost per accepted path from below
         shoot["evals_per_accepted_path_lower_bound"] = shoot["n_energy_evals"]
         note += (f"; variable-length shooting: no trial accepted in {shoot['n_trials']} trials, so more than "
                  f"{shoot['n_energy_evals']} evaluations per accepted path (its ensemble is the initial path only, "

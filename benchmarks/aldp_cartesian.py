@@ -91,7 +91,7 @@ import torch
 from benchmarks.common import hardware, markdown_table, save_figure, timer, write_results
 from tps.diffusion import DiffusionModel, TrainingConfig
 from tps.metrics.molecular import summarize_molecular
-from tps.sampling.md import MDData, md_samples
+from tps.sampling.md import md_samples
 from tps.spacetime import LowVariance
 from tps.systems import alanine_dipeptide as aldp
 from tps.workflows.cartesian import (
@@ -456,11 +456,10 @@ def baseline_rows(wanted, system, top, endpoints, states, proto: Protocol, args,
         "shooting row reports the JSD between its first and second half of trials (noise floor, correlated: one "
         "chain); path_density_jsd_whole_path: whole annealed paths against the same ensemble")
     if getattr(args, "reference", None) is not None:
-        from benchmarks.common import apply_reference_ensemble
-        from benchmarks.reference_ensemble import load_reference
+        from benchmarks.common import use_reference_ensemble
 
-        apply_reference_ensemble(results, paths_by_method, state_a, state_b,
-                                 load_reference(args.reference, "aldp-cartesian"), cv=cv, **jsd)
+        use_reference_ensemble(results, paths_by_method, state_a, state_b, args.reference, "aldp-cartesian", cv=cv,
+                               **jsd)
     write_results(args.out, results)
 
 

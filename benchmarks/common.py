@@ -181,3 +181,27 @@ def apply_reference_ensemble(results, paths_by_method, state_a, state_b, referen
         f"({len(ref)} frames, {meta.get('counts', {}).get('kept_paths')} kept chain states of {n_chains} chains, "
         f"acceptance {meta.get('acceptance_rate')}); its split-half (by chain) noise floor is {floor:.4f}; "
         f"path_density_jsd_in_run: the same against this run's own shooting ensemble")
+
+
+def use_reference_ensemble(results, paths_by_method, state_a, state_b, path, system: str, *, cv=None, check=None,
+                           **jsd_kwargs) -> bool:
+    """Load ``path`` (:func:`benchmarks.reference_ensemble.load_reference`) and apply it with
+    :func:`apply_reference_ensemble`; ``check(meta)`` may raise ValueError when the reference was made
+    with other settings. A reference that cannot be used (missing, empty, other system or settings)
+    does not stop a finished run: it is reported in ``results["notes"]["reference_ensemble"]`` and on
+    stderr, and the in-run shooting ensemble stays the reference. Returns whether it was used."""
+    import sys
+
+    from benchmarks.reference_ensemble import load_reference
+
+    try:
+        reference = load_reference(path, system)
+        if check is not None:
+            check(reference["meta"])
+    except ValueError as exc:
+        results["notes"]["reference_ensemble"] = (f"not used: {exc}; path_density_jsd is measured against this run's "
+                                                  "own shooting ensemble")
+        print(f"warning: {exc}; path_density_jsd stays against the in-run shooting ensemble", file=sys.stderr)
+        return False
+    apply_reference_ensemble(results, paths_by_method, state_a, state_b, reference, cv=cv, **jsd_kwargs)
+    return True

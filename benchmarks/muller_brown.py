@@ -436,15 +436,15 @@ def run(args) -> dict:
             f"bound when none is seen). n_paths of the shooting rows counts saved (correlated) chain states")
     add_path_density_jsd(results, paths_by_method, system, proto)
     if getattr(args, "reference", None) is not None:
-        from benchmarks.common import apply_reference_ensemble
-        from benchmarks.reference_ensemble import load_reference
+        from benchmarks.common import use_reference_ensemble
 
-        reference = load_reference(args.reference, "muller-brown")
-        if abs(float(reference["meta"].get("kT", float("nan"))) - system.kT) > 1e-9:
-            raise ValueError(f"--reference: {args.reference} was made at kT = {reference['meta'].get('kT')}, "
-                             f"this run uses kT = {system.kT}")
-        apply_reference_ensemble(results, paths_by_method, system.states["A"], system.states["B"], reference,
-                                 bins=proto.jsd_bins, ranges=BOX)
+        def same_kT(meta):
+            if abs(float(meta.get("kT", float("nan"))) - system.kT) > 1e-9:
+                raise ValueError(f"--reference: {args.reference} was made at kT = {meta.get('kT')}, this run uses "
+                                 f"kT = {system.kT}")
+
+        use_reference_ensemble(results, paths_by_method, system.states["A"], system.states["B"], args.reference,
+                               "muller-brown", check=same_kT, bins=proto.jsd_bins, ranges=BOX)
     results["notes"]["evaluations per transition path"] = evaluation_ratio_note(results)
     write_tables(out, results)
     save_paths_npz(out, paths_by_method)

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -74,7 +73,7 @@ class Config:
 CONFIGS = {
     "muller-brown": Config(n_chains=256, max_frames=1000, round_thin=2, frame_stride=1, relax_segments=2,
                            high_factor=1.6),
-    "aldp-2d": Config(n_chains=128, max_frames=20000, round_thin=1, frame_stride=10, relax_segments=4,
+    "aldp-2d": Config(n_chains=128, max_frames=8000, round_thin=1, frame_stride=10, relax_segments=1,
                       high_factor=2.5),
     "aldp-cartesian": Config(n_chains=4, max_frames=800, round_thin=1, frame_stride=1, relax_segments=4,
                              high_factor=800.0 / 300.0),
