@@ -1,10 +1,7 @@
-"""Test-suite settings: one torch thread (small tensors; extra threads only add contention)."""
+"""Shared test fixtures (the one-thread setting lives in the root conftest.py)."""
 
 import mdtraj
 import pytest
-import torch
-
-torch.set_num_threads(1)
 
 
 @pytest.fixture
