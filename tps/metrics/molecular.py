@@ -22,20 +22,10 @@ import openmm.unit as unit
 import torch
 
 from tps.metrics.paths import final_frames, summarize
-from tps.potentials.openmm import PhiPsi, select_platform
+from tps.potentials.openmm import PhiPsi, as_mdtraj_topology, select_platform
 from tps.states import Ball
 
 _KJ = unit.kilojoule_per_mole
-
-
-def _mdtraj_topology(topology):
-    import mdtraj
-
-    if isinstance(topology, mdtraj.Topology):
-        return topology
-    if isinstance(topology, openmm.app.Topology):
-        return mdtraj.Topology.from_openmm(topology)
-    raise TypeError(f"topology: expected an openmm.app.Topology or mdtraj.Topology, got {type(topology).__name__}")
 
 
 def _openmm_system(system):
@@ -168,7 +158,7 @@ def heavy_atom_indices(topology) -> np.ndarray:
     >>> heavy_atom_indices(alanine_dipeptide.topology()).tolist()
     [0, 4, 5, 6, 8, 10, 14, 15, 16, 18]
     """
-    top = _mdtraj_topology(topology)
+    top = as_mdtraj_topology(topology)
     return np.array(
         [a.index for a in top.atoms if a.element is not None and a.element.symbol not in ("H", "D", "VS")],
         dtype=np.int64,

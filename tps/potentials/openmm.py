@@ -161,7 +161,7 @@ class OpenMMPotential(Potential):
         n_atoms = system.getNumParticles()
         super().__init__((n_atoms, 3), energy_unit="kJ/mol")
         self.system = system
-        self.topology = _as_mdtraj_topology(topology)
+        self.topology = as_mdtraj_topology(topology)
         if self.topology is not None and self.topology.n_atoms != n_atoms:
             raise ValueError(
                 f"topology: has {self.topology.n_atoms} atoms but the system has {n_atoms} particles"
@@ -233,7 +233,21 @@ class _OpenMMEnergy(torch.autograd.Function):
         return -f * grad_e[..., None, None], None
 
 
-def _as_mdtraj_topology(topology):
+def as_mdtraj_topology(topology):
+    """An ``mdtraj.Topology`` from an ``openmm.app.Topology`` or ``mdtraj.Topology`` (``None`` passes through).
+
+    Raises
+    ------
+    TypeError
+        For any other type.
+
+    Examples
+    --------
+    >>> from tps.systems import alanine_dipeptide
+    >>> top = as_mdtraj_topology(alanine_dipeptide.topology())
+    >>> top.n_atoms, top.n_bonds, [r.name for r in top.residues]
+    (22, 21, ['ACE', 'ALA', 'NME'])
+    """
     if topology is None:
         return None
     import mdtraj
@@ -243,6 +257,17 @@ def _as_mdtraj_topology(topology):
     if isinstance(topology, openmm.app.Topology):
         return mdtraj.Topology.from_openmm(topology)
     raise TypeError(f"topology: expected an openmm.app.Topology or mdtraj.Topology, got {type(topology).__name__}")
+
+
+def boltzmann_kT(temperature: float) -> float:
+    """``k_B T`` in kJ/mol for ``temperature`` in K (``R * T`` with OpenMM's gas constant).
+
+    Examples
+    --------
+    >>> round(boltzmann_kT(300.0), 4)
+    2.4943
+    """
+    return (unit.MOLAR_GAS_CONSTANT_R * float(temperature) * unit.kelvin).value_in_unit(unit.kilojoule_per_mole)
 
 
 # ---------------------------------------------------------------------- torsions
@@ -310,7 +335,7 @@ def phi_psi_indices(topology) -> np.ndarray:
     """
     import mdtraj
 
-    top = _as_mdtraj_topology(topology)
+    top = as_mdtraj_topology(topology)
     traj = mdtraj.Trajectory(np.zeros((1, top.n_atoms, 3)), top)
     phi, _ = mdtraj.compute_phi(traj)
     psi, _ = mdtraj.compute_psi(traj)

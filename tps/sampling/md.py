@@ -20,33 +20,10 @@ import numpy as np
 import openmm
 
 from tps._validation import check_positive, check_positive_int
+from tps.potentials.openmm import as_mdtraj_topology
 from tps.io import atomic_path
 
 __all__ = ["MDData", "md_samples", "check_topology_match", "as_mdtraj_topology"]
-
-
-def as_mdtraj_topology(topology):
-    """An ``mdtraj.Topology`` from an ``openmm.app.Topology`` or ``mdtraj.Topology``.
-
-    Raises
-    ------
-    TypeError
-        For any other type.
-
-    Examples
-    --------
-    >>> from tps.systems import alanine_dipeptide
-    >>> top = as_mdtraj_topology(alanine_dipeptide.topology())
-    >>> top.n_atoms, top.n_bonds, [r.name for r in top.residues]
-    (22, 21, ['ACE', 'ALA', 'NME'])
-    """
-    import mdtraj
-
-    if isinstance(topology, mdtraj.Topology):
-        return topology
-    if isinstance(topology, openmm.app.Topology):
-        return mdtraj.Topology.from_openmm(topology)
-    raise TypeError(f"topology: expected an openmm.app.Topology or mdtraj.Topology, got {type(topology).__name__}")
 
 
 def _atom_label(atom) -> str:

@@ -41,24 +41,13 @@ import openmm
 import openmm.unit as unit
 import torch
 
-from tps.potentials.openmm import select_platform
+from tps.potentials.openmm import boltzmann_kT, select_platform
 from tps.sampling.langevin import restraint_schedule
 from tps.sampling.paths import Paths
 
 #: Energy expression of the restraint; ``k_restraint`` is global, ``x0, y0, z0`` per particle.
 RESTRAINT_EXPRESSION = "0.5*k_restraint*((x-x0)^2+(y-y0)^2+(z-z0)^2)"
 _KJ = unit.kilojoule_per_mole
-
-
-def boltzmann_kT(temperature: float) -> float:
-    """``k_B T`` in kJ/mol for ``temperature`` in K.
-
-    Examples
-    --------
-    >>> round(boltzmann_kT(300.0), 4)
-    2.4943
-    """
-    return (unit.MOLAR_GAS_CONSTANT_R * float(temperature) * unit.kelvin).value_in_unit(_KJ)
 
 
 def openmm_restraint_schedule(curve_x, curve_logsnr, *, kT: float, scaling=None):

@@ -31,7 +31,7 @@ import openmm.app as app
 import openmm.unit as unit
 import torch
 
-from tps.potentials.openmm import OpenMMPotential, PhiPsi
+from tps.potentials.openmm import OpenMMPotential, PhiPsi, boltzmann_kT
 from tps.states import Ball
 from tps.systems.base import ReferenceValue, System
 
@@ -41,7 +41,7 @@ TEMPERATURE = 300.0  # K
 FRICTION = 1.0  # 1/ps
 TIMESTEP = 0.002  # ps
 #: Boltzmann constant times 300 K, kJ/mol.
-KT = (unit.MOLAR_GAS_CONSTANT_R * TEMPERATURE * unit.kelvin).value_in_unit(unit.kilojoule_per_mole)
+KT = boltzmann_kT(TEMPERATURE)
 ENDPOINT_NAMES = ("C5", "C7ax", "C7eq")
 STATE_RADIUS = 0.75  # rad
 

@@ -46,7 +46,7 @@ from tps.diffusion.checkpoint import DiffusionModel
 from tps.diffusion.egnn import EGNNConfig, EGNNDenoiser, atom_types_from_topology, resolve_device
 from tps.diffusion.scaling import AffineScaling
 from tps.diffusion.training import TrainingConfig, TrainingResult, train_denoiser
-from tps.potentials.openmm import select_platform
+from tps.potentials.openmm import boltzmann_kT, select_platform
 from tps.sampling.md import MDData, as_mdtraj_topology, check_topology_match
 from tps.spacetime.solver import GeodesicResult, geodesic
 
@@ -60,27 +60,6 @@ __all__ = [
 #: Metadata tag of models trained on centroid-free frames (checked when a model is reused).
 CENTRING = "centroid"
 _KJ = unit.kilojoule_per_mole
-
-
-def boltzmann_kT(temperature: float) -> float:
-    """``k_B T`` in kJ/mol for ``temperature`` in K.
-
-    Parameters
-    ----------
-    temperature : float
-        K.
-
-    Returns
-    -------
-    float
-        kJ/mol (``R * T`` with OpenMM's gas constant).
-
-    Examples
-    --------
-    >>> round(boltzmann_kT(300.0), 4)
-    2.4943
-    """
-    return (unit.MOLAR_GAS_CONSTANT_R * float(temperature) * unit.kelvin).value_in_unit(_KJ)
 
 
 # ----------------------------------------------------------------------------- geometry
