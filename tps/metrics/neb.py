@@ -42,6 +42,7 @@ import numpy as np
 import openmm
 import openmm.unit as unit
 
+from tps.metrics.molecular import kabsch_align
 from tps.potentials.openmm import select_platform
 
 _KJ = unit.kilojoule_per_mole
@@ -93,12 +94,7 @@ class NEBResult:
 # ----------------------------------------------------------------- geometry helpers
 def _kabsch_align(mobile: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """``mobile`` (n, 3) rotated and translated onto ``reference`` (n, 3) (least squares)."""
-    mc, rc = mobile.mean(0), reference.mean(0)
-    h = (mobile - mc).T @ (reference - rc)
-    u, _, vh = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(u @ vh)) or 1.0
-    rot = u @ np.diag([1.0, 1.0, d]) @ vh
-    return (mobile - mc) @ rot + rc
+    return kabsch_align(mobile, reference) + np.asarray(reference, dtype=np.float64).mean(0)
 
 
 def align_band(band: np.ndarray) -> np.ndarray:

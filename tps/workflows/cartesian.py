@@ -46,6 +46,7 @@ from tps.diffusion.checkpoint import DiffusionModel
 from tps.diffusion.egnn import EGNNConfig, EGNNDenoiser, atom_types_from_topology, resolve_device
 from tps.diffusion.scaling import AffineScaling
 from tps.diffusion.training import TrainingConfig, TrainingResult, train_denoiser
+from tps.metrics.molecular import kabsch_align
 from tps.potentials.openmm import boltzmann_kT, select_platform
 from tps.sampling.md import MDData, as_mdtraj_topology, check_topology_match
 from tps.spacetime.solver import GeodesicResult, geodesic
@@ -85,41 +86,6 @@ def center_positions(positions):
     """
     return positions - positions.mean(-2, keepdims=True) if isinstance(positions, np.ndarray) \
         else positions - positions.mean(dim=-2, keepdim=True)
-
-
-def kabsch_align(mobile, reference):
-    """Rotate centred ``mobile`` onto centred ``reference`` (proper rotation, equal atom weights).
-
-    Parameters
-    ----------
-    mobile, reference : ndarray, shape ``(n_atoms, 3)``, nm
-
-    Returns
-    -------
-    ndarray, shape ``(n_atoms, 3)``
-        ``mobile`` centred and rotated (det +1) to minimise the RMSD to centred ``reference``.
-
-    Examples
-    --------
-    A rotated and translated copy of a structure is aligned back onto it exactly:
-
-    >>> import numpy as np
-    >>> from tps.systems import alanine_dipeptide
-    >>> structures = alanine_dipeptide.minimized_structures()      # name -> (22, 3) nm
-    >>> c5, c7ax = structures["C5"], structures["C7ax"]
-    >>> quarter_turn = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-    >>> moved = c5 @ quarter_turn.T + 1.0
-    >>> bool(np.allclose(kabsch_align(moved, c5), c5 - c5.mean(0), atol=1e-12))
-    True
-    """
-    a = np.asarray(mobile, dtype=np.float64)
-    b = np.asarray(reference, dtype=np.float64)
-    a = a - a.mean(0)
-    b = b - b.mean(0)
-    u, _, vt = np.linalg.svd(a.T @ b)
-    d = np.sign(np.linalg.det(u @ vt))
-    rot = u @ np.diag([1.0, 1.0, d]) @ vt
-    return a @ rot
 
 
 def fit_scaling(frames) -> AffineScaling:
