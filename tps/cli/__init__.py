@@ -1,0 +1,224 @@
+"""The ``tps`` command: transition paths from pretrained spacetime-geodesic models.
+
+Subcommands::
+
+    tps systems                               bundled systems and the pretrained model each uses
+    tps run SYSTEM [--paths N] [--out DIR]    pretrained model -> geodesic -> paths -> metrics + figure
+    tps train SYSTEM --out FILE.pt            train a model (writes FILE.pt and the recipe FILE.json)
+    tps geodesic SYSTEM --out curve.pt        the first half of ``run``
+    tps sample SYSTEM --curve curve.pt --out DIR   the second half of ``run``
+    tps check-energies TRAJ [--top PDB]       recompute energies with OpenMM, compare with stored ones
+    tps bench SUITE [args...]                 ``python -m benchmarks SUITE args...``
+
+Every user mistake prints one line ``tps: error: <problem>; <fix>`` on stderr and exits with
+status 2; Ctrl-C exits with 130 and keeps the outputs completed so far (``tps run`` resumes
+from them). All outputs are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from pathlib import Path
+
+from tps.cli._common import SYSTEMS, UserError, _oneline, _version
+from tps.cli._stages import CONSTRAINTS
+from tps.cli._train import TRAIN_DEFAULTS, cmd_train
+from tps.cli._commands import cmd_geodesic, cmd_run, cmd_sample
+from tps.cli._check import cmd_check_energies
+from tps.cli._bench import cmd_bench, cmd_systems
+from tps.cli._config import _config_defaults
+
+__all__ = ["main", "build_parser", "UserError"]
+
+
+# ============================================================================ parser and main
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``tps: error: <problem>; <fix>``, exit status 2)."""
+
+    def error(self, message):
+        raise UserError(f"{message}; see '{self.prog} --help'")
+
+
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _nonneg_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
+def _positive_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (v > 0 and math.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="tps", description="Transition path sampling with spacetime geodesics of diffusion models "
+                "(Karczewski et al., arXiv 2505.17517). 'tps run SYSTEM' computes transition paths with a "
+                "pretrained model; 'tps systems' lists the systems.",
+                epilog="Examples: tps run muller-brown; tps run alanine-dipeptide --paths 20 --out runs/aldp; "
+                       "tps check-energies runs/aldp/paths/path_000.dcd --top runs/aldp/paths/topology.pdb")
+    p.add_argument("--version", action="version", version=f"tps {_version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    s = sub.add_parser("systems", help="list the bundled systems and their pretrained models",
+                       description="List the bundled systems, what each is, and the pretrained model 'tps run' uses.")
+    s.set_defaults(func=cmd_systems)
+
+    t = sub.add_parser("train", help="train a diffusion model (checkpoint + recipe JSON)",
+                       description="Train the diffusion model of SYSTEM as the shipped pretrained models were "
+                                   "trained, and write the checkpoint FILE.pt plus FILE.json (the exact command, "
+                                   "every setting, seed, versions, training cost and held-out loss). Defaults "
+                                   "per system: " + "; ".join(f"{k}: {v.as_dict()}" for k, v in TRAIN_DEFAULTS.items()))
+    t.add_argument("system", choices=SYSTEMS, metavar="SYSTEM", help=f"one of {', '.join(SYSTEMS)}")
+    t.add_argument("--out", required=True, type=Path, help="checkpoint file (.pt); the recipe goes beside it (.json)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    t.add_argument("--steps", type=_positive_int, help="training steps")
+    t.add_argument("--batch-size", type=_positive_int, help="training batch size")
+    t.add_argument("--hidden", type=_positive_int, help="hidden width of the network")
+    t.add_argument("--layers", type=_positive_int, help="residual blocks (MLP) or message-passing layers (EGNN)")
+    t.add_argument("--data-steps", type=_positive_int,
+                   help="Langevin steps per chain (2-D systems) or MD steps per start structure (all-atom)")
+    t.add_argument("--chains", type=_positive_int, help="training-data chains (2-D systems)")
+    t.add_argument("--lr", type=_positive_float, help="learning rate")
+    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="training device (default cpu)")
+    t.add_argument("--quiet", action="store_true", help="no progress output")
+    t.set_defaults(func=cmd_train)
+
+    def common(q, *, model=True, constraint=True, sampling=True, points=True):
+        q.add_argument("system", choices=SYSTEMS, metavar="SYSTEM", help=f"one of {', '.join(SYSTEMS)}")
+        q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        if sampling:
+            q.add_argument("--paths", type=_positive_int,
+                           help="number of transition paths (default: muller-brown and alanine-dipeptide-phipsi "
+                                "1000, alanine-dipeptide 30)")
+            q.add_argument("--save-paths", type=_positive_int,
+                           help="paths written to disk (default 100 for the 2-D systems, all for alanine-dipeptide); "
+                                "metrics always use every path")
+            q.add_argument("--steps-per-point", type=_positive_int,
+                           help="Langevin (or OpenMM MD) steps per curve point (default 15 / 12 / 250)")
+        if points:
+            q.add_argument("--points", type=_positive_int, help="points on the geodesic (default 128 / 128 / 64)")
+            q.add_argument("--max-iter", type=_positive_int,
+                           help="L-BFGS iterations of the geodesic solver per stage (default 150 / 60 / 30)")
+        if model:
+            q.add_argument("--model", type=Path, help="a checkpoint from 'tps train' instead of the pretrained model")
+            q.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
+                           help="device of the model and geodesic solver (default cpu)")
+        if constraint:
+            q.add_argument("--constraint", choices=CONSTRAINTS, default="none",
+                           help="geodesic constraint (default none); region-avoiding (2-D systems) needs --avoid")
+            q.add_argument("--avoid", type=float, nargs=2, metavar=("X", "Y"),
+                           help="point the region-avoiding geodesic keeps away from (x y, or phi psi in rad)")
+        q.add_argument("--config", type=Path, help="TOML or YAML file of option values (keys: the long option "
+                                                   "names); command-line options override it")
+        q.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+
+    r = sub.add_parser("run", help="transition paths with a pretrained model (geodesic + paths + metrics + figure)",
+                       description="Transition paths for SYSTEM: pretrained diffusion model -> spacetime geodesic "
+                                   "-> annealed Langevin paths -> metrics and figure. Writes DIR/results.json, "
+                                   "DIR/paths.png, DIR/curve.pt and the paths (paths.npz; all-atom: "
+                                   "paths/paths_000.dcd ... with paths/topology.pdb) into --out DIR (default "
+                                   "runs/SYSTEM). An interrupted run resumes: stages whose outputs exist with the "
+                                   "same settings (recorded in DIR/state.json) are reused.")
+    common(r)
+    r.add_argument("--out", type=Path, help="output directory (default runs/SYSTEM)")
+    r.add_argument("--force", action="store_true", help="recompute every stage even if saved outputs match")
+    r.set_defaults(func=cmd_run)
+
+    g = sub.add_parser("geodesic", help="solve the spacetime geodesic only (writes curve.pt)",
+                       description="Solve the spacetime geodesic of SYSTEM between its endpoints with the "
+                                   "pretrained (or --model) diffusion model; write it to --out (curve.pt) for "
+                                   "'tps sample'.")
+    common(g, sampling=False)
+    g.add_argument("--out", type=Path, required=True, help="curve file to write (e.g. curve.pt)")
+    g.set_defaults(func=cmd_geodesic)
+
+    m = sub.add_parser("sample", help="annealed-Langevin paths along a saved curve",
+                       description="Run annealed Langevin along the curve of 'tps geodesic' (or 'tps run') and "
+                                   "write results.json, paths.png and the paths into --out DIR.")
+    common(m, model=False, constraint=False, points=False)
+    m.add_argument("--curve", type=Path, required=True, help="curve.pt from 'tps geodesic' or 'tps run'")
+    m.add_argument("--out", type=Path, required=True, help="output directory")
+    m.set_defaults(func=cmd_sample)
+
+    c = sub.add_parser("check-energies", help="recompute trajectory energies with OpenMM and compare",
+                       description="Recompute the potential energy of every frame of TRAJ with OpenMM "
+                                   "(alanine dipeptide force field, amber99sbildn, vacuum) and, when TRAJ carries "
+                                   "stored energies (files written by 'tps run' / tps.io.save_paths), report the "
+                                   "largest deviation. Exit status 1 when they disagree beyond --tolerance.")
+    c.add_argument("traj", type=Path, metavar="TRAJ", help="trajectory: .dcd (with its .json sidecar), .pdb, .h5 "
+                                                           "or .npz")
+    c.add_argument("--top", type=Path, help="topology PDB (default: TRAJ itself for .pdb, embedded for .h5, "
+                                            "topology.pdb beside TRAJ otherwise)")
+    c.add_argument("--tolerance", type=_positive_float, default=0.05,
+                   help="largest allowed |stored - recomputed| in kJ/mol (default 0.05; float32 DCD coordinates "
+                        "alone cause ~1e-3)")
+    c.add_argument("--json", action="store_true", help="print the report as one JSON line")
+    c.set_defaults(func=cmd_check_energies)
+
+    b = sub.add_parser("bench", help="run a benchmark suite (python -m benchmarks SUITE ...)",
+                       description="Delegate to 'python -m benchmarks SUITE [args...]' (needs the source "
+                                   "repository: the benchmarks folder lives beside tps/). Suites: muller-brown, "
+                                   "geodesic-solver, mb-geometry, aldp-2d, aldp-cartesian, all; "
+                                   "'tps bench SUITE --help' shows a suite's options.", add_help=True)
+    b.add_argument("suite", metavar="SUITE", nargs="?", help="benchmark suite name")
+    b.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to the suite")
+    b.set_defaults(func=cmd_bench)
+    p._subs = {"run": r, "geodesic": g, "sample": m}
+    return p
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``tps`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help / --version
+            return int(exc.code or 0)
+        if getattr(args, "func", None) is None:
+            parser.print_help(sys.stderr)
+            return 2
+        if getattr(args, "config", None) is not None:
+            sub = parser._subs[args.command]
+            sub.set_defaults(**_config_defaults(sub, args.config))
+            args = parser.parse_args(argv)
+        args._argv = argv
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"tps: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tps: interrupted; outputs completed so far are kept (rerun the same command to resume)",
+              file=sys.stderr)
+        return 130
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        print(f"tps: error: {_oneline(exc)}; check the path", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        if os.environ.get("TPS_DEBUG"):
+            raise
+        print(f"tps: error: {_oneline(exc)}; check the inputs (TPS_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 2

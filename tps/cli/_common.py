@@ -1,0 +1,181 @@
+"""Shared pieces of the ``tps`` command: one-line user errors, output helpers, system data."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+
+SYSTEMS = ("alanine-dipeptide", "alanine-dipeptide-phipsi", "muller-brown")
+DESCRIPTIONS = {
+    "muller-brown": "Muller-Brown 2-D potential at kT = 12.5, minimum A -> minimum B (dimensionless units)",
+    "alanine-dipeptide": "alanine dipeptide all-atom (22 atoms, amber99sbildn, vacuum, 300 K), C5 -> C7ax, "
+                         "paths run inside OpenMM",
+    "alanine-dipeptide-phipsi": "alanine dipeptide in (phi, psi) on the package's own free-energy surface "
+                                "(kJ/mol, 300 K), C5 -> C7ax",
+}
+#: Bundled system (tps.systems) behind each CLI system name.
+BASE_SYSTEM = {"muller-brown": "muller-brown", "alanine-dipeptide": "alanine-dipeptide",
+               "alanine-dipeptide-phipsi": "alanine-dipeptide"}
+TWO_PI = 2.0 * math.pi
+
+
+class UserError(Exception):
+    """A mistake of the user: printed as one line ``tps: error: <message>``, exit status 2."""
+
+
+def _err(problem: str, fix: str) -> UserError:
+    return UserError(f"{problem}; {fix}")
+
+
+def _threads():
+    import torch
+
+    torch.set_num_threads(1)  # small tensors: extra threads only add contention on shared cores
+    return torch
+
+
+def _version() -> str:
+    import tps
+
+    return tps.__version__
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _say(args, *msg):
+    if not getattr(args, "quiet", False):
+        print(*msg, file=sys.stderr, flush=True)
+
+
+def _progress(args) -> bool:
+    return not getattr(args, "quiet", False)
+
+
+def _phipsi_surface():
+    from tps.potentials.grid import PeriodicGridPotential, read_grid
+    from tps.systems.alanine_dipeptide import KT, data_dir, reference_minima
+    import torch
+
+    path = data_dir() / "fes_phipsi.dat"
+    if not path.exists():
+        raise _err(f"the package's free-energy surface {path} is missing", "reinstall the package")
+    grid = read_grid(path)
+    minima = reference_minima()["minima"]
+    start = torch.tensor([minima["C5"]["phi_rad"], minima["C5"]["psi_rad"]], dtype=torch.float64)
+    end = torch.tensor([minima["C7ax"]["phi_rad"], minima["C7ax"]["psi_rad"]], dtype=torch.float64)
+    return grid, PeriodicGridPotential(grid, energy_unit="kJ/mol"), float(KT), start, end
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:
+        return _jsonable(obj.item())
+    if isinstance(obj, str):
+        return str(obj)  # plain str: checkpoints load with weights_only (torch.__version__ is a subclass)
+    if isinstance(obj, bool) or obj is None:
+        return obj
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return float(obj)
+    return obj
+
+
+def _versions() -> dict:
+    import platform
+
+    import torch
+
+    v = {"python": platform.python_version(), "torch": torch.__version__}
+    try:
+        import openmm
+
+        v["openmm"] = openmm.__version__
+    except Exception:  # pragma: no cover
+        pass
+    return v
+
+
+def _device(spec: str) -> str:
+    import torch
+
+    if spec == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if spec == "cuda" and not torch.cuda.is_available():
+        raise _err("--device cuda: no CUDA device is available", "use --device cpu or --device auto")
+    return spec
+
+
+def _file_digest(path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _stage_key(**parts) -> str:
+    return json.dumps(_jsonable(parts), sort_keys=True)
+
+
+_ENDPOINTS = None
+
+
+def _aldp_endpoints():
+    """Minimised, aligned C5 and C7ax structures (cached per process)."""
+    global _ENDPOINTS
+    if _ENDPOINTS is None:
+        from tps.systems import alanine_dipeptide as aldp
+        from tps.workflows.cartesian import prepare_endpoints
+
+        top = aldp.topology()
+        minima = aldp.minimized_structures()
+        _ENDPOINTS = prepare_endpoints(aldp.create_openmm_system(top), minima["C5"], minima["C7ax"])
+    return _ENDPOINTS
+
+
+class _silence_c_output:
+    """Redirect the process's stdout and stderr file descriptors to /dev/null (the DCD reader's C
+    plugin prints two lines per file); Python-level output is flushed first and restored after."""
+
+    def __enter__(self):
+        self.saved = []
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            null = os.open(os.devnull, os.O_WRONLY)
+            for fd in (1, 2):
+                self.saved.append((fd, os.dup(fd)))
+                os.dup2(null, fd)
+            os.close(null)
+        except (OSError, ValueError, AttributeError):  # no real descriptors (e.g. embedded): leave as is
+            self.__exit__()
+            self.saved = []
+        return self
+
+    def __exit__(self, *exc):
+        for fd, saved in self.saved:
+            os.dup2(saved, fd)
+            os.close(saved)
+        self.saved = []
+        return False
+
+
+def _oneline(exc) -> str:
+    return " ".join(str(exc).split())
