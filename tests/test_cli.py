@@ -155,6 +155,30 @@ def test_geodesic_then_sample(tmp_path):
     assert (out / "paths.npz").is_file() and (out / "paths.png").is_file()
 
 
+def test_train_writes_checkpoint_and_recipe(tmp_path, capsys):
+    from tps.diffusion.checkpoint import DiffusionModel
+
+    out = tmp_path / "mb.pt"
+    argv = ["train", "muller-brown", "--out", str(out), "--steps", "20", "--data-steps", "300", "--chains", "20",
+            "--hidden", "8", "--layers", "1", "--quiet"]
+    assert main(argv) == 0
+    recipe = json.loads(out.with_suffix(".json").read_text())
+    assert recipe["argv"] == argv and recipe["command"].startswith("tps train muller-brown --out ")
+    assert recipe["arguments"]["steps"] == 20 and recipe["arguments"]["hidden"] == 8
+    assert recipe["n_training_energy_evals"] == 20 * 300
+    model = DiffusionModel.load(out)
+    assert model.metadata["recipe"] == recipe and model.network.config.hidden == 8
+    # the checkpoint serves 'tps geodesic' for its system, and is refused for another one
+    assert main(["geodesic", "muller-brown", "--model", str(out), "--points", "8", "--max-iter", "2", "--out",
+                 str(tmp_path / "c.pt"), "--quiet"]) == 0
+    assert main(["geodesic", "alanine-dipeptide", "--model", str(out), "--out", str(tmp_path / "c.pt")]) == 2
+    _one_error_line(capsys)
+    # an option that does not apply to the system
+    assert main(["train", "alanine-dipeptide", "--out", str(tmp_path / "a.pt"), "--chains", "3"]) == 2
+    assert "--chains" in _one_error_line(capsys)
+    assert not (tmp_path / "a.pt").exists()
+
+
 def test_bench_delegates_to_benchmarks(capsys):
     assert main(["bench", "muller-brown", "--help"]) == 0
     assert "--paths" in capsys.readouterr().out

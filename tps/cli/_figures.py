@@ -74,8 +74,11 @@ def figure(system: str, paths, curve: Optional[dict], path, *, n_show: int = 30,
         for p in pp:
             line = _wrapped_lines(p)
             ax.plot(line[:, 0], line[:, 1], color="white", lw=0.4, alpha=0.6)
-        if curve is not None and system == "alanine-dipeptide-phipsi":
-            c = (curve["centres"].numpy() + math.pi) % TWO_PI - math.pi
+        if curve is not None:  # (phi, psi) of the restraint centres; weak restraints (logSNR < 0) not drawn
+            if system == "alanine-dipeptide":
+                c = cv(curve["centres"].double()).numpy().copy()
+            else:
+                c = (curve["centres"].numpy() + math.pi) % TWO_PI - math.pi
             c[curve["logsnr"].numpy() < 0] = np.nan
             line = _wrapped_lines(c)
             ax.plot(line[:, 0], line[:, 1], color="red", lw=1.5, label="geodesic restraint centres (logSNR >= 0)")
