@@ -222,3 +222,9 @@ def main(argv=None) -> int:
             raise
         print(f"tps: error: {_oneline(exc)}; check the inputs (TPS_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 2
+    except Exception as exc:  # not a user mistake: one line, status 1, traceback on request
+        if os.environ.get("TPS_DEBUG"):
+            raise
+        print(f"tps: error: internal error ({type(exc).__name__}: {_oneline(exc)[:300]}); rerun with TPS_DEBUG=1 "
+              "for the traceback and report it", file=sys.stderr)
+        return 1
