@@ -259,6 +259,25 @@ def as_mdtraj_topology(topology):
     raise TypeError(f"topology: expected an openmm.app.Topology or mdtraj.Topology, got {type(topology).__name__}")
 
 
+def positions_nm(x) -> np.ndarray:
+    """Positions as a float64 array in nm from an array, tensor, nested list or OpenMM ``Quantity``.
+
+    A ``Quantity`` (e.g. ``openmm.app.PDBFile(...).positions``, a list of ``Vec3`` in nm) is
+    converted with its unit; anything else is taken to be in nm already.
+
+    Examples
+    --------
+    >>> import openmm, openmm.unit as unit
+    >>> positions_nm([openmm.Vec3(1.0, 2.0, 3.0)] * unit.angstrom).tolist()
+    [[0.1, 0.2, 0.3]]
+    """
+    if unit.is_quantity(x):
+        x = x.value_in_unit(unit.nanometer)
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray([list(v) for v in x] if len(x) and isinstance(x[0], openmm.Vec3) else x, dtype=np.float64)
+
+
 def boltzmann_kT(temperature: float) -> float:
     """``k_B T`` in kJ/mol for ``temperature`` in K (``R * T`` with OpenMM's gas constant).
 

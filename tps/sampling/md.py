@@ -18,9 +18,10 @@ from typing import Mapping, Optional
 
 import numpy as np
 import openmm
+import openmm.unit as unit
 
 from tps._validation import check_positive, check_positive_int
-from tps.potentials.openmm import as_mdtraj_topology
+from tps.potentials.openmm import as_mdtraj_topology, positions_nm
 from tps.io import atomic_path
 
 __all__ = ["MDData", "md_samples", "check_topology_match", "as_mdtraj_topology"]
@@ -233,9 +234,11 @@ def _starts_array(starts, n_atoms):
     names = None
     if isinstance(starts, Mapping):
         names = [str(k) for k in starts]
-        starts = [np.asarray(v, dtype=np.float64) for v in starts.values()]
-    if isinstance(starts, (list, tuple)):
-        starts = [np.asarray(v, dtype=np.float64) for v in starts]
+        starts = [positions_nm(v) for v in starts.values()]
+    if isinstance(starts, (list, tuple)) and not unit.is_quantity(starts):
+        starts = [positions_nm(v) for v in starts]
+    elif unit.is_quantity(starts):
+        starts = positions_nm(starts)
     arr = np.asarray(starts, dtype=np.float64)
     if arr.ndim == 2:
         arr = arr[None]

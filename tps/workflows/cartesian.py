@@ -47,7 +47,7 @@ from tps.diffusion.egnn import EGNNConfig, EGNNDenoiser, atom_types_from_topolog
 from tps.diffusion.scaling import AffineScaling
 from tps.diffusion.training import TrainingConfig, TrainingResult, train_denoiser
 from tps.metrics.molecular import kabsch_align
-from tps.potentials.openmm import boltzmann_kT, select_platform
+from tps.potentials.openmm import boltzmann_kT, positions_nm, select_platform
 from tps.sampling.md import MDData, as_mdtraj_topology, check_topology_match
 from tps.spacetime.solver import GeodesicResult, geodesic
 
@@ -427,7 +427,7 @@ def prepare_endpoints(system: openmm.System, start, target, *, temperature: floa
     kT = boltzmann_kT(temperature)
     out, energies = {}, {}
     for name, x in (("start", start), ("target", target)):
-        x = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
+        x = positions_nm(x)
         if x.shape != (n_atoms, 3):
             raise ValueError(f"{name}: expected shape ({n_atoms}, 3) in nm, got {x.shape}")
         if not np.isfinite(x).all():
