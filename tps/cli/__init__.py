@@ -190,7 +190,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``tps`` console script; returns the exit status."""
+    """Entry point of the ``tps`` console script; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments after ``tps`` (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 1 when ``check-energies`` finds a disagreement (or on an internal error),
+        2 for a user mistake (one line ``tps: error: <problem>; <fix>`` on stderr), 130 after Ctrl-C.
+
+    Examples
+    --------
+    >>> main(["systems"])  # doctest: +ELLIPSIS
+    bundled systems (tps.systems.available()):
+    ...
+      muller-brown               Muller-Brown 2-D potential at kT = 12.5, ...; pretrained model: muller-brown
+    0
+    >>> main(["run", "no-such-system"])
+    2
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:

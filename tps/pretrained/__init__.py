@@ -38,7 +38,16 @@ __all__ = ["available", "load", "recipe", "path", "MODELS"]
 
 
 def available() -> list:
-    """Names accepted by :func:`load` and :func:`recipe`, sorted."""
+    """Names accepted by :func:`load` and :func:`recipe`, sorted.
+
+    Examples
+    --------
+    >>> available()
+    ['alanine-dipeptide', 'alanine-dipeptide-phipsi', 'muller-brown']
+    >>> model = load("muller-brown")
+    >>> type(model.network).__name__, recipe("muller-brown")["command"]
+    ('MLPDenoiser', 'tps train muller-brown --out tps/pretrained/data/muller-brown.pt')
+    """
     return sorted(MODELS)
 
 
