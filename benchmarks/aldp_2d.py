@@ -46,7 +46,7 @@ Issue-5 rows (as in ``benchmarks/muller_brown.py``, whose helpers are reused):
   potential (``md_dt / kT``), states = the benchmark's balls of radius ``STATE_RADIUS`` around both
   endpoints, initial path = one unbiased transition at a higher temperature (a dynamical path:
   an annealed-Langevin path as initial path was accepted 0 of 192 times); the fixed-length row
-  keeps the initial path's length; limited to ``shooting_time_s`` / ``fixed_time_s`` of wall
+  pads it to ``fixed_frames`` frames; limited to ``shooting_time_s`` / ``fixed_time_s`` of wall
   time. A long, checkpointed reference run: ``python -m benchmarks reference-ensemble --system
   aldp-2d`` (then ``--reference``). At kT = 1 trials from near the barrier need thousands of
   steps to return to the start ball, so few (or no) trials are accepted in that budget: the
@@ -79,7 +79,7 @@ from benchmarks.common import (assign_path_density_jsd, hardware, markdown_table
                                write_results)
 from benchmarks.muller_brown import EXTRA_KEYS, baseline_rows, density_curve, evaluation_ratio_note, write_tables
 from tps.baselines import (FixedLengthEnsemble, FlexibleLengthEnsemble, initial_path_high_temperature,
-                           two_way_shooting)
+                           resample_path, two_way_shooting)
 from tps.diffusion import (AffineScaling, DiffusionModel, PeriodicMLPConfig, PeriodicMLPDenoiser, TrainingConfig,
                            train_denoiser)
 from tps.metrics import summarize
@@ -169,7 +169,9 @@ class Protocol:
                                       # as long as its longest trial: 20000 made rounds of ~200 s under load)
     kT_high_factor: float = 2.5       # initial path of shooting: unbiased MD at 2.5 kT (a dynamical transition)
     initial_candidates: int = 4
-    fixed_chains: int = 64            # two-way-shooting-fixed: the initial path's length
+    fixed_chains: int = 64            # two-way-shooting-fixed
+    fixed_frames: int = 2000          # its length (initial path padded with its end frames): at the high-T path's
+                                      # own length (~400-650 frames) transitions at kT are rarely that short
     fixed_time_s: float = 30.0
     jsd_bins: int = 60                # path_density_jsd grid: bins per axis over [-pi, pi)^2 (periodic)
 
@@ -449,13 +451,15 @@ def high_temperature_initial_path(setting: Setting, proto: Protocol, seed: int) 
 def shooting_row(setting: Setting, initial: Paths, proto: Protocol, seed: int, *, fixed: bool = False):
     """Two-way shooting (overdamped Langevin on the spline potential, dt = md_dt / kT) from the
     high-temperature transition ``initial`` (:func:`high_temperature_initial_path`): variable length
-    (at most ``proto.shooting_max_frames`` frames) or fixed length (the initial path's length);
+    (at most ``proto.shooting_max_frames`` frames) or fixed length (``proto.fixed_frames``, the initial path
+    padded with its end frames);
     wall time limited by ``proto.shooting_time_s`` / ``proto.fixed_time_s``; the first quarter of
     the rounds run is burn-in."""
     a, b = setting.source, setting.target
     init = initial.frames[0, :int(initial.info["lengths"][0])]
     method = "two-way-shooting-fixed" if fixed else "two-way-shooting-variable"
     if fixed:
+        init = resample_path(init, max(proto.fixed_frames, init.shape[0]), mode="pad")
         ens = FixedLengthEnsemble(a, b, n_frames=init.shape[0])
         n_chains, time_s = proto.fixed_chains, proto.fixed_time_s
     else:

@@ -282,9 +282,17 @@ def run(args) -> dict:
             module = importlib.import_module(suite.module)
         except ModuleNotFoundError as exc:
             if exc.name != suite.module:
-                raise
+                statuses[suite.name] = f"failed: {type(exc).__name__}: {exc}"
+                failed.append(suite.name)
+                print(f"[all] {suite.name}: {statuses[suite.name]}", file=sys.stderr)
+                continue
             statuses[suite.name] = f"skipped: module {suite.module} does not exist yet"
             print(f"[all] {suite.name}: {statuses[suite.name]}")
+            continue
+        except Exception as exc:  # a system that cannot even be imported must not lose the others
+            statuses[suite.name] = f"failed: {type(exc).__name__}: {exc}"
+            failed.append(suite.name)
+            print(f"[all] {suite.name}: {statuses[suite.name]}", file=sys.stderr)
             continue
         if args.quick and suite.quick_needs_estimate:
             estimate = getattr(module, "QUICK_WALL_S", None)

@@ -36,7 +36,7 @@ from benchmarks.common import (assign_path_density_jsd, hardware, markdown_table
 from tps.io import write_text
 from tps.diffusion import AffineScaling, DiffusionModel, MLPConfig, MLPDenoiser, TrainingConfig, train_denoiser
 from tps.baselines import (FixedLengthEnsemble, FlexibleLengthEnsemble, initial_path_high_temperature,
-                           two_way_shooting, unbiased_md)
+                           resample_path, two_way_shooting, unbiased_md)
 from tps.metrics import summarize
 from tps.metrics.lower_bound import grid_lower_bound
 from tps.sampling import annealed_langevin, langevin_samples
@@ -80,7 +80,9 @@ class Protocol:
     shooting_rounds: int = 40
     shooting_max_frames: int = 1000    # longer trials are rejected (their cost is counted)
     shooting_save_every: int = 2       # chain states saved every this many rounds after a quarter burn-in
-    fixed_chains: int = 128            # fixed-length two-way shooting (the initial path's length)
+    fixed_chains: int = 128            # fixed-length two-way shooting
+    fixed_frames: int = 1000           # its length: ~2.5 x the mean transition-path length (~400 frames); at the
+                                       # initial path's own length (366) no trial was accepted in 1280
     fixed_rounds: int = 10
     jsd_bins: int = 60                 # path_density_jsd grid: bins per axis over BOX
 
@@ -209,8 +211,10 @@ def baseline_rows(system, proto: Protocol, seed: int, methods):
                 n_chains, n_rounds, start = proto.shooting_chains, proto.shooting_rounds, init
                 save_every = proto.shooting_save_every
             else:
-                ens = FixedLengthEnsemble(a, b, n_frames=init.n_frames)
-                n_chains, n_rounds, start, save_every = proto.fixed_chains, proto.fixed_rounds, init.frames[0], 1
+                n_fixed = max(proto.fixed_frames, init.n_frames)  # initial path padded with its end frames
+                ens = FixedLengthEnsemble(a, b, n_frames=n_fixed)
+                start = resample_path(init.frames[0], n_fixed, mode="pad")
+                n_chains, n_rounds, save_every = proto.fixed_chains, proto.fixed_rounds, 1
             with timer() as t:
                 res = two_way_shooting(pot, ens, start, kT=kT, dt=dt, n_chains=n_chains, n_rounds=n_rounds,
                                        burn_in=n_rounds // 4, save_every=save_every, seed=seed + 3)
@@ -228,7 +232,7 @@ def baseline_rows(system, proto: Protocol, seed: int, methods):
                 "evals_per_decorrelated_path": res.evals_per_decorrelated_path,
                 "chains_decorrelated_from_initial": res.info["final_decorrelated_from_initial"],
                 "mean_path_frames": float(res.paths.info["lengths"].double().mean()),
-                "n_frames": None if variable else init.n_frames,
+                "n_frames": None if variable else ens.n_frames,
             })
             out.append((method, row, res.paths))
         elif method == "unbiased-md":
@@ -431,7 +435,8 @@ def run(args) -> dict:
             f"n_energy_evals together with every rejected trial), burn-in = a quarter of the rounds; "
             f"variable length: {proto.shooting_chains} chains x {proto.shooting_rounds} rounds, trials longer "
             f"than {proto.shooting_max_frames} frames rejected; fixed length: {proto.fixed_chains} chains x "
-            f"{proto.fixed_rounds} rounds at the initial path's length; unbiased MD: {proto.md_chains} chains x "
+            f"{proto.fixed_rounds} rounds at {proto.fixed_frames} frames (initial path padded with its end "
+            f"frames); unbiased MD: {proto.md_chains} chains x "
             f"{proto.md_steps} steps from A (evals_per_transition = budget / transitions; the budget is a lower "
             f"bound when none is seen). n_paths of the shooting rows counts saved (correlated) chain states")
     add_path_density_jsd(results, paths_by_method, system, proto)
