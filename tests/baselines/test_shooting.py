@@ -210,6 +210,9 @@ def test_relaxation_without_length_factor_and_chain_continuation():
     # without the length factor no A -> B trial within max_frames is rejected
     assert relaxed.n_accepted >= proper.n_accepted
     assert relaxed.info["length_metropolis"] is False
+    for r in (proper, relaxed):
+        assert sum(r.info["outcomes"].values()) == r.n_trials and r.info["outcomes"]["accepted"] == r.n_accepted
+    assert relaxed.info["outcomes"]["too_long"] <= proper.info["outcomes"]["too_long"] + relaxed.n_trials // 2
     first = relaxed.info["first_decorrelated_round"]
     assert len(first) == 16 and all(f is None or 1 <= f <= 4 for f in first)
     assert sum(f is not None for f in first) >= relaxed.info["final_decorrelated_from_initial"]

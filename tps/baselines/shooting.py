@@ -67,7 +67,9 @@ class ShootingResult:
     evals_per_accepted_path, evals_per_decorrelated_path : float or None
         ``n_energy_evals`` divided by the counts; None when the count is zero.
     info : dict
-        Settings, per-chain counts, final decorrelation from the initial path, the round of each
+        Settings, per-chain counts, trial ``outcomes`` (flexible: accepted, forward shot in A,
+        backward shot in B, longer than the cap or ``max_frames``; fixed: accepted, first
+        frame not in A, last frame not in B), final decorrelation from the initial path, the round of each
         chain's first decorrelated path (``first_decorrelated_round``), wall time, and each chain's
         last path (``final_chains``, to continue the chains in another call).
     """
@@ -263,6 +265,8 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float,
     n_acc = [0] * n_chains
     n_dec = [0] * n_chains
     first_decorrelated = [None] * n_chains  # round of each chain's first path sharing no frame with its initial one
+    outcomes = ({"accepted": 0, "not_in_A": 0, "not_in_B": 0} if fixed else
+                {"accepted": 0, "forward_in_A": 0, "backward_in_B": 0, "too_long": 0})
     saved = []  # (frames, energies, chain, round)
     trial_lengths = []
     accepted_per_round = []
@@ -278,6 +282,10 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float,
                                     n_steps=torch.cat([lengths - 1 - k, k]))
             last = torch.stack([s[0][-1] for s in segs])
             accept = ensemble.state_b(last[:n_chains]) & ensemble.state_a(last[n_chains:])
+            not_a = ~ensemble.state_a(last[n_chains:])
+            outcomes["accepted"] += int(accept.sum())
+            outcomes["not_in_A"] += int(not_a.sum())
+            outcomes["not_in_B"] += int((~accept & ~not_a).sum())
         else:
             u = torch.rand(n_chains, generator=generator, dtype=torch.float64).clamp(min=1e-300)
             caps = torch.clamp(2 + torch.floor((lengths - 2).double() / u), max=ensemble.max_frames).long()
@@ -288,6 +296,11 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float,
             n_new = 1 + torch.tensor([len(s[0]) for s in segs[:n_chains]]) + torch.tensor(
                 [len(s[0]) for s in segs[n_chains:]])
             accept = ~aborted & (end[:n_chains] == 2) & (end[n_chains:] == 1) & (n_new <= caps)
+            fw_a, bw_b = end[:n_chains] == 1, end[n_chains:] == 2
+            outcomes["accepted"] += int(accept.sum())
+            outcomes["forward_in_A"] += int(fw_a.sum())
+            outcomes["backward_in_B"] += int((bw_b & ~fw_a).sum())
+            outcomes["too_long"] += int((~accept & ~fw_a & ~bw_b).sum())
         for c in accept.nonzero().flatten().tolist():
             fw, bw = segs[c], segs[n_chains + c]
             kc = int(k[c])
@@ -325,6 +338,7 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float,
         "accepted_per_chain": n_acc, "accepted_per_round": accepted_per_round, "decorrelated_per_chain": n_dec,
         "final_decorrelated_from_initial": sum(int(c[3].min()) > 0 for c in chains),
         "first_decorrelated_round": first_decorrelated, "length_metropolis": bool(length_metropolis),
+        "outcomes": outcomes,
         "mean_trial_frames": float(torch.cat(trial_lengths).double().mean()),
         "n_initial_frames": sum(p.shape[0] for p in initial), "wall_s": time.perf_counter() - t0,
     }
