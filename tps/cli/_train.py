@@ -128,6 +128,8 @@ def train(system: str, settings: TrainSettings, *, seed: int, device: str = "cpu
                           seed=seed, progress=progress)
         t_data = time.perf_counter() - t0
         t1 = time.perf_counter()
+        # train_model builds the network before seeding: seed here so that its initial weights are reproducible
+        torch.manual_seed(seed)
         model, result = train_model(data, top, system=omm, hidden=s.hidden, n_layers=s.layers, training=cfg,
                                     device=device, checkpoint=partial, progress=progress,
                                     metadata={"system": "alanine-dipeptide", "kT": float(aldp.KT),
