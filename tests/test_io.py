@@ -229,3 +229,18 @@ def test_existing_atomic_helpers_still_exported(tmp_path):
     for name in ("atomic_path", "write_text", "write_json", "save_torch", "save_npz"):
         assert callable(getattr(tps.io, name))
     assert tps.io.write_json(tmp_path / "x.json", {"a": 1}).read_text() == '{\n  "a": 1\n}\n'
+
+
+def test_atomic_files_get_umask_permissions(tmp_path):
+    """Files written atomically are readable like any other file (mkstemp alone gives 0600)."""
+    import os
+    import stat
+
+    from tps.io import write_text
+
+    old = os.umask(0o022)
+    try:
+        target = write_text(tmp_path / "x.txt", "hi")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o644
