@@ -243,6 +243,7 @@ def train_model(data: MDData, topology, *, system: Optional[openmm.System] = Non
     dev = resolve_device(device)
     scaling = fit_scaling(data.positions)
     z = model_coordinates(data.positions, scaling)
+    torch.manual_seed(training.seed)  # initial weights too: the same call gives the same model
     net = build_denoiser(topology, sigma_data=float(z.pow(2).mean().sqrt()), hidden=hidden, n_layers=n_layers,
                          device=dev, **config_kwargs)
     meta = {"n_atoms": int(z.shape[1]), "centring": CENTRING, "n_training_energy_evals": int(data.n_energy_evals),
