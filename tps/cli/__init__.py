@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "(Karczewski et al., arXiv 2505.17517). 'tps run SYSTEM' computes transition paths with a "
                 "pretrained model; 'tps systems' lists the systems.",
                 epilog="Examples: tps run muller-brown; tps run alanine-dipeptide --paths 20 --out runs/aldp; "
-                       "tps check-energies runs/aldp/paths/path_000.dcd --top runs/aldp/paths/topology.pdb")
+                       "tps check-energies runs/aldp/paths/paths.dcd (every path, against the stored energies)")
     p.add_argument("--version", action="version", version=f"tps {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
