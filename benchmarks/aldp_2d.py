@@ -43,19 +43,23 @@ Issue-5 rows (as in ``benchmarks/muller_brown.py``, whose helpers are reused):
   the end point (its solver's force evaluations count in ``n_energy_evals``). Both feed the same
   annealed Langevin sampler (same N, K, step size) at constant logSNR = the anchor.
 - ``two-way-shooting-variable`` / ``two-way-shooting-fixed``: overdamped Langevin on the spline
-  potential (``md_dt / kT``), states = the benchmark's balls of radius ``STATE_RADIUS`` around both
-  endpoints, initial path = one unbiased transition at a higher temperature (a dynamical path:
+  potential (``md_dt / kT``), states A = C5 | C7eq (:data:`STATE_A_CENTRES`) and B = the ball
+  around the end point, initial path = one unbiased transition at a higher temperature (a dynamical path:
   an annealed-Langevin path as initial path was accepted 0 of 192 times); the fixed-length row
   pads it to ``fixed_frames`` frames; limited to ``shooting_time_s`` / ``fixed_time_s`` of wall
   time. A long, checkpointed reference run: ``python -m benchmarks reference-ensemble --system
   aldp-2d`` (then ``--reference``). At kT = 1 trials from near the barrier need thousands of
-  steps to return to the start ball, so few (or no) trials are accepted in that budget: the
+  steps to return to state A, so few (or no) trials are accepted in that budget: the
   shooting ensemble, and every ``path_density_jsd`` measured against it, is only as converged as
   ``n_accepted`` and ``chains_decorrelated_from_initial`` say.
 - ``unbiased-md``: ``md_chains x md_steps`` evaluations from the start; with no transition (expected
   at a 36 kT barrier) the budget is reported as a lower bound together with the harmonic-rate
   extrapolation.
 - ``path_density_jsd`` for every row against the shooting ensemble on a periodic (phi, psi) grid.
+
+States (every row, both surfaces): A = the union of the balls of radius ``STATE_RADIUS`` around
+the C5 and C7eq minima, B = the ball around the end point (see :data:`STATE_A_CENTRES` for why);
+recorded in ``results.json`` under ``states``.
 
 Note on the training data: at kT = 1 the 36 kT barriers are not crossed by the data chains,
 so basin weights follow the basins of attraction of the uniform starts rather than the
@@ -90,13 +94,30 @@ from tps.sampling.paths import Paths
 from tps.spacetime import LowVariance, RegionAvoidance, geodesic
 from tps.spacetime.geometry import segment_products
 from tps.spacetime.constraints import CurveState
-from tps.states import Ball, periodic_difference
+from tps.states import Ball, Volume, periodic_difference
 
 TWO_PI = 2.0 * math.pi
 PERIODS = (TWO_PI, TWO_PI)
 #: The seed paper's endpoints on the reference surface, (phi, psi) in rad.
 REFERENCE_ENDPOINTS = ((-2.55, 2.70), (0.95, -0.40))
 STATE_RADIUS = 0.75  # rad
+#: State A of EVERY method of this runner (issue 5), on both surfaces: the union of the periodic
+#: balls of radius ``STATE_RADIUS`` around the C5 and the C7eq minimum, (phi, psi) in rad of the
+#: minimised structures (``tps/systems/data/alanine_dipeptide/minima.json``), the same numbers on
+#: the package's own and on the reference surface. Why: on the package's surface C7eq (0.00 kJ/mol)
+#: and C5 (0.42) are one beta/PII super-basin with a small barrier between them (about 5-7 kJ/mol,
+#: 2-3 kT), separated from C7ax by the 36.7 kJ/mol barrier. With A = the C5 ball only, frames of a
+#: C5 -> C7ax transition are committed to C5 almost everywhere, shots dwell in C7eq (in neither
+#: state) and two-way shooting accepted 0 of 128 (variable) and 0 of 448 (fixed) trials, and the
+#: reference run 0 of 512. The standard TPS definition for alanine dipeptide (Bolhuis, Dellago
+#: and Chandler 2000, and later work) likewise puts C7eq and C5 together in state A (the phi < 0
+#: beta region) and C7ax in B. The geodesics still start at the C5 point and end at the B point;
+#: target_hit, the transition segments of path_density_jsd, shooting, the high-temperature initial
+#: path and unbiased MD all use A = C5 | C7eq and B = the ball around the end point.
+STATE_A_CENTRES = {"C5": (-2.565986, 2.776615), "C7eq": (-1.352293, 0.943792)}
+STATE_A_DEFINITION = ("A = union of periodic (phi, psi) balls of radius 0.75 rad around C5 (-2.566, 2.777) and "
+                      "C7eq (-1.352, 0.944) (the beta/PII super-basin, as in the standard TPS definition of "
+                      "alanine dipeptide); B = periodic ball of radius 0.75 rad around the end point")
 
 
 @dataclass(frozen=True)
@@ -170,8 +191,9 @@ class Protocol:
     kT_high_factor: float = 2.5       # initial path of shooting: unbiased MD at 2.5 kT (a dynamical transition)
     initial_candidates: int = 4
     fixed_chains: int = 64            # two-way-shooting-fixed
-    fixed_frames: int = 2000          # its length (initial path padded with its end frames): at the high-T path's
-                                      # own length (~400-650 frames) transitions at kT are rarely that short
+    fixed_frames: int = 400           # its length (initial path padded with its end frames). With A = C5 | C7eq
+                                      # variable-length paths average ~150 frames; measured 20 s runs (64 chains):
+                                      # 250 / 400 / 800 / 2000 frames accepted 1.3 / 0.9 / 1.0 / 0.4 % of trials
     fixed_time_s: float = 30.0
     jsd_bins: int = 60                # path_density_jsd grid: bins per axis over [-pi, pi)^2 (periodic)
 
@@ -201,8 +223,9 @@ class Setting:
         return Ball(self.end, STATE_RADIUS, periods=PERIODS, name="end")
 
     @property
-    def source(self) -> Ball:
-        return Ball(self.start, STATE_RADIUS, periods=PERIODS, name="start")
+    def source(self) -> Volume:
+        """State A of every method: :func:`state_a` (the C5 and C7eq balls; ``start`` lies in the C5 one)."""
+        return state_a()
 
     def as_system(self, x_b: torch.Tensor) -> SimpleNamespace:
         """The attributes the Muller-Brown helpers read (potential, kT, endpoints, states, reference);
@@ -239,6 +262,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------ settings
+def state_a() -> Volume:
+    """State A of the runner: ``Ball(C5) | Ball(C7eq)`` (:data:`STATE_A_CENTRES`, radius :data:`STATE_RADIUS`)."""
+    balls = [Ball(torch.tensor(c, dtype=torch.float64), STATE_RADIUS, periods=PERIODS, name=name)
+             for name, c in STATE_A_CENTRES.items()]
+    return balls[0] | balls[1]
+
+
+def state_description(setting: "Setting") -> dict:
+    """The state definitions, as written to ``results.json`` and into the reference ensemble's meta."""
+    return {"A": repr(setting.source), "A_centres_rad": {k: list(v) for k, v in STATE_A_CENTRES.items()},
+            "B": repr(setting.target), "B_centre_rad": setting.end.tolist(), "radius_rad": STATE_RADIUS,
+            "definition": STATE_A_DEFINITION}
+
+
 def reference_setting(path: Path) -> Optional[Setting]:
     """The seed paper's setting on the reference grid, or None (with a message) if the file is missing."""
     path = Path(path)
@@ -509,7 +546,7 @@ def add_path_density_jsd(results, paths_by_method, setting: Setting, proto: Prot
     assign_path_density_jsd(results["methods"], paths_by_method, a, b, reference_method=ref_name, **kw)
     results["notes"]["path_density_jsd"] = (
         f"Jensen-Shannon divergence in bits between the periodic {proto.jsd_bins} x {proto.jsd_bins} (phi, psi) "
-        f"histograms over [-pi, pi)^2 of all transition-segment frames (last frame in the start ball before first "
+        f"histograms over [-pi, pi)^2 of all transition-segment frames (last frame in state A before first "
         f"entering the target ball, to that entry) of a row and of the {ref_name} ensemble of this run (after "
         f"burn-in); the {ref_name} row reports the JSD between its chains' two halves (noise floor). The "
         f"reference is only as converged as the shooting budget allows (chains_decorrelated_from_initial)")
@@ -586,6 +623,11 @@ def run(args) -> Optional[dict]:
                "lower_bound": setting.lower_bound, "hardware": hardware(), "seed": args.seed,
                "protocol": proto.__dict__ | {"quick": bool(args.quick)}, "methods": [],
                "notes": dict(setting.notes)}
+    results["states"] = state_description(setting)
+    results["notes"]["states"] = (f"{STATE_A_DEFINITION}; the same A and B for every row (target_hit, transition "
+                                  "segments of path_density_jsd, shooting, its initial path, unbiased MD); until "
+                                  "2026-11-21 A was the C5 ball only, and shooting accepted nothing (C7eq, outside "
+                                  "both states, made trials long and frames committed to C5)")
     results["notes"]["energies"] = ("every frame's energy is the periodic bilinear interpolation of the raw grid; "
                                     "lower_bound is the bottleneck value on the raw grid (8-neighbour, periodic)")
     with timer() as t_data:
@@ -766,8 +808,8 @@ def run(args) -> Optional[dict]:
                 paths_by_method[method] = paths
             results["methods"].append(row)
     results["notes"]["baselines"] = (
-        f"overdamped Langevin on the spline potential, dt = {proto.md_dt} / kT, states = balls of radius "
-        f"{STATE_RADIUS} rad (periodic) around the two endpoints; variable-length two-way shooting: "
+        f"overdamped Langevin on the spline potential, dt = {proto.md_dt} / kT, states: {STATE_A_DEFINITION}; "
+        f"variable-length two-way shooting: "
         f"{proto.shooting_chains} chains from the first spacetime-geodesic path's transition segment (resampled; "
         f"its cost, one geodesic path's evaluations, is initial_path_energy_evals), "
         f"at most {proto.shooting_time_s} s, burn-in a quarter of the rounds run, trials longer than "
@@ -783,6 +825,9 @@ def run(args) -> Optional[dict]:
             if meta.get("surface") != setting.notes.get("surface"):
                 raise ValueError(f"--reference: {args.reference} was made on {meta.get('surface')}, this run uses "
                                  f"{setting.notes.get('surface')}")
+            if meta.get("states") != results["states"]:
+                raise ValueError(f"--reference: {args.reference} was made with other states ({meta.get('states')}); "
+                                 f"this run uses {results['states']}")
 
         use_reference_ensemble(results, paths_by_method, setting.source, setting.target, args.reference, "aldp-2d",
                                check=same_surface, bins=proto.jsd_bins,

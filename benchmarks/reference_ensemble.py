@@ -110,7 +110,7 @@ class TorchEngine:
                              "dynamics": "overdamped Euler-Maruyama"}
             self.wrap = None
         else:
-            from benchmarks.aldp_2d import STATE_RADIUS, Protocol, own_setting
+            from benchmarks.aldp_2d import Protocol, own_setting, state_description
 
             setting = own_setting()
             if setting is None:
@@ -119,9 +119,9 @@ class TorchEngine:
             self.dt = Protocol().md_dt / setting.kT
             self.a, self.b, self.start = setting.source, setting.target, setting.start
             self.describe = {"system": "aldp-2d", "surface": setting.notes.get("surface"), "kT": self.kT,
-                             "dt": self.dt, "states": f"periodic balls of radius {STATE_RADIUS} rad around the "
-                             "minimised C5 and C7ax (phi, psi)", "dynamics": "overdamped Euler-Maruyama on the "
-                             "periodic spline of the package's own free-energy surface (kJ/mol)"}
+                             "dt": self.dt, "states": state_description(setting),
+                             "dynamics": "overdamped Euler-Maruyama on the periodic spline of the package's own "
+                                         "free-energy surface (kJ/mol)"}
             self.wrap = setting.potential.wrap
         self.ensemble = FlexibleLengthEnsemble(self.a, self.b, max_frames=cfg.max_frames)
 
@@ -267,11 +267,18 @@ def run(args) -> dict:
         if state["config"] != asdict(cfg) or state["seed"] != args.seed:
             raise SystemExit(f"{ckpt_path}: made with other settings ({state['config']}, seed {state['seed']}); "
                              "use --force to start over")
+        # checkpoints written before the states were recorded: valid for every system but aldp-2d, whose state A
+        # became C5 | C7eq (benchmarks.aldp_2d.STATE_A_CENTRES)
+        legacy = None if name == "aldp-2d" else engine.describe["states"]
+        if state.get("states", legacy) != engine.describe["states"]:
+            raise SystemExit(f"{ckpt_path}: made with other state definitions ({state.get('states')}); use --force "
+                             "to start over")
         print(f"[reference] resuming {name}: {state['counts']}, {state['wall_s']:.0f} s spent")
     else:
         t0 = time.perf_counter()
         chains, evals = engine.initial(args.seed)
-        state = {"config": asdict(cfg), "seed": args.seed, "chains": chains, "phase": "relax", "segment": 0,
+        state = {"config": asdict(cfg), "seed": args.seed, "states": engine.describe["states"], "chains": chains,
+                 "phase": "relax", "segment": 0,
                  "relaxed": [False] * len(chains), "burned": [False] * len(chains), "frames": [], "frame_chain": [],
                  "counts": {"initial_path_evals": evals, "evals": evals, "trials": 0, "accepted": 0,
                             "decorrelated": 0, "relax_trials": 0, "relax_accepted": 0, "kept_paths": 0},
