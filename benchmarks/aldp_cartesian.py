@@ -49,7 +49,7 @@ and then the SAME sampler as the spacetime geodesic (``curve_restraints`` at con
 
 Baseline rows (issue 5; :mod:`tps.baselines.openmm_engine`, OpenMM LangevinMiddleIntegrator
 300 K, 2 fs, 1/ps, one reused context, a frame every ``steps_per_point // frames_per_point`` = 25
-steps, states the 0.75 rad (phi, psi) balls around C5 and C7ax; evaluations = MD steps,
+steps, states A = C5 | C7eq and B = C7ax (:func:`transition_states`); evaluations = MD steps,
 rejected trials included):
 
 - ``two-way-shooting-variable``: flexible-length two-way shooting (Maxwell-Boltzmann velocity
@@ -62,7 +62,7 @@ rejected trials included):
   Chain states are kept from the first decorrelated path on (``burn_in_trials``). Reports
   acceptance, evaluations per accepted / decorrelated path and the trial outcomes.
 - ``two-way-shooting-fixed``: fixed-length two-way shooting from the same relaxed path, padded to
-  ``fixed_frames`` frames (first frame in C5, last in C7ax, others free).
+  ``fixed_frames`` frames (first frame in A, last in B, others free).
 - ``unbiased-md``: plain MD from the C5 minimum, restarted after each transition; evaluations
   per transition, or (as expected at 300 K in vacuum) the steps run as a lower bound.
 - ``path_density_jsd`` of every row's transition-segment frames against the shooting ensemble
@@ -70,7 +70,17 @@ rejected trials included):
   long shooting run (``python -m benchmarks reference-ensemble --system aldp-cartesian``);
   ``path_density_jsd_whole_path`` for the annealed rows' whole paths.
 
-Quick run measured 2026-11-21 (2 cores, no other load, reused full-protocol model): shooting
+States (every row, issue 5): A = the union of the periodic (phi, psi) balls of radius 0.75 rad around
+the C5 and the C7eq minimum, B = the ball around C7ax (:func:`transition_states`, recorded in
+``results.json`` under ``states``). The geodesics and annealed paths still start at the minimised C5
+structure and end at C7ax; target_hit, the transition segments of ``path_density_jsd``, both
+shooting rows, their initial path and unbiased MD all use this A and B. Until 2026-11-21 A was the
+C5 ball only: C7eq (the global minimum, one beta/PII super-basin with C5) then lay in neither state,
+trials dwelt there and shooting accepted 3.0 % (variable) / 0.5 % (fixed) of trials, the reference
+run 2 of 393. The standard TPS definition (Bolhuis, Dellago and Chandler 2000) puts C7eq with C5 in
+A, as ``benchmarks/aldp_2d.py`` now does.
+
+Quick run measured 2026-11-21 with A = C5 only (2 cores, no other load, reused full-protocol model): shooting
 12 of 300 trials accepted (4 decorrelated), 307 k MD steps, 25.6 k steps per accepted path, 15 s;
 unbiased MD 300 k steps, no transition (lower bound 300 k steps), 13 s; JSD against shooting
 (whole / transition part): geodesic 0.82 / 0.59, low-variance 0.83 / 0.62, linear 0.88 / 0.75.
@@ -157,6 +167,38 @@ BASELINE_ROWS = ("two-way-shooting-variable", "two-way-shooting-fixed", "unbiase
 #: Density-geodesic rows (learned score of the EGNN model; exact Boltzmann score of the force field).
 DENSITY_ROWS = ("density-geodesic", "density-geodesic-exact-score")
 JSD_BINS = 36
+#: State A of every row: the basins whose (phi, psi) balls are united (the beta/PII super-basin); B: C7ax.
+STATE_A_BASINS = ("C5", "C7eq")
+STATE_B_BASIN = "C7ax"
+STATE_DEFINITION = ("A = union of the periodic (phi, psi) balls of radius 0.75 rad around the C5 and C7eq minima "
+                    "(the beta/PII super-basin, as in the standard TPS definition of alanine dipeptide: Bolhuis, "
+                    "Dellago and Chandler 2000); B = periodic ball of radius 0.75 rad around the C7ax minimum "
+                    "(centres: the minimised structures, tps/systems/data/alanine_dipeptide/minima.json)")
+
+
+def transition_states(states=None):
+    """States ``(A, B)`` of every row: ``A = Ball(C5) | Ball(C7eq)``, ``B = Ball(C7ax)``.
+
+    ``states``: the package's basin balls (:func:`tps.systems.alanine_dipeptide.load` ``.states``,
+    radius 0.75 rad around the minimised structures); loaded when None. ``B.cv`` maps positions
+    (nm) to (phi, psi) (rad).
+    """
+    if states is None:
+        states = aldp.load(platform="Reference").states
+    a = states[STATE_A_BASINS[0]]
+    for name in STATE_A_BASINS[1:]:
+        a = a | states[name]
+    return a, states[STATE_B_BASIN]
+
+
+def state_description(states=None) -> dict:
+    """The state definitions, as written to ``results.json`` and into the reference ensemble's meta."""
+    if states is None:
+        states = aldp.load(platform="Reference").states
+    a, b = transition_states(states)
+    return {"A": repr(a), "A_centres_rad": {k: states[k].center.tolist() for k in STATE_A_BASINS},
+            "B": repr(b), "B_centre_rad": states[STATE_B_BASIN].center.tolist(),
+            "radius_rad": states[STATE_B_BASIN].radius, "definition": STATE_DEFINITION}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -344,7 +386,7 @@ def baseline_rows(wanted, system, top, endpoints, states, proto: Protocol, args,
     from tps.baselines import openmm_two_way_shooting, openmm_unbiased_md, resample_path
     from tps.metrics import path_density_jsd
 
-    state_a, state_b = states["C5"], states["C7ax"]
+    state_a, state_b = transition_states(states)
     every = proto.steps_per_point // proto.frames_per_point
     md = dict(temperature=aldp.TEMPERATURE, timestep=proto.timestep, friction=proto.friction, save_every=every)
     shooting = [m for m in ("two-way-shooting-variable", "two-way-shooting-fixed") if m in wanted]
@@ -355,8 +397,8 @@ def baseline_rows(wanted, system, top, endpoints, states, proto: Protocol, args,
                                      time_limit_s=120.0, **(md | {"temperature": proto.initial_temperature}))
         if hot.paths is None:
             for m in shooting:
-                results["notes"][m] = (f"skipped: no C5 -> C7ax transition in {hot.n_energy_evals} MD steps at "
-                                       f"{proto.initial_temperature} K")
+                results["notes"][m] = (f"skipped: no A -> B (C5 | C7eq -> C7ax) transition in "
+                                       f"{hot.n_energy_evals} MD steps at {proto.initial_temperature} K")
             shooting = []
         else:
             initial = hot.paths.frames[0, :int(hot.paths.info["lengths"][0])]
@@ -451,15 +493,20 @@ def baseline_rows(wanted, system, top, endpoints, states, proto: Protocol, args,
         row["path_density_jsd"] = value
     results["notes"]["path_density_jsd"] = (
         f"Jensen-Shannon divergence (bits) of the (phi, psi) density of each row's transition-segment frames (last "
-        f"frame in C5 before first entering C7ax, to that entry) against the two-way-shooting-variable ensemble of "
-        f"this run (chain states after its first decorrelated path), {JSD_BINS}x{JSD_BINS} periodic bins; the "
+        f"frame in A = C5 | C7eq before first entering B = C7ax, to that entry) against the "
+        f"two-way-shooting-variable ensemble of this run (chain states after its first decorrelated path), {JSD_BINS}x{JSD_BINS} periodic bins; the "
         "shooting row reports the JSD between its first and second half of trials (noise floor, correlated: one "
         "chain); path_density_jsd_whole_path: whole annealed paths against the same ensemble")
     if getattr(args, "reference", None) is not None:
         from benchmarks.common import use_reference_ensemble
 
+        def same_states(meta):
+            if meta.get("states") != results["states"]:
+                raise ValueError(f"--reference: {args.reference} was made with other states ({meta.get('states')}); "
+                                 f"this run uses {results['states']}")
+
         use_reference_ensemble(results, paths_by_method, state_a, state_b, args.reference, "aldp-cartesian", cv=cv,
-                               **jsd)
+                               check=same_states, **jsd)
     write_results(args.out, results)
 
 
@@ -477,6 +524,12 @@ def run(args) -> dict:
                "kT": aldp.KT, "energy_unit": "kJ/mol", "lower_bound": float("nan"), "hardware": hardware(), "seed": args.seed,
                "protocol": proto.__dict__ | {"quick": bool(args.quick), "n_paths": n_paths}, "methods": [],
                "notes": {}}
+    results["states"] = state_description(states)
+    results["notes"]["states"] = (f"{STATE_DEFINITION}; the same A and B for every row (target_hit, transition "
+                                  "segments of path_density_jsd, both shooting rows and their initial path, unbiased "
+                                  "MD); the geodesics start at the C5 minimum. Until 2026-11-21 A was the C5 ball "
+                                  "only, and shooting accepted 3.0 % / 0.5 % of trials (C7eq, in neither state, made "
+                                  "trials dwell outside A and B)")
     endpoints = prepare_endpoints(system, minima["C5"], minima["C7ax"])
 
     # ---------------------------------------------------------------- model

@@ -157,7 +157,7 @@ class OpenMMEngine:
     """aldp-cartesian: OpenMM two-way shooting (tps.baselines.openmm_two_way_shooting), chains one after another."""
 
     def __init__(self, cfg: Config):
-        from benchmarks.aldp_cartesian import Protocol
+        from benchmarks.aldp_cartesian import Protocol, state_description, transition_states
         from tps.systems import alanine_dipeptide as aldp
         from tps.workflows.cartesian import prepare_endpoints
 
@@ -167,14 +167,14 @@ class OpenMMEngine:
         self.system = aldp.create_openmm_system(self.top)
         minima = aldp.minimized_structures()
         states = aldp.load().states
-        self.a, self.b = states["C5"], states["C7ax"]
+        self.a, self.b = transition_states(states)  # A = C5 | C7eq, B = C7ax: those of the benchmark runner
         self.endpoints = prepare_endpoints(self.system, minima["C5"], minima["C7ax"])
         self.temperature = aldp.TEMPERATURE
         self.md = dict(timestep=proto.timestep, friction=proto.friction,
                        save_every=proto.steps_per_point // proto.frames_per_point)
         self.kT = aldp.KT
         self.describe = {"system": "aldp-cartesian", "kT": self.kT, "temperature": self.temperature, **self.md,
-                         "states": "periodic (phi, psi) balls around C5 and C7ax (tps.systems alanine_dipeptide)",
+                         "states": state_description(states),
                          "dynamics": "OpenMM LangevinMiddleIntegrator, amber99sbildn, vacuum"}
 
     def initial(self, seed: int):
