@@ -232,6 +232,31 @@ def test_check_energies_agrees_and_flags_corruption(tmp_path, capsys):
     _one_error_line(capsys)
 
 
+def test_check_energies_with_a_users_force_field(tmp_path, capsys):
+    """--forcefield: another molecule (capped glycine) checked with the force field it was made with."""
+    import openmm.app as app
+
+    from tps.io import save_paths
+    from tps.metrics.molecular import openmm_energies
+    from tps.sampling.paths import Paths
+    from tps.systems import alanine_dipeptide as aldp
+
+    pdb = app.PDBFile(str(aldp.data_dir().parent / "glycine_dipeptide" / "C5.pdb"))
+    system = app.ForceField("amber03.xml").createSystem(pdb.topology, nonbondedMethod=app.NoCutoff,
+                                                        constraints=app.HBonds)
+    x = np.asarray(pdb.getPositions(asNumpy=True)._value)
+    frames = np.stack([x, x + 0.003])[None]
+    energies = openmm_energies(system, frames)
+    h5 = tmp_path / "gly.h5"
+    save_paths(Paths(torch.as_tensor(frames), torch.as_tensor(energies), 0, aldp.KT), h5, topology=pdb.topology)
+    assert main(["check-energies", str(h5), "--forcefield", "amber03.xml", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["force_field"] == "amber03.xml"
+    assert main(["check-energies", str(h5)]) == 1          # the default (amber99sbildn) disagrees by ~50 kJ/mol
+    capsys.readouterr()
+    assert main(["check-energies", str(h5), "--forcefield", "no-such-field.xml"]) == 2
+    assert "--forcefield" in _one_error_line(capsys)
+
+
 def test_run_alanine_dipeptide_tiny(tmp_path, capsys):
     out = tmp_path / "aldp"
     argv = ["run", "alanine-dipeptide", "--paths", "2", "--points", "8", "--max-iter", "3", "--steps-per-point", "20",

@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check-energies", help="recompute trajectory energies with OpenMM and compare",
                        description="Recompute the potential energy of every frame of TRAJ with OpenMM "
-                                   "(alanine dipeptide force field, amber99sbildn, vacuum) and, when TRAJ carries "
+                                   "(alanine dipeptide force field, amber99sbildn, vacuum, unless --forcefield is given) and, when TRAJ carries "
                                    "stored energies (files written by 'tps run' / tps.io.save_paths), report the "
                                    "largest deviation. Exit status 1 when they disagree beyond --tolerance.")
     c.add_argument("traj", type=Path, metavar="TRAJ", help="trajectory: .dcd (with its .json sidecar), .pdb, .h5 "
@@ -174,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--tolerance", type=_positive_float, default=0.05,
                    help="largest allowed |stored - recomputed| in kJ/mol (default 0.05; float32 DCD coordinates "
                         "alone cause ~1e-3)")
+    c.add_argument("--forcefield", nargs="+", metavar="XML",
+                   help="OpenMM force-field files for your own molecule, vacuum NoCutoff with HBonds constraints "
+                        "(default: the alanine dipeptide force field, amber99sbildn.xml)")
     c.add_argument("--json", action="store_true", help="print the report as one JSON line")
     c.set_defaults(func=cmd_check_energies)
 

@@ -59,12 +59,16 @@ def cmd_check_energies(args) -> int:
     if frames.shape[2] != topology.getNumAtoms():
         raise _err(f"{traj}: {frames.shape[2]} atoms per frame but the topology has {topology.getNumAtoms()}",
                    "pass the topology this trajectory was written with (--top)")
+    force_field = " ".join(args.forcefield) if args.forcefield else aldp.FORCE_FIELD
     try:
-        system = aldp.create_openmm_system(topology)
-    except ValueError as exc:
-        raise _err(f"the force field ({aldp.FORCE_FIELD}) cannot build this topology ({_oneline(exc)[:160]})",
-                   "check-energies uses the alanine dipeptide force field; pass an alanine dipeptide topology") \
-            from None
+        if args.forcefield:
+            system = app.ForceField(*args.forcefield).createSystem(topology, nonbondedMethod=app.NoCutoff,
+                                                                   constraints=app.HBonds)
+        else:
+            system = aldp.create_openmm_system(topology)
+    except (ValueError, OSError, Exception) as exc:  # OpenMM raises ValueError/OSError/its own types
+        raise _err(f"the force field ({force_field}) cannot build this topology ({_oneline(exc)[:160]})",
+                   "pass --forcefield with the OpenMM force-field files your trajectory was made with") from None
     lengths = paths.info.get("lengths")
     lengths = [frames.shape[1]] * frames.shape[0] if lengths is None else [int(v) for v in np.asarray(lengths)]
     flat = np.concatenate([frames[i, :n] for i, n in enumerate(lengths)])
@@ -72,7 +76,7 @@ def cmd_check_energies(args) -> int:
     stored = np.concatenate([stored[i, :n] for i, n in enumerate(lengths)])
     recomputed = openmm_energies(system, flat)
     report = {"file": str(traj), "n_paths": len(lengths), "n_frames": int(len(flat)),
-              "force_field": aldp.FORCE_FIELD, "energy_unit": "kJ/mol",
+              "force_field": force_field, "energy_unit": "kJ/mol",
               "recomputed_min": float(recomputed.min()), "recomputed_max": float(recomputed.max()),
               "tolerance": args.tolerance}
     status = 0
