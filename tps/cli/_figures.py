@@ -1,4 +1,5 @@
-"""``paths.png``: transition paths over the potential or the (phi, psi) free-energy surface."""
+"""``paths.png``: transition paths over the potential or the (phi, psi) free-energy surface
+(all-atom: plus the OpenMM energies along the paths)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,11 @@ def figure(system: str, paths, curve: Optional[dict], path, *, n_show: int = 30,
 
     from tps.io import atomic_path
 
-    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    if system == "alanine-dipeptide":  # second panel: OpenMM energies along the paths
+        fig, (ax, ax_e) = plt.subplots(1, 2, figsize=(11.6, 5.2), gridspec_kw={"width_ratios": [1.25, 1.0]})
+    else:
+        fig, ax = plt.subplots(figsize=(6.4, 5.2))
+        ax_e = None
     frames = paths.frames[:n_show].detach().cpu().double()
     if system == "muller-brown":
         from tps.systems import load
@@ -86,6 +91,16 @@ def figure(system: str, paths, curve: Optional[dict], path, *, n_show: int = 30,
         ax.set_ylim(-math.pi, math.pi)
         ax.set_xlabel(r"$\phi$ (rad)")
         ax.set_ylabel(r"$\psi$ (rad)")
+    if ax_e is not None:
+        energies = paths.energies[:n_show].detach().cpu().double().numpy()
+        progress = np.linspace(0.0, 1.0, energies.shape[1])
+        for e in energies:
+            ax_e.plot(progress, e, color="tab:blue", lw=0.5, alpha=0.5)
+        ax_e.plot(progress, np.median(energies, 0), color="black", lw=1.5, label="median over paths")
+        ax_e.set_xlabel("fraction of the path (C5 -> C7ax)")
+        ax_e.set_ylabel("OpenMM potential energy (kJ/mol)")
+        ax_e.set_title("energies along the paths (amber99sbildn, vacuum)", fontsize=9)
+        ax_e.legend(loc="upper right", fontsize=7)
     ax.plot(ends[:, 0], ends[:, 1], "r*", ms=12, label="endpoints")
     ax.legend(loc="upper right", fontsize=7)
     ax.set_title(title or f"{system}: {min(n_show, paths.n_paths)} of {n_total or paths.n_paths} transition paths",
