@@ -79,6 +79,10 @@ C5 ball only: C7eq (the global minimum, one beta/PII super-basin with C5) then l
 trials dwelt there and shooting accepted 3.0 % (variable) / 0.5 % (fixed) of trials, the reference
 run 2 of 393. The standard TPS definition (Bolhuis, Dellago and Chandler 2000) puts C7eq with C5 in
 A, as ``benchmarks/aldp_2d.py`` now does.
+With A = C5 | C7eq (2026-11-21, full protocol, seed 0): variable-length shooting accepted 61 of 1000
+trials (6.1 %, 17 decorrelated; 3 041 MD steps per accepted path), fixed length (20 frames) 13 of
+1000 (1.3 %); the reference run (4 chains, 1451 s) 7.3 % of 61 632 trials, 642 k frames, split-half
+JSD 0.066 (benchmarks/RESULTS.md).
 
 Quick run measured 2026-11-21 with A = C5 only (2 cores, no other load, reused full-protocol model): shooting
 12 of 300 trials accepted (4 decorrelated), 307 k MD steps, 25.6 k steps per accepted path, 15 s;
