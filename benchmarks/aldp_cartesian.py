@@ -500,7 +500,8 @@ def baseline_rows(wanted, system, top, endpoints, states, proto: Protocol, args,
     results["notes"]["path_density_jsd"] = (
         f"Jensen-Shannon divergence (bits) of the (phi, psi) density of each row's transition-segment frames (last "
         f"frame in A = C5 | C7eq before first entering B = C7ax, to that entry) against the "
-        f"two-way-shooting-variable ensemble of this run (chain states after its first decorrelated path), {JSD_BINS}x{JSD_BINS} periodic bins; the "
+        f"two-way-shooting-variable ensemble of this run (chain states after its first decorrelated path), "
+        f"{JSD_BINS}x{JSD_BINS} periodic bins; the "
         "shooting row reports the JSD between its first and second half of trials (noise floor, correlated: one "
         "chain); path_density_jsd_whole_path: whole annealed paths against the same ensemble")
     if getattr(args, "reference", None) is not None:
