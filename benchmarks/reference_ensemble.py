@@ -267,9 +267,9 @@ def run(args) -> dict:
         if state["config"] != asdict(cfg) or state["seed"] != args.seed:
             raise SystemExit(f"{ckpt_path}: made with other settings ({state['config']}, seed {state['seed']}); "
                              "use --force to start over")
-        # checkpoints written before the states were recorded: valid for every system but aldp-2d, whose state A
-        # became C5 | C7eq (benchmarks.aldp_2d.STATE_A_CENTRES)
-        legacy = None if name == "aldp-2d" else engine.describe["states"]
+        # checkpoints written before the states were recorded: valid for Muller-Brown only; on both alanine
+        # dipeptide systems state A became C5 | C7eq (benchmarks.aldp_2d.STATE_A_CENTRES)
+        legacy = engine.describe["states"] if name == "muller-brown" else None
         if state.get("states", legacy) != engine.describe["states"]:
             raise SystemExit(f"{ckpt_path}: made with other state definitions ({state.get('states')}); use --force "
                              "to start over")
