@@ -810,8 +810,9 @@ def run(args) -> Optional[dict]:
     results["notes"]["baselines"] = (
         f"overdamped Langevin on the spline potential, dt = {proto.md_dt} / kT, states: {STATE_A_DEFINITION}; "
         f"variable-length two-way shooting: "
-        f"{proto.shooting_chains} chains from the first spacetime-geodesic path's transition segment (resampled; "
-        f"its cost, one geodesic path's evaluations, is initial_path_energy_evals), "
+        f"{proto.shooting_chains} chains from one dynamical transition of unbiased MD at the larger of "
+        f"{proto.kT_high_factor} kT and a sixth of the grid barrier (its cost is initial_path_energy_evals); "
+        f"fixed length: {proto.fixed_frames} frames (initial path padded with its end frames); "
         f"at most {proto.shooting_time_s} s, burn-in a quarter of the rounds run, trials longer than "
         f"{proto.shooting_max_frames} frames rejected; unbiased MD: {proto.md_chains} chains x {proto.md_steps} steps "
         f"from the start (with no transition the budget is a lower bound on evaluations per transition; "
