@@ -183,7 +183,7 @@ class Protocol:
     md_dt: float = 2e-3               # reduced (U/kT) time step of the MD baselines (dt = md_dt / kT)
     md_chains: int = 500              # unbiased MD budget: chains x steps (36 kT barrier: no transition expected)
     md_steps: int = 4000
-    shooting_chains: int = 64         # variable-length two-way shooting from the first spacetime-geodesic path
+    shooting_chains: int = 64         # variable-length two-way shooting chains (from a high-temperature transition)
     shooting_rounds: int = 400        # upper bound; shooting_time_s limits the wall time
     shooting_time_s: float = 40.0    # checked after each round (a round takes up to ~20 s)
     shooting_max_frames: int = 8000   # longer trials rejected (as in the reference-ensemble run; a round lasts
