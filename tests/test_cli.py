@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -29,6 +30,13 @@ def mb_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("mb") / "run"
     assert main(["run", "muller-brown", *MB_FAST, "--out", str(out)]) == 0
     return out
+
+
+@pytest.fixture
+def mb_copy(mb_run, tmp_path):
+    """A private copy of the module's run (timestamps kept) for tests that rerun into it, so that
+    no test sees another's outputs whatever the order (the suite runs in random order)."""
+    return shutil.copytree(mb_run, tmp_path / "run")
 
 
 def test_systems_lists_systems_and_models(capsys):
@@ -64,33 +72,33 @@ def test_run_muller_brown_writes_results_and_figure(mb_run):
     assert curve["x"].shape == (32, 2)
 
 
-def test_run_resumes_saved_stages(mb_run):
-    curve_mtime = (mb_run / "curve.pt").stat().st_mtime_ns
-    assert main(["run", "muller-brown", *MB_FAST, "--out", str(mb_run)]) == 0
-    results = json.loads((mb_run / "results.json").read_text())
+def test_run_resumes_saved_stages(mb_copy):
+    curve_mtime = (mb_copy / "curve.pt").stat().st_mtime_ns
+    assert main(["run", "muller-brown", *MB_FAST, "--out", str(mb_copy)]) == 0
+    results = json.loads((mb_copy / "results.json").read_text())
     assert results["resumed"] == {"geodesic": True, "sampling": True}
-    assert (mb_run / "curve.pt").stat().st_mtime_ns == curve_mtime
+    assert (mb_copy / "curve.pt").stat().st_mtime_ns == curve_mtime
     # another path count: the saved geodesic is reused, the paths are resampled
     fast = [a if a != "40" else "20" for a in MB_FAST]
     assert fast != MB_FAST and fast[2:] == MB_FAST[2:]
-    assert main(["run", "muller-brown", *fast, "--out", str(mb_run)]) == 0
-    results = json.loads((mb_run / "results.json").read_text())
+    assert main(["run", "muller-brown", *fast, "--out", str(mb_copy)]) == 0
+    results = json.loads((mb_copy / "results.json").read_text())
     assert results["resumed"] == {"geodesic": True, "sampling": False}
     assert results["metrics"]["n_paths"] == 20
-    assert (mb_run / "curve.pt").stat().st_mtime_ns == curve_mtime
+    assert (mb_copy / "curve.pt").stat().st_mtime_ns == curve_mtime
 
 
-def test_config_file_and_override(mb_run, tmp_path):
+def test_config_file_and_override(mb_copy, tmp_path):
     cfg = tmp_path / "run.toml"
     cfg.write_text('paths = 30\npoints = 32\nmax_iter = 30\nquiet = true\nsteps-per-point = 15\n')
-    assert main(["run", "muller-brown", "--config", str(cfg), "--out", str(mb_run)]) == 0
-    results = json.loads((mb_run / "results.json").read_text())
+    assert main(["run", "muller-brown", "--config", str(cfg), "--out", str(mb_copy)]) == 0
+    results = json.loads((mb_copy / "results.json").read_text())
     assert results["metrics"]["n_paths"] == 30 and results["resumed"]["geodesic"]
     yml = tmp_path / "run.yaml"
     yml.write_text("paths: 30\npoints: 32\nmax-iter: 30\nquiet: true\n")
     # command-line options override the file
-    assert main(["run", "muller-brown", "--config", str(yml), "--paths", "25", "--out", str(mb_run)]) == 0
-    assert json.loads((mb_run / "results.json").read_text())["metrics"]["n_paths"] == 25
+    assert main(["run", "muller-brown", "--config", str(yml), "--paths", "25", "--out", str(mb_copy)]) == 0
+    assert json.loads((mb_copy / "results.json").read_text())["metrics"]["n_paths"] == 25
 
 
 def test_config_errors(tmp_path, capsys):
