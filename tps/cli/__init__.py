@@ -8,6 +8,8 @@ Subcommands::
     tps geodesic SYSTEM --out curve.pt        the first half of ``run``
     tps sample SYSTEM --curve curve.pt --out DIR   the second half of ``run``
     tps check-energies TRAJ [--top PDB]       recompute energies with OpenMM, compare with stored ones
+    tps export-ops RUN_DIR --out DIR          transition paths + states for OpenPathSampling
+    tps compare-ops OPS_H5 RUN_DIR            compare an OpenPathSampling ensemble with a tps run
     tps bench SUITE [args...]                 ``python -m benchmarks SUITE args...``
 
 Every user mistake prints one line ``tps: error: <problem>; <fix>`` on stderr and exits with
@@ -29,6 +31,7 @@ from tps.cli._train import TRAIN_DEFAULTS, cmd_train
 from tps.cli._commands import cmd_geodesic, cmd_run, cmd_sample
 from tps.cli._check import cmd_check_energies
 from tps.cli._bench import cmd_bench, cmd_systems
+from tps.cli._ops import cmd_compare_ops, cmd_export_ops
 from tps.cli._config import _config_defaults
 
 __all__ = ["main", "build_parser", "UserError"]
@@ -169,6 +172,31 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the alanine dipeptide force field, amber99sbildn.xml)")
     c.add_argument("--json", action="store_true", help="print the report as one JSON line")
     c.set_defaults(func=cmd_check_energies)
+
+    e = sub.add_parser("export-ops", help="export transition paths and states for OpenPathSampling",
+                       description="Write each path of a 'tps run alanine-dipeptide' directory, cut to its A -> B "
+                                   "transition (A = C5 | C7eq, B = C7ax, periodic (phi, psi) balls), as "
+                                   "DIR/transition_NNN.dcd with DIR/topology.pdb, plus the OpenMM system.xml and "
+                                   "integrator.xml, the state definitions states.json and the import script "
+                                   "ops_to_tps.py (see docs/howto/openpathsampling.md).")
+    e.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="output directory of 'tps run alanine-dipeptide'")
+    e.add_argument("--out", type=Path, required=True, help="folder to write")
+    e.add_argument("--max-paths", type=_positive_int, help="export at most this many paths (default all)")
+    e.add_argument("--quiet", action="store_true", help="no messages")
+    e.set_defaults(func=cmd_export_ops)
+
+    o = sub.add_parser("compare-ops", help="compare an OpenPathSampling ensemble with a tps run",
+                       description="Compare the paths of OPS_H5 (written by ops_to_tps.py from an OpenPathSampling "
+                                   "storage) with those of RUN_DIR ('tps run alanine-dipeptide'), both cut to their "
+                                   "A -> B transitions: path-density Jensen-Shannon divergence in (phi, psi), each "
+                                   "path's highest energy (recomputed with OpenMM) and the (phi, psi) of that frame.")
+    o.add_argument("ops_paths", type=Path, metavar="OPS_H5", help="HDF5 file written by ops_to_tps.py")
+    o.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="output directory of 'tps run alanine-dipeptide'")
+    o.add_argument("--states", type=Path, help="states.json of 'tps export-ops' (default: A = C5 | C7eq, B = C7ax)")
+    o.add_argument("--bins", type=_positive_int, default=36, help="histogram bins per angle (default 36)")
+    o.add_argument("--out", type=Path, help="also write the comparison to this JSON file")
+    o.add_argument("--json", action="store_true", help="print the comparison as one JSON line")
+    o.set_defaults(func=cmd_compare_ops)
 
     b = sub.add_parser("bench", help="run a benchmark suite (python -m benchmarks SUITE ...)",
                        description="Delegate to 'python -m benchmarks SUITE [args...]' (needs the source "

@@ -7,13 +7,19 @@
   (positions in nm), and back.
 - :func:`save_results` / :func:`load_results`: metric rows with numpy/torch values to strict
   JSON (non-finite floats as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``), and back.
+- :func:`export_ops`: transition paths, topology, OpenMM system and state definitions for
+  OpenPathSampling; ``tps/io/ops_to_tps.py`` reads an OPS storage back (:mod:`tps.io.ops`);
+  :func:`compare_ensembles` compares the two ensembles (:mod:`tps.io.ops_compare`).
 """
 
 from tps.io.atomic import atomic_path, save_npz, save_torch, write_json, write_text
 from tps.io.results import load_results, save_results, to_json_compatible
 from tps.io.trajectories import FORMATS, load_paths, save_paths
+from tps.io.ops import export_ops
+from tps.io.ops_compare import compare_ensembles
 
 __all__ = [
     "atomic_path", "write_text", "write_json", "save_torch", "save_npz",
     "save_paths", "load_paths", "FORMATS", "save_results", "load_results", "to_json_compatible",
+    "export_ops", "compare_ensembles",
 ]
