@@ -17,11 +17,13 @@ chosen sense of rotation); run both senses when the transition can go either way
 Measured on alanine dipeptide (amber99sbildn, vacuum, flexible X-H bonds), C5 -> C7ax, 18
 images, defaults (fmax 10 kJ/mol/nm), Reference platform, 2-core CPU shared with other jobs:
 
-| initial band | saddle - E(C5), kJ/mol | CI (phi, psi), deg | iterations | wall |
-|---|---|---|---|---|
-| :func:`torsion_band`, phi up through 0, psi down | 33.89 | (-2, -26) | 4 328 | 28 s |
-| :func:`torsion_band`, phi down through 180, psi up | 61.31 (max force 13) | (121, 177) | 20 000 | 126 s |
-| :func:`linear_band` (Cartesian) | 63.39 | (132, -41) | 7 197 | 34 s |
+=================================================== ====================== ================== ========== =====
+initial band                                        saddle - E(C5), kJ/mol CI (phi, psi), deg iterations wall
+=================================================== ====================== ================== ========== =====
+:func:`torsion_band`, phi up through 0, psi down    33.89                  (-2, -26)          4 328      28 s
+:func:`torsion_band`, phi down through 180, psi up  61.31 (max force 13)   (121, 177)         20 000     126 s
+:func:`linear_band` (Cartesian)                     63.39                  (132, -41)         7 197      34 s
+=================================================== ====================== ================== ========== =====
 
 The lowest, 33.89 kJ/mol above C5 (E(C5) = -88.45 kJ/mol, saddle -54.56 kJ/mol), is the 0 K
 minimum-energy-path reference for that transition.

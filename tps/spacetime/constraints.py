@@ -119,7 +119,7 @@ class LowVariance:
 
 
 class RegionAvoidance:
-    """Keep the curve's denoising distributions far, in KL, from ``p(. | z*)``.
+    """Keep the curve's denoising distributions far, in KL, from ``p(x0 | z*)``.
 
     Penalty ``weight * mean_k softplus_k(threshold - KL_rel_k)`` with
     ``KL_rel_k = KL(p(.|z*) || p(.|gamma_k)) - KL(p(.|z*) || p(.|gamma_0))`` computed by

@@ -5,7 +5,7 @@ The structures were built offline from ideal geometry and minimised by
 the files live in ``tps/systems/data/alanine_dipeptide/``.
 
 Physical setting (MD units: nm, ps, kJ/mol, K, radians)
-------------------------------------------------------
+-------------------------------------------------------
 - force field ``amber99sbildn.xml``, vacuum, ``NoCutoff``;
 - ``HBonds`` constraints for MD with ``flexibleConstraints=True``, so the bonds to hydrogen
   keep their harmonic terms and :class:`~tps.potentials.openmm.OpenMMPotential` evaluates the
