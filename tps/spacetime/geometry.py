@@ -239,7 +239,7 @@ def _curve_inputs(x, logsnr):
 
 def segment_products(denoiser, x, logsnr, *, divergence="exact", probes=None, clamp=False, generator=None,
                      return_parameters=False):
-    """``(eta_{n+1} - eta_n) . (mu_{n+1} - mu_n)`` for each segment of one or more curves.
+    """``<eta_{n+1} - eta_n, mu_{n+1} - mu_n>`` for each segment of one or more curves.
 
     Each product is the Jeffreys divergence between the denoising distributions at
     neighbouring curve points. Inputs are not validated here (see :func:`curve_energy`).
@@ -305,7 +305,7 @@ def segment_products(denoiser, x, logsnr, *, divergence="exact", probes=None, cl
 
 def curve_energy(denoiser, x, logsnr, *, divergence: str = "exact", clamp: bool = False, probes=None,
                  generator=None) -> torch.Tensor:
-    """Discrete Fisher-Rao energy ``(N-1)/2 * sum_n (eta_{n+1}-eta_n) . (mu_{n+1}-mu_n)``.
+    """Discrete Fisher-Rao energy ``(N-1)/2 * sum_n <eta_{n+1}-eta_n, mu_{n+1}-mu_n>``.
 
     Parameters
     ----------
@@ -358,7 +358,7 @@ def curve_energy(denoiser, x, logsnr, *, divergence: str = "exact", clamp: bool 
 
 def curve_length(denoiser, x, logsnr, *, divergence: str = "exact", clamp: bool = False, probes=None,
                  generator=None) -> torch.Tensor:
-    """Discrete Fisher-Rao length ``sum_n sqrt((eta_{n+1}-eta_n) . (mu_{n+1}-mu_n))``.
+    """Discrete Fisher-Rao length ``sum_n sqrt(<eta_{n+1}-eta_n, mu_{n+1}-mu_n>)``.
 
     Segment products are clamped at zero before the square root (``clamp`` applies the
     per-coordinate clamp of :func:`segment_products` as well when True). Parameters, shapes
