@@ -23,9 +23,14 @@ this sampler 52 500, i.e. 0.89 of plain MD (per-repetition ratios 0.55 - 0.96; t
 0.8). The Lepton-evaluated ``CustomExternalForce`` costs ~12 %; the per-point calls
 (``setParticleParameters`` for 22 atoms 0.07 ms, ``updateParametersInContext`` and
 ``setParameter`` < 0.01 ms, the energy readout 0.04 ms, against ~2 ms for 100 steps) cost
-nothing measurable. ``n_workers=2`` did not help on that loaded 2-core machine: 16 paths took
-8 - 10 s wall against 4 - 7 s with one worker (spawned processes import torch and ``tps``
+nothing measurable. Two worker processes did not help on that loaded 2-core machine: 16 paths
+took 8 - 10 s wall against 4 - 7 s with one worker (spawned processes import torch and ``tps``
 first, and the second core is shared); it can pay off for long runs on free cores.
+
+Parallel runs: ``executor=`` (any ``concurrent.futures.Executor`` or a
+``dask.distributed.Client``, :mod:`tps.parallel`) cuts the paths into tasks of ``task_size``
+paths with per-task random streams; each worker keeps one context per system and reseeds it per
+task. ``python -m benchmarks scaling`` measures throughput and parallel efficiency.
 """
 
 from __future__ import annotations
@@ -205,29 +210,29 @@ def _warn_stiff_restraint(system, stiffness, timestep):
         )
 
 
-def _run_paths(system_xml, centres, stiffness, starts, velocity_seeds, integrator_seed, temperature, timestep,
-               friction, platform, fpp, K, progress=False):
-    """Worker: run ``len(starts)`` paths on one context; returns frames, energies, wall, platform name."""
+def _make_context(system_xml, integrator_seed, temperature, timestep, friction, platform):
+    """One context of the system plus the restraint force; returns its parts."""
     system = openmm.XmlSerializer.deserialize(system_xml)
     force, group = add_restraint(system)
     groups = {g for g in range(32) if g != group}
     integrator = openmm.LangevinMiddleIntegrator(temperature, friction, timestep)
     # OpenMM reads the seed when the context is created; later setRandomNumberSeed calls have
-    # no effect (checked on Reference and CPU), so each context gets one seed and successive
-    # paths continue its random stream.
+    # no effect (checked on Reference and CPU) unless the context is reinitialised, so each
+    # context (or task, see _paths_task) gets one seed and successive paths continue its stream.
     integrator.setRandomNumberSeed(int(integrator_seed))
     plat = select_platform(system.getNumParticles(), platform)
     context = openmm.Context(system, integrator, plat)
+    return system, force, groups, integrator, context, plat
+
+
+def _simulate(parts, centres, stiffness, starts, velocity_seeds, temperature, fpp, K, bar=None):
+    """Run ``len(starts)`` paths on one context; returns frames, energies, wall, cpu seconds."""
+    system, force, groups, integrator, context, _ = parts
     N = centres.shape[0]
     n_paths, n_atoms = starts.shape[0], starts.shape[1]
     frames = np.empty((n_paths, 1 + N * fpp, n_atoms, 3))
     energies = np.empty((n_paths, 1 + N * fpp))
     chunk = K // fpp
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_paths, desc="OpenMM annealed Langevin", leave=False, disable=None)
     t0, c0 = time.perf_counter(), time.process_time()
     for p in range(n_paths):
         # Restraint of the first point *before* positions and velocities: OpenMM 8 offsets the
@@ -254,20 +259,63 @@ def _run_paths(system_xml, centres, stiffness, starts, velocity_seeds, integrato
                 energies[p, f] = state.getPotentialEnergy().value_in_unit(_KJ)
         if bar is not None:
             bar.update(1)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return frames, energies, time.perf_counter() - t0, time.process_time() - c0
+
+
+def _run_paths(system_xml, centres, stiffness, starts, velocity_seeds, integrator_seed, temperature, timestep,
+               friction, platform, fpp, K, progress=False):
+    """Run ``len(starts)`` paths on one new context; returns frames, energies, wall, cpu, platform name."""
+    parts = _make_context(system_xml, integrator_seed, temperature, timestep, friction, platform)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=starts.shape[0], desc="OpenMM annealed Langevin", leave=False, disable=None)
+    frames, energies, wall, cpu = _simulate(parts, centres, stiffness, starts, velocity_seeds, temperature, fpp, K,
+                                            bar)
     if bar is not None:
         bar.close()
-    return frames, energies, wall, cpu, plat.getName()
+    return frames, energies, wall, cpu, parts[5].getName()
 
 
-def _worker(args):
-    return _run_paths(*args)
+#: Paths per task when an executor is given (a few seconds of MD per task for alanine dipeptide
+#: at the ``tps run`` defaults; scheduling overhead is a few ms per task).
+DEFAULT_TASK_SIZE = 4
+
+
+def _paths_task(shared, task):
+    """Task of the executor path: paths ``task.start .. task.stop - 1`` on this worker's cached context.
+
+    The context (system + restraint + integrator) is built once per worker and stage inputs;
+    each task reseeds its integrator with the task's seed and reinitialises the context (which
+    makes OpenMM read the seed again): the result equals that of a fresh context with that seed.
+    """
+    from tps.parallel.tasks import OPENMM_LOCK, worker_cache
+
+    with OPENMM_LOCK:
+        return _paths_task_locked(shared, task, worker_cache)
+
+
+def _paths_task_locked(shared, task, worker_cache):
+    common = shared["common"]
+    temperature, timestep, friction, platform, fpp, K = common
+    parts = worker_cache(("openmm-annealed-context", shared["key"]),
+                         lambda: _make_context(shared["xml"], task.seed, temperature, timestep, friction, platform))
+    parts[3].setRandomNumberSeed(int(task.seed))
+    parts[4].reinitialize()
+    rng = task.rng()
+    velocity_seeds = rng.integers(1, 2**31 - 1, size=task.size)
+    starts = shared["starts"][task.start:task.stop]
+    frames, energies, wall, cpu = _simulate(parts, shared["centres"], shared["stiffness"], starts, velocity_seeds,
+                                            temperature, fpp, K)
+    return frames, energies, wall, cpu, parts[5].getName()
 
 
 def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, temperature: float = 300.0,
                              n_paths: int, steps_per_point: int, x_start, timestep: float = 0.002,
                              friction: float = 1.0, platform="auto", frames_per_point: int = 1, seed: int = 0,
-                             n_workers: int = 1, progress: bool = False) -> Paths:
+                             n_workers: int = 1, progress: bool = False, executor=None,
+                             task_size: Optional[int] = None, checkpoint=None) -> Paths:
     """Annealed Langevin dynamics along restraint centres, inside OpenMM.
 
     For each curve point ``n`` every path makes ``K = steps_per_point`` steps of OpenMM's
@@ -297,12 +345,23 @@ def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, tempe
     frames_per_point : int
         Frames recorded per curve point; must divide ``steps_per_point``.
     seed : int
-        Seeds the integrators (one per worker context) and the per-path initial velocities.
-        Results are reproducible for a given ``(seed, n_workers)`` on deterministic platforms.
+        Seeds the integrator and the per-path initial velocities. Without an executor: one
+        context, one integrator stream for all paths (the historical stream). With an executor:
+        per-task streams from ``(seed, task index)``; reproducible for a given
+        ``(seed, task_size)`` on deterministic platforms whatever the executor and worker count.
     n_workers : int
-        Processes (``spawn`` context), each with its own ``Context`` running a share of the
-        paths. Default 1 (no subprocess).
+        Deprecated: ``n_workers > 1`` runs the task split on a ``ProcessPoolExecutor`` of that
+        many ``spawn`` processes; pass ``executor=`` instead. Default 1.
     progress : bool
+        A progress bar of paths (no executor) or of completed tasks.
+    executor : None, concurrent.futures.Executor or dask.distributed.Client
+        Where the tasks run (:mod:`tps.parallel`). None (default): in this process, one context.
+    task_size : int, optional
+        Paths per task with an executor (default :data:`DEFAULT_TASK_SIZE`); fixes the random
+        streams, independent of the number of workers.
+    checkpoint : path or TaskCheckpoint, optional
+        With an executor: directory where completed tasks are stored; a rerun with the same
+        inputs resumes from them.
 
     Returns
     -------
@@ -342,25 +401,45 @@ def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, tempe
     centres, stiffness, starts = _check_inputs(system, centres, stiffness, x_start, n_paths)
     N = centres.shape[0]
     _warn_stiff_restraint(system, stiffness, float(timestep))
-    rng = np.random.default_rng(seed)
-    velocity_seeds = rng.integers(1, 2**31 - 1, size=n_paths)
-    integrator_seeds = rng.integers(1, 2**31 - 1, size=n_workers)
     xml = openmm.XmlSerializer.serialize(system)
     common = (float(temperature), float(timestep), float(friction), platform, fpp, K)
     t0 = time.perf_counter()
-    if n_workers == 1:
+    pool = None
+    if executor is None and n_workers > 1:
+        import concurrent.futures
+
+        warnings.warn("n_workers is deprecated: pass executor= (e.g. a dask.distributed.Client); running the task "
+                      "split on a process pool", DeprecationWarning, stacklevel=2)
+        executor = pool = concurrent.futures.ProcessPoolExecutor(n_workers,
+                                                                 mp_context=multiprocessing.get_context("spawn"))
+    if executor is None:
+        rng = np.random.default_rng(seed)
+        velocity_seeds = rng.integers(1, 2**31 - 1, size=n_paths)
+        integrator_seeds = rng.integers(1, 2**31 - 1, size=n_workers)
         frames, energies, _, cpu, plat = _run_paths(xml, centres, stiffness, starts, velocity_seeds,
-                                               integrator_seeds[0], *common, progress)
+                                                    integrator_seeds[0], *common, progress)
+        n_tasks = 1
     else:
-        shares = [s for s in np.array_split(np.arange(n_paths), n_workers) if len(s)]
-        jobs = [(xml, centres, stiffness, starts[s], velocity_seeds[s], integrator_seeds[w], *common)
-                for w, s in enumerate(shares)]
-        with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
-            results = pool.map(_worker, jobs)
+        from tps.parallel import TaskCheckpoint, fingerprint, make_tasks, run_tasks
+
+        size = DEFAULT_TASK_SIZE if task_size is None else task_size
+        tasks = make_tasks(n_paths, task_size=size, seed=seed)
+        key = fingerprint((xml, common))
+        shared = {"key": key, "xml": xml, "common": common, "centres": centres, "stiffness": stiffness,
+                  "starts": starts}
+        if checkpoint is not None and not isinstance(checkpoint, TaskCheckpoint):
+            checkpoint = TaskCheckpoint(checkpoint, fingerprint((key, centres, stiffness, starts, int(seed), size)))
+        try:
+            results = run_tasks(_paths_task, tasks, shared=shared, executor=executor, checkpoint=checkpoint,
+                                progress=progress, desc="OpenMM annealed Langevin")
+        finally:
+            if pool is not None:
+                pool.shutdown()
         frames = np.concatenate([r[0] for r in results])
         energies = np.concatenate([r[1] for r in results])
         cpu = sum(r[3] for r in results)
         plat = results[0][4]
+        n_tasks = len(tasks)
     wall = time.perf_counter() - t0
     n_steps = n_paths * N * K
     bad = int((~np.isfinite(energies)).any(1).sum())
@@ -377,6 +456,8 @@ def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, tempe
         "timestep": float(timestep),
         "friction": float(friction),
         "n_workers": n_workers,
+        "n_tasks": n_tasks,
+        "task_size": None if executor is None else int(task_size or DEFAULT_TASK_SIZE),
         "seed": int(seed),
         "n_md_steps": n_steps,
         "n_energy_readouts": n_paths * (1 + N * fpp),
