@@ -162,7 +162,8 @@ def restraint_schedule(curve_x, curve_logsnr, scaling=None):
 def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: int, steps_per_point: int = 16,
                       step_size: float = 4e-4, scaling=None, x_start=None, frames_per_point: int = 1,
                       max_restraint_step: float = 1.0, generator: torch.Generator | None = None,
-                      progress: bool = False) -> Paths:
+                      progress: bool = False, executor=None, seed: int | None = None, task_size: int | None = None,
+                      checkpoint=None) -> Paths:
     """Annealed Langevin dynamics along a spacetime curve (Algorithm 1 of Karczewski et al.).
 
     For each curve point ``n`` every chain makes ``steps_per_point`` unadjusted Langevin steps
@@ -196,7 +197,20 @@ def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: i
         the step shrinks to ``max_restraint_step / k_n`` so that Euler-Maruyama stays stable
         (the harmonic part contracts by ``1 - ds k_n / 2 >= 1/2`` per step).
     generator : torch.Generator, optional
+        Noise source without an executor (the global generator if None).
     progress : bool
+        Progress bar of curve points (no executor) or of completed tasks.
+    executor : None, concurrent.futures.Executor or dask.distributed.Client
+        None (default): one batch of all paths in this process (the historical stream). Otherwise
+        the paths are cut into tasks of ``task_size`` run there (:mod:`tps.parallel`), task ``i``
+        with a generator seeded from ``(seed, i)``: the same frames for every executor and
+        worker count. ``potential`` must be picklable.
+    seed : int, optional
+        Seed of the task streams (executor only); default: one integer drawn from ``generator``.
+    task_size : int, optional
+        Paths per task (executor only; default :data:`DEFAULT_TASK_SIZE`).
+    checkpoint : path or TaskCheckpoint, optional
+        Executor only: completed tasks are stored there and reused by a rerun.
 
     Returns
     -------
@@ -264,6 +278,11 @@ def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: i
         else:
             raise ValueError(f"x_start: expected shape {event} or {(n_paths,) + event}, got {tuple(x_start.shape)}")
     N = centres.shape[0]
+    if executor is not None:
+        return _annealed_tasks(potential, curve_x, lam, x, executor=executor, seed=seed, task_size=task_size,
+                               generator=generator, checkpoint=checkpoint, progress=progress,
+                               kw=dict(kT=kT, steps_per_point=K, step_size=ds, scaling=scaling,
+                                       frames_per_point=fpp, max_restraint_step=max_restraint_step))
     before = potential.n_evals
     t0 = time.perf_counter()
     e, f = potential.energy_and_forces(x)
@@ -299,3 +318,42 @@ def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: i
         "wall_s": time.perf_counter() - t0,
     }
     return Paths(torch.stack(frames, 1), torch.stack(energies, 1), potential.n_evals - before, kT, info)
+
+
+#: Paths per task of :func:`annealed_langevin` with an executor (a vectorised batch per task).
+DEFAULT_TASK_SIZE = 128
+
+
+def _annealed_task(shared, task):
+    g = torch.Generator().manual_seed(int(task.seed))
+    p = annealed_langevin(shared["potential"], shared["curve_x"], shared["curve_logsnr"], n_paths=task.size,
+                          x_start=shared["x_start"][task.start:task.stop], generator=g, **shared["kw"])
+    return {"frames": p.frames, "energies": p.energies, "n_energy_evals": p.n_energy_evals,
+            "max_energy_all_steps": p.info["max_energy_all_steps"], "min_step_size_used": p.info["min_step_size_used"]}
+
+
+def _annealed_tasks(potential, curve_x, lam, x, *, executor, seed, task_size, generator, checkpoint, progress, kw):
+    """The executor path of :func:`annealed_langevin`: tasks of ``task_size`` paths, results in task order."""
+    from tps.parallel import TaskCheckpoint, fingerprint, make_tasks, run_tasks
+
+    if seed is None:
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    size = DEFAULT_TASK_SIZE if task_size is None else check_positive_int(task_size, "task_size")
+    tasks = make_tasks(x.shape[0], task_size=size, seed=seed)
+    shared = {"potential": potential, "curve_x": curve_x.detach(), "curve_logsnr": lam.detach(), "x_start": x,
+              "kw": kw}
+    if checkpoint is not None and not isinstance(checkpoint, TaskCheckpoint):
+        checkpoint = TaskCheckpoint(checkpoint, fingerprint((type(potential).__name__, shared["curve_x"], lam, x,
+                                                             {k: repr(v) for k, v in kw.items()}, seed, size)))
+    t0 = time.perf_counter()
+    res = run_tasks(_annealed_task, tasks, shared=shared, executor=executor, checkpoint=checkpoint,
+                    progress=progress, desc="annealed Langevin")
+    info = {
+        "sampler": "annealed-langevin", "n_curve_points": int(curve_x.shape[0]), "steps_per_point": kw["steps_per_point"],
+        "step_size": kw["step_size"], "frames_per_point": kw["frames_per_point"],
+        "min_step_size_used": min(r["min_step_size_used"] for r in res),
+        "max_energy_all_steps": torch.cat([r["max_energy_all_steps"] for r in res]),
+        "seed": int(seed), "task_size": size, "n_tasks": len(tasks), "wall_s": time.perf_counter() - t0,
+    }
+    return Paths(torch.cat([r["frames"] for r in res]), torch.cat([r["energies"] for r in res]),
+                 sum(int(r["n_energy_evals"]) for r in res), kw["kT"], info)
