@@ -17,6 +17,7 @@ A = (-200.0, -100.0, -170.0, 15.0)
 a = (-1.0, -1.0, -6.5, 0.7)
 b = (0.0, 0.0, 11.0, 0.6)
 c = (-10.0, -10.0, -6.5, 0.7)
+_FAR = 1.0e3  # see MullerBrown._terms
 X0 = (1.0, 0.0, -0.5, -1.0)
 Y0 = (0.0, 0.5, 1.5, 1.0)
 
@@ -66,7 +67,8 @@ class MullerBrown(Potential):
     """Muller-Brown potential ``U(x, y) = sum_k A_k exp(a_k dx^2 + b_k dx dy + c_k dy^2)``.
 
     Positions have shape ``(*batch, 2)``; coordinates and energies are dimensionless (the
-    benchmark temperature is ``kT = 12.5`` in the same unit). Forces are analytic. The
+    benchmark temperature is ``kT = 12.5`` in the same unit). Forces are analytic. Far from the
+    minima (tens of units away) the energy overflows to ``+inf``, never NaN. The
     reference minima and saddles are in ``stationary_points`` (benchmarks.md section 4).
 
     Examples
@@ -143,8 +145,11 @@ class MullerBrown(Potential):
 
     def _terms(self, x):
         A_, a_, b_, c_, x0, y0 = self._params(x)
-        dx = x[..., 0:1] - x0
-        dy = x[..., 1:2] - y0
+        # Offsets beyond _FAR are clipped: there the positive-definite 4th term's exponent is at
+        # least 0.4 * _FAR**2 = 4e5, so the energy is +inf either way, and the clip keeps
+        # a dx^2 + b dx dy + c dy^2 from becoming inf - inf = NaN for huge coordinates.
+        dx = (x[..., 0:1] - x0).clamp(-_FAR, _FAR)
+        dy = (x[..., 1:2] - y0).clamp(-_FAR, _FAR)
         return A_ * torch.exp(a_ * dx * dx + b_ * dx * dy + c_ * dy * dy), dx, dy, a_, b_, c_
 
     def _energy(self, x):
