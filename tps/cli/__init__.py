@@ -120,9 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
                            help="device of the model and geodesic solver (default cpu)")
         if constraint:
             q.add_argument("--constraint", choices=CONSTRAINTS, default="none",
-                           help="geodesic constraint (default none); region-avoiding (2-D systems) needs --avoid")
+                           help="geodesic constraint (default none); region-avoiding needs --avoid (2-D systems) or "
+                                "--avoid-structure / --avoid-phipsi (alanine-dipeptide)")
             q.add_argument("--avoid", type=float, nargs=2, metavar=("X", "Y"),
                            help="point the region-avoiding geodesic keeps away from (x y, or phi psi in rad)")
+            q.add_argument("--avoid-structure", type=Path, metavar="FILE.pdb",
+                           help="alanine-dipeptide: structure the region-avoiding geodesic keeps away from (PDB "
+                                "with the system's atoms)")
+            q.add_argument("--avoid-phipsi", type=float, nargs=2, metavar=("PHI", "PSI"),
+                           help="alanine-dipeptide: (phi, psi) in rad to keep away from, represented by the 8 "
+                                "nearest training frames (regenerated from the model's recipe)")
         q.add_argument("--config", type=Path, help="TOML or YAML file of option values (keys: the long option "
                                                    "names); command-line options override it")
         q.add_argument("--quiet", action="store_true", help="no progress bars or messages")

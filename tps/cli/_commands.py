@@ -84,7 +84,6 @@ def cmd_run(args) -> int:
     device = _device(args.device)
     t_start = time.perf_counter()
     model, minfo = load_model(system, args.model, device=device)
-    out.mkdir(parents=True, exist_ok=True)
     state_path = out / "state.json"
     state = {} if args.force else _read_state(state_path)
     gkey = _geodesic_key(system, s, minfo)
@@ -105,6 +104,7 @@ def cmd_run(args) -> int:
         _say(args, f"[1/3] geodesic ({system}, {s.points} points, constraint {s.constraint})")
         curve = solve_curve(system, model, s, progress=_progress(args))
         curve["key"] = gkey
+        out.mkdir(parents=True, exist_ok=True)  # only now: a refused input (e.g. what to avoid) writes nothing
         _save_curve(curve_path, curve)
         state = {"geodesic": {"key": gkey, "file": curve_path.name, "wall_s": curve["wall_s"], "date": _now()}}
         write_json(state_path, state)

@@ -46,6 +46,12 @@ class RunSettings:
     avoid_logsnr: Optional[float] = None       # region-avoiding geodesic (2-D)
     avoid_kl_margin: Optional[float] = None
     avoid_weight: Optional[float] = None
+    avoid_structure: Optional[str] = None      # region-avoiding geodesic (all-atom): a PDB file ...
+    avoid_structure_sha256: Optional[str] = None
+    avoid_phipsi: Optional[tuple] = None       # ... or (phi, psi) rad -> the avoid_frames nearest training frames
+    avoid_frames: Optional[int] = None
+    avoid_depth_fraction: Optional[float] = None  # thresholds from the free curve (tps.workflows.avoidance)
+    avoid_penalty_ratio: Optional[float] = None
     constraint: str = "none"
     avoid: Optional[tuple] = None
     seed: int = 0
@@ -90,18 +96,38 @@ def _settings(system: str, args) -> RunSettings:
         raise _err(f"--points {s.points}: a curve needs at least 4 points", "pass --points 4 or more")
     constraint = getattr(args, "constraint", None) or "none"
     avoid = getattr(args, "avoid", None)
+    molecular = {}
     if constraint == "region-avoiding":
         if system == "alanine-dipeptide":
-            raise _err("--constraint region-avoiding is not available for the all-atom system",
-                       "use --constraint low-variance or none (region avoidance works on the 2-D systems)")
-        if avoid is None:
-            raise _err("--constraint region-avoiding needs the point to avoid",
-                       "add --avoid X Y (phi psi in rad for alanine-dipeptide-phipsi)")
-        avoid = tuple(float(v) for v in avoid)
-    elif avoid is not None:
-        raise _err("--avoid is only used with --constraint region-avoiding", "add --constraint region-avoiding")
+            from tps.cli._avoid import molecular_avoid_settings
+
+            molecular = molecular_avoid_settings(args)
+        else:
+            avoid = _avoid_point_2d(system, args)
+    else:
+        for flag in ("avoid", "avoid_structure", "avoid_phipsi"):
+            if getattr(args, flag, None) is not None:
+                raise _err(f"--{flag.replace('_', '-')} is only used with --constraint region-avoiding",
+                           "add --constraint region-avoiding")
     return dataclasses.replace(s, coarse_points=min(s.coarse_points, s.points), constraint=constraint, avoid=avoid,
-                               seed=int(getattr(args, "seed", 0) or 0))
+                               seed=int(getattr(args, "seed", 0) or 0), **molecular)
+
+
+def _avoid_point_2d(system: str, args) -> tuple:
+    """``--avoid X Y`` of a 2-D system (``--avoid-phipsi`` accepted on the (phi, psi) system)."""
+    avoid, phipsi = getattr(args, "avoid", None), getattr(args, "avoid_phipsi", None)
+    if getattr(args, "avoid_structure", None) is not None:
+        raise _err(f"--avoid-structure: {system} is not a molecule", "pass the point to avoid as --avoid X Y")
+    if phipsi is not None:
+        if system != "alanine-dipeptide-phipsi":
+            raise _err(f"--avoid-phipsi: {system} has no (phi, psi) coordinates", "pass the point as --avoid X Y")
+        if avoid is not None:
+            raise _err("--avoid and --avoid-phipsi were both given", "pass only one of them")
+        avoid = phipsi
+    if avoid is None:
+        raise _err("--constraint region-avoiding needs the point to avoid",
+                   "add --avoid X Y (phi psi in rad for alanine-dipeptide-phipsi)")
+    return tuple(float(v) for v in avoid)
 
 
 # ============================================================================ models
@@ -242,10 +268,15 @@ def solve_curve(system: str, model, s: RunSettings, *, progress: bool = False) -
         from tps.workflows.cartesian import solve_geodesic
 
         endpoints = _aldp_endpoints()
-        r = solve_geodesic(model, endpoints, logsnr=s.logsnr, n_points=s.points, n_nodes=s.n_nodes,
-                           max_iter=s.max_iter, init_dips=s.init_dips, coarse_points=s.coarse_points,
-                           coarse_iter=s.coarse_iter, constraints=_constraints(s), seed=s.seed,
-                           progress=progress)
+        kw = dict(logsnr=s.logsnr, n_points=s.points, n_nodes=s.n_nodes, max_iter=s.max_iter, init_dips=s.init_dips,
+                  coarse_points=s.coarse_points, coarse_iter=s.coarse_iter, seed=s.seed, progress=progress)
+        if s.constraint == "region-avoiding":
+            from tps.cli._avoid import solve_avoiding_aldp
+
+            r, avoid_payload = solve_avoiding_aldp(model, endpoints, s, kw)
+            extra.update(avoid_payload.pop("extra"))
+        else:
+            r = solve_geodesic(model, endpoints, constraints=_constraints(s), **kw)
         extra["origin_nm"] = endpoints.origin.tolist()
     else:  # pragma: no cover
         raise _err(f"unknown system {system!r}", f"choose one of {', '.join(SYSTEMS)}")
@@ -254,10 +285,13 @@ def solve_curve(system: str, model, s: RunSettings, *, progress: bool = False) -
     with torch.no_grad():
         alpha = torch.sigmoid(lam).sqrt().reshape(-1, *([1] * (x.dim() - 1)))
         centres = model.to_physical(x / alpha)
-    return {"format": "tps-curve/1", "system": system, "x": x, "logsnr": lam, "centres": centres,
-            "scaling": model.scaling.as_dict(), "curve_energy": float(r.energy),
-            "curve_energy_initial": float(r.initial_energy), "n_evaluations": int(r.n_evaluations),
-            "wall_s": time.perf_counter() - t0, "extra": _jsonable(extra)}
+    curve = {"format": "tps-curve/1", "system": system, "x": x, "logsnr": lam, "centres": centres,
+             "scaling": model.scaling.as_dict(), "curve_energy": float(r.energy),
+             "curve_energy_initial": float(r.initial_energy), "n_evaluations": int(r.n_evaluations),
+             "wall_s": time.perf_counter() - t0, "extra": _jsonable(extra)}
+    if system == "alanine-dipeptide" and s.constraint == "region-avoiding":
+        curve.update(avoid_payload)  # avoided structures (nm) and point, for the paths' closest approach
+    return curve
 
 
 def _centres(cx, clam):
@@ -429,6 +463,10 @@ def metrics(system: str, paths, *, n_training_energy_evals: int = 0, wall_s=floa
         top = aldp.topology()
         row = summarize_molecular(paths, system=aldp.create_openmm_system(top), target_state=sysm.states["C7ax"],
                                   target_positions=_aldp_endpoints().target, topology=top, **kw)
+    if system == "alanine-dipeptide" and (curve or {}).get("avoid_structures") is not None:
+        from tps.cli._avoid import avoid_metrics
+
+        row.update(avoid_metrics(paths, curve))
     n_sel = int((curve or {}).get("extra", {}).get("n_selection_energy_evals", 0))
     if n_sel:
         row["n_selection_energy_evals"] = n_sel
