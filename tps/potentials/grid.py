@@ -234,20 +234,23 @@ def read_grid(path) -> Grid2D:
     path = Path(path)
     source = str(path)
     rows = []
-    with open(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            s = line.strip()
-            if not s or s.startswith("#"):
-                continue
-            parts = s.split()
-            if len(parts) != 3:
-                raise ValueError(
-                    f"{source}: wrong column count at line {lineno}: expected 3 columns (phi psi z), got {len(parts)}"
-                )
-            try:
-                rows.append([float(p) for p in parts])
-            except ValueError:
-                raise ValueError(f"{source}: non-numeric entry at line {lineno}: {s!r}") from None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{source}: not a text file (byte {exc.start} is not UTF-8); expected lines 'phi psi z'") from None
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        parts = s.split()
+        if len(parts) != 3:
+            raise ValueError(
+                f"{source}: wrong column count at line {lineno}: expected 3 columns (phi psi z), got {len(parts)}"
+            )
+        try:
+            rows.append([float(p) for p in parts])
+        except ValueError:
+            raise ValueError(f"{source}: non-numeric entry at line {lineno}: {s!r}") from None
     if not rows:
         raise ValueError(f"{source}: no data rows (expected lines 'phi psi z')")
     data = np.asarray(rows, dtype=np.float64)
