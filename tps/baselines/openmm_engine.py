@@ -95,6 +95,13 @@ class _Engine:
         self.n_steps = 0
         self.n_readouts = 0
 
+    def reseed(self, seed) -> None:
+        """Restart the integrator's random stream at ``seed`` (as a new context would) and zero the counters."""
+        self.integrator.setRandomNumberSeed(int(seed))
+        self.context.reinitialize()  # OpenMM reads the seed only when the context is (re)initialised
+        self.n_steps = 0
+        self.n_readouts = 0
+
     def set_positions(self, x):
         self.context.setPositions(np.asarray(x, dtype=np.float64))
         if self.constrained:
@@ -204,7 +211,8 @@ def openmm_two_way_shooting(system, initial_path, *, state_a: Callable, state_b:
                             timestep: float = 0.002, friction: float = 1.0, n_trials: int = 100,
                             max_frames: int = 2000, save_every: int = 25, platform="auto", seed: int = 0,
                             time_limit_s: Optional[float] = None, ensemble: str = "flexible",
-                            birth: Optional[list] = None, length_metropolis: bool = True) -> ShootingResult:
+                            birth: Optional[list] = None, length_metropolis: bool = True,
+                            _engine_key=None) -> ShootingResult:
     """Two-way shooting TPS with OpenMM dynamics (module docstring), one chain.
 
     Parameters
@@ -264,8 +272,17 @@ def openmm_two_way_shooting(system, initial_path, *, state_a: Callable, state_b:
         raise ValueError(f"ensemble: expected 'flexible' or 'fixed', got {ensemble!r}")
     fixed = ensemble == "fixed"
     rng = np.random.default_rng(seed)
-    engine = _Engine(system, temperature=temperature, timestep=timestep, friction=friction, platform=platform,
-                     seed=int(rng.integers(1, 2**31 - 1)))
+    engine_seed = int(rng.integers(1, 2**31 - 1))
+    if _engine_key is None:
+        engine = _Engine(system, temperature=temperature, timestep=timestep, friction=friction, platform=platform,
+                         seed=engine_seed)
+    else:  # a task of tps.baselines.chains: this worker's context, reseeded (same stream as a new one)
+        from tps.parallel import worker_cache
+
+        engine = worker_cache(("openmm-shooting-engine", _engine_key, temperature, timestep, friction, str(platform)),
+                              lambda: _Engine(system, temperature=temperature, timestep=timestep, friction=friction,
+                                              platform=platform, seed=engine_seed))
+        engine.reseed(engine_seed)
     path = _check_path(initial_path, engine.n_atoms, state_a, state_b, fixed=fixed)
     if not fixed and path.shape[0] > max_frames:
         raise ValueError(f"max_frames: the initial path has {path.shape[0]} frames, more than max_frames={max_frames}")

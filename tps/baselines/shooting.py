@@ -189,7 +189,8 @@ def _initial_paths(potential, ensemble, initial_path, n_chains):
 def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float, n_chains: int = 16,
                      n_rounds: int = 100, burn_in: int = 0, save_every: int = 1, keep: str = "chain",
                      seed: Optional[int] = None, time_limit_s: Optional[float] = None,
-                     length_metropolis: bool = True) -> ShootingResult:
+                     length_metropolis: bool = True, executor=None, task_size: Optional[int] = None,
+                     checkpoint=None, progress: bool = False) -> ShootingResult:
     """Two-way shooting TPS with ``n_chains`` independent chains (module docstring).
 
     Parameters
@@ -254,6 +255,13 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float,
         time_limit_s = check_positive(time_limit_s, "time_limit_s")
     fixed = isinstance(ensemble, FixedLengthEnsemble)
     initial, which = _initial_paths(potential, ensemble, initial_path, n_chains)
+    if executor is not None:
+        from tps.baselines.chains import shooting_tasks
+
+        kw = dict(kT=kT, dt=dt, n_rounds=n_rounds, burn_in=burn_in, save_every=save_every, keep=keep,
+                  time_limit_s=time_limit_s, length_metropolis=length_metropolis)
+        return shooting_tasks(potential, ensemble, [initial[i] for i in which], executor=executor, seed=seed,
+                              task_size=task_size, checkpoint=checkpoint, progress=progress, kw=kw)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
 
     t0 = time.perf_counter()

@@ -253,7 +253,7 @@ def _starts_array(starts, n_atoms):
 
 def md_samples(system: openmm.System, topology, starts, *, n_steps: int, report_interval: int,
                temperature: float = 300.0, timestep: float = 0.002, friction: float = 1.0, platform="auto",
-               seed: int = 0, progress: bool = False) -> MDData:
+               seed: int = 0, progress: bool = False, executor=None, checkpoint=None) -> MDData:
     """Langevin MD from each starting structure; the reported frames are training data.
 
     Parameters
@@ -278,8 +278,14 @@ def md_samples(system: openmm.System, topology, starts, *, n_steps: int, report_
         See :func:`tps.potentials.openmm.select_platform`.
     seed : int
         Velocities and integrator noise of start ``i`` use seed ``1 + 1000 seed + i``
-        (OpenMM treats seed 0 as "pick one at random").
+        (OpenMM treats seed 0 as "pick one at random"), whatever the executor.
     progress : bool
+        Progress bar of frames (no executor) or of completed starts.
+    executor : None, concurrent.futures.Executor or dask.distributed.Client
+        Where the runs go (:mod:`tps.parallel`): one task per start, each worker reusing one
+        context (reseeded per start). Every executor gives the frames of ``executor=None``.
+    checkpoint : path or TaskCheckpoint, optional
+        Executor only: completed starts are stored there and reused by a rerun.
 
     Returns
     -------
@@ -328,27 +334,34 @@ def md_samples(system: openmm.System, topology, starts, *, n_steps: int, report_
     n_reports = n_steps // report_interval
     frames, start_of_frame, times = [], [], []
     bar = None
-    if progress:
+    if progress and executor is None:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(starts) * n_reports, desc="MD", leave=False, disable=None)
-    for i, x0 in enumerate(starts):
-        run_seed = 1 + 1000 * int(seed) + i
-        integrator = openmm.LangevinMiddleIntegrator(temperature, friction, timestep)
-        integrator.setRandomNumberSeed(run_seed)
-        context = openmm.Context(system, integrator, chosen)
-        context.setPositions(x0)
-        context.applyConstraints(1e-6)
-        context.setVelocitiesToTemperature(temperature, run_seed)
-        for k in range(n_reports):
-            integrator.step(report_interval)
-            state = context.getState(getPositions=True)
-            frames.append(state.getPositions(asNumpy=True).value_in_unit(openmm.unit.nanometer))
-            start_of_frame.append(i)
-            times.append((k + 1) * report_interval * timestep)
-            if bar is not None:
-                bar.update(1)
-        del context, integrator
+    if executor is None:
+        for i, x0 in enumerate(starts):
+            run_seed = 1 + 1000 * int(seed) + i
+            integrator = openmm.LangevinMiddleIntegrator(temperature, friction, timestep)
+            integrator.setRandomNumberSeed(run_seed)
+            context = openmm.Context(system, integrator, chosen)
+            frames.extend(_md_run(context, integrator, x0, run_seed, temperature, report_interval, n_reports, bar))
+            start_of_frame.extend([i] * n_reports)
+            times.extend((k + 1) * report_interval * timestep for k in range(n_reports))
+            del context, integrator
+    else:
+        from tps.parallel import Task, TaskCheckpoint, fingerprint, run_tasks
+
+        xml = openmm.XmlSerializer.serialize(system)
+        common = (temperature, friction, timestep, chosen.getName(), report_interval, n_reports)
+        tasks = [Task(i, i, i + 1, 1 + 1000 * int(seed) + i, int(seed)) for i in range(len(starts))]
+        if checkpoint is not None and not isinstance(checkpoint, TaskCheckpoint):
+            checkpoint = TaskCheckpoint(checkpoint, fingerprint((xml, common, starts, int(seed))))
+        shared = {"xml": xml, "key": fingerprint((xml, common)), "common": common, "starts": starts}
+        for i, fr in enumerate(run_tasks(_md_task, tasks, shared=shared, executor=executor, checkpoint=checkpoint,
+                                         progress=progress, desc="MD")):
+            frames.extend(fr)
+            start_of_frame.extend([i] * n_reports)
+            times.extend((k + 1) * report_interval * timestep for k in range(n_reports))
     if bar is not None:
         bar.close()
     xyz = np.asarray(frames, dtype=np.float32)
@@ -361,3 +374,40 @@ def md_samples(system: openmm.System, topology, starts, *, n_steps: int, report_
             "platform": chosen.getName(), "integrator": "LangevinMiddleIntegrator",
             "start": np.asarray(start_of_frame), "start_names": names}
     return MDData(traj, len(starts) * n_steps, info)
+
+
+def _md_run(context, integrator, x0, run_seed, temperature, report_interval, n_reports, bar=None) -> list:
+    """One run of :func:`md_samples` on ``context``: ``n_reports`` frames (nm)."""
+    context.setPositions(x0)
+    context.applyConstraints(1e-6)
+    context.setVelocitiesToTemperature(temperature, run_seed)
+    frames = []
+    for _ in range(n_reports):
+        integrator.step(report_interval)
+        frames.append(context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(openmm.unit.nanometer))
+        if bar is not None:
+            bar.update(1)
+    return frames
+
+
+def _md_context(xml, common):
+    from tps.potentials.openmm import select_platform
+
+    temperature, friction, timestep, platform, _, _ = common
+    system = openmm.XmlSerializer.deserialize(xml)
+    integrator = openmm.LangevinMiddleIntegrator(temperature, friction, timestep)
+    return integrator, openmm.Context(system, integrator, select_platform(system.getNumParticles(), platform))
+
+
+def _md_task(shared, task):
+    """One start of :func:`md_samples` on this worker's context, reseeded with the start's seed."""
+    from tps.parallel.tasks import OPENMM_LOCK, worker_cache
+
+    temperature, _, _, _, report_interval, n_reports = shared["common"]
+    with OPENMM_LOCK:
+        integrator, context = worker_cache(("md-context", shared["key"]), lambda: _md_context(shared["xml"],
+                                                                                             shared["common"]))
+        integrator.setRandomNumberSeed(int(task.seed))
+        context.reinitialize()  # OpenMM reads the seed when the context is (re)initialised
+        return _md_run(context, integrator, shared["starts"][task.start], int(task.seed), temperature,
+                       report_interval, n_reports)

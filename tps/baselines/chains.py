@@ -1,0 +1,212 @@
+"""Shooting chains as tasks of :mod:`tps.parallel` (torch chains and OpenMM chains).
+
+- :func:`two_way_shooting` with ``executor=`` lands here: the ``n_chains`` chains are cut into
+  tasks of ``task_size`` chains, task ``i`` runs :func:`two_way_shooting` on its chains with
+  the seed of ``(seed, i)``, and :func:`merge_shooting` puts the results together in chain order
+  (paths ordered by round, then chain, as one batch would be).
+- :func:`openmm_shooting_chains` runs ``n_chains`` independent OpenMM shooting chains
+  (:func:`tps.baselines.openmm_engine.openmm_two_way_shooting`), chain ``c`` seeded from
+  ``(seed, c)``; each worker keeps one OpenMM context per system and reseeds it per chain.
+
+Results depend on ``(seed, task_size)`` only: the same for every executor and worker count.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+import torch
+
+from tps.baselines.unbiased_md import pad_paths
+from tps.sampling.paths import Paths
+
+__all__ = ["merge_shooting", "openmm_shooting_chains", "DEFAULT_TASK_SIZE"]
+
+#: Chains per task of :func:`tps.baselines.two_way_shooting` with an executor.
+DEFAULT_TASK_SIZE = 4
+
+
+def _unpadded(paths: Paths):
+    lens = paths.info["lengths"].tolist()
+    return [(paths.frames[i, :n], paths.energies[i, :n]) for i, n in enumerate(lens)]
+
+
+def merge_shooting(results, chain_offsets, *, wall_s: Optional[float] = None):
+    """One :class:`~tps.baselines.ShootingResult` from results of disjoint groups of chains.
+
+    Parameters
+    ----------
+    results : list of ShootingResult
+        From :func:`two_way_shooting`, in chain order.
+    chain_offsets : list of int
+        Global index of the first chain of each result.
+    wall_s : float, optional
+        Wall time of the whole run (default: the sum of the results').
+
+    Returns
+    -------
+    ShootingResult
+        Paths ordered by round, then global chain; counts summed; per-chain lists concatenated.
+    """
+    from tps.baselines.shooting import ShootingResult
+
+    saved = []
+    for r, off in zip(results, chain_offsets):
+        chain, rnd = r.paths.info["chain"].tolist(), r.paths.info["round"].tolist()
+        saved.extend((rd, off + c, f, e) for (f, e), c, rd in zip(_unpadded(r.paths), chain, rnd))
+    saved.sort(key=lambda s: (s[0], s[1]))
+    frames, energies, lens = pad_paths([s[2] for s in saved], [s[3] for s in saved])
+    infos = [r.info for r in results]
+    n_evals = sum(r.n_energy_evals for r in results)
+    n_trials = sum(r.n_trials for r in results)
+    n_acc = sum(r.n_accepted for r in results)
+    n_dec = sum(r.n_decorrelated for r in results)
+    rounds = max(len(i["accepted_per_round"]) for i in infos)
+    per_round = [sum(i["accepted_per_round"][k] for i in infos if k < len(i["accepted_per_round"]))
+                 for k in range(rounds)]
+    outcomes = {k: sum(i["outcomes"][k] for i in infos) for k in infos[0]["outcomes"]}
+    info = dict(infos[0])
+    info.update({
+        "n_chains": sum(i["n_chains"] for i in infos), "n_rounds": max(i["n_rounds"] for i in infos),
+        "accepted_per_chain": [a for i in infos for a in i["accepted_per_chain"]],
+        "accepted_per_round": per_round,
+        "decorrelated_per_chain": [a for i in infos for a in i["decorrelated_per_chain"]],
+        "final_decorrelated_from_initial": sum(i["final_decorrelated_from_initial"] for i in infos),
+        "first_decorrelated_round": [a for i in infos for a in i["first_decorrelated_round"]],
+        "outcomes": outcomes,
+        "mean_trial_frames": sum(i["mean_trial_frames"] * r.n_trials for i, r in zip(infos, results)) / n_trials,
+        "n_initial_frames": sum(i["n_initial_frames"] for i in infos),
+        "wall_s": sum(i["wall_s"] for i in infos) if wall_s is None else wall_s,
+    })
+    final_chains = [c for i in infos for c in i.get("final_chains", [])]
+    info.pop("final_chains", None)
+    paths = Paths(frames, energies, n_evals, results[0].paths.kT, {
+        **info, "lengths": lens, "chain": torch.tensor([s[1] for s in saved]),
+        "round": torch.tensor([s[0] for s in saved]),
+        "note": "padded by repeating each path's last frame; lengths holds the true frame counts",
+    })
+    info["final_chains"] = final_chains
+    return ShootingResult(
+        paths=paths, n_energy_evals=n_evals, n_trials=n_trials, n_accepted=n_acc, n_decorrelated=n_dec,
+        acceptance_rate=n_acc / n_trials, evals_per_accepted_path=n_evals / n_acc if n_acc else None,
+        evals_per_decorrelated_path=n_evals / n_dec if n_dec else None, info=info,
+    )
+
+
+def _shooting_task(shared, task):
+    from tps.baselines.shooting import two_way_shooting
+
+    starts = shared["initial"][task.start:task.stop]
+    if shared["one_initial"]:  # one shared initial path: evaluated once per task, not once per chain
+        starts = starts[0]
+    return two_way_shooting(shared["potential"], shared["ensemble"], starts, seed=int(task.seed), n_chains=task.size,
+                            **shared["kw"])
+
+
+def shooting_tasks(potential, ensemble, initial, *, executor, seed, task_size, checkpoint, progress, kw):
+    """The executor path of :func:`tps.baselines.two_way_shooting` (``initial``: one tensor per chain)."""
+    from tps._validation import check_positive_int
+    from tps.parallel import TaskCheckpoint, fingerprint, make_tasks, run_tasks
+
+    if seed is None:
+        seed = int(torch.randint(0, 2**62, (1,)))
+    size = DEFAULT_TASK_SIZE if task_size is None else check_positive_int(task_size, "task_size")
+    tasks = make_tasks(len(initial), task_size=size, seed=seed)
+    initial = list(initial)
+    shared = {"potential": potential, "ensemble": ensemble, "initial": initial, "kw": kw,
+              "one_initial": all(p is initial[0] for p in initial)}
+    if checkpoint is not None and not isinstance(checkpoint, TaskCheckpoint):
+        checkpoint = TaskCheckpoint(checkpoint, fingerprint((type(potential).__name__, repr(ensemble), list(initial),
+                                                             {k: repr(v) for k, v in kw.items()}, seed, size)))
+    t0 = time.perf_counter()
+    results = run_tasks(_shooting_task, tasks, shared=shared, executor=executor, checkpoint=checkpoint,
+                        progress=progress, desc="two-way shooting")
+    merged = merge_shooting(results, [t.start for t in tasks], wall_s=time.perf_counter() - t0)
+    merged.info.update({"seed": int(seed), "task_size": size, "n_tasks": len(tasks)})
+    merged.paths.info.update({"seed": int(seed), "task_size": size, "n_tasks": len(tasks)})
+    return merged
+
+
+# ----------------------------------------------------------------------------- OpenMM chains
+def _openmm_chain_task(shared, task):
+    from tps.baselines.openmm_engine import openmm_two_way_shooting
+    from tps.parallel.tasks import OPENMM_LOCK, worker_cache
+
+    system = worker_cache(("openmm-system", shared["key"]), lambda: _deserialize(shared["xml"]))
+    out = []
+    with OPENMM_LOCK:
+        seeds = [int(task.seed)] if task.size == 1 else task.rng().integers(1, 2**31 - 1, size=task.size).tolist()
+        for c, seed in zip(range(task.start, task.stop), seeds):
+            out.append(openmm_two_way_shooting(system, shared["initial"][c], seed=int(seed), _engine_key=shared["key"],
+                                               **shared["kw"]))
+    return out
+
+
+def _deserialize(xml):
+    import openmm
+
+    return openmm.XmlSerializer.deserialize(xml)
+
+
+def openmm_shooting_chains(system, initial_path, *, n_chains: int, seed: int = 0, executor=None,
+                           task_size: int = 1, checkpoint=None, progress: bool = False, **kwargs) -> list:
+    """``n_chains`` independent OpenMM two-way shooting chains, as tasks (:mod:`tps.parallel`).
+
+    Parameters
+    ----------
+    system : openmm.System
+    initial_path : array, shape ``(F, n_atoms, 3)`` nm, or a list of ``n_chains`` such arrays
+        One initial path shared by every chain, or one per chain.
+    n_chains : int
+    seed : int
+        Chain ``c`` of task ``i`` uses the seed of ``(seed, i)`` (``task_size=1``: one chain per
+        task) or the ``c``-th draw of that task's generator.
+    executor : None, concurrent.futures.Executor or dask.distributed.Client
+        None: the tasks run one after the other in this process (same results).
+    task_size : int
+        Chains per task (default 1).
+    checkpoint : path or TaskCheckpoint, optional
+        Completed chains are stored there; a rerun resumes from them.
+    progress : bool
+        Progress bar of completed tasks.
+    **kwargs
+        ``state_a``, ``state_b``, ``n_trials`` and the other keyword arguments of
+        :func:`~tps.baselines.openmm_engine.openmm_two_way_shooting` (not ``seed``).
+
+    Returns
+    -------
+    list of ShootingResult
+        One per chain, in chain order.
+
+    Examples
+    --------
+    See ``tests/baselines`` and ``python -m benchmarks scaling``.
+    """
+    import numpy as np
+    import openmm
+
+    from tps._validation import check_positive_int
+    from tps.parallel import TaskCheckpoint, fingerprint, make_tasks, run_tasks
+
+    n_chains = check_positive_int(n_chains, "n_chains")
+    task_size = check_positive_int(task_size, "task_size")
+    if "seed" in kwargs:
+        raise ValueError("seed: pass it as openmm_shooting_chains(seed=...), not in the chain keyword arguments")
+    if isinstance(initial_path, (list, tuple)):
+        if len(initial_path) != n_chains:
+            raise ValueError(f"initial_path: expected one path or n_chains={n_chains} paths, got {len(initial_path)}")
+        initial = [np.asarray(p, dtype=np.float64) for p in initial_path]
+    else:
+        initial = [np.asarray(initial_path, dtype=np.float64)] * n_chains
+    xml = openmm.XmlSerializer.serialize(system if isinstance(system, openmm.System) else system.potential.system)
+    kw = dict(kwargs)
+    key = fingerprint((xml, {k: repr(v) for k, v in kw.items() if k not in ("state_a", "state_b")}))
+    tasks = make_tasks(n_chains, task_size=task_size, seed=seed)
+    shared = {"xml": xml, "key": key, "initial": initial, "kw": kw}
+    if checkpoint is not None and not isinstance(checkpoint, TaskCheckpoint):
+        checkpoint = TaskCheckpoint(checkpoint, fingerprint((key, initial, repr(kw.get("state_a")),
+                                                             repr(kw.get("state_b")), int(seed), task_size)))
+    results = run_tasks(_openmm_chain_task, tasks, shared=shared, executor=executor, checkpoint=checkpoint,
+                        progress=progress, desc="OpenMM shooting chains")
+    return [r for chunk in results for r in chunk]
