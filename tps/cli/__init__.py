@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "metrics always use every path")
             q.add_argument("--steps-per-point", type=_positive_int,
                            help="Langevin (or OpenMM MD) steps per curve point (default 15 / 12 / 250)")
+            from tps.cli._parallel import add_executor_options
+
+            add_executor_options(q)
         if points:
             q.add_argument("--points", type=_positive_int, help="points on the geodesic (default 128 / 128 / 64)")
             q.add_argument("--max-iter", type=_positive_int,

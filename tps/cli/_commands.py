@@ -29,9 +29,10 @@ def _geodesic_key(system: str, s: RunSettings, model_info: dict) -> str:
                       settings={k: v for k, v in s.as_dict().items() if k not in _SAMPLING_ONLY}, version=_version())
 
 
-def _sampling_key(gkey: str, s: RunSettings) -> str:
+def _sampling_key(gkey: str, s: RunSettings, parallel=None) -> str:
     d = s.as_dict()
-    return _stage_key(geodesic=gkey, settings={k: d[k] for k in _SAMPLING_ONLY if k in d}, seed=s.seed)
+    extra = {} if parallel is None else {"parallel": parallel}  # in-process: the key of earlier versions
+    return _stage_key(geodesic=gkey, settings={k: d[k] for k in _SAMPLING_ONLY if k in d}, seed=s.seed, **extra)
 
 
 def _read_state(path: Path) -> dict:
@@ -77,6 +78,15 @@ def _summary_line(system, row, timings) -> str:
 
 
 def cmd_run(args) -> int:
+    from tps.cli._parallel import cli_executor
+
+    with cli_executor(args) as (executor, spec):
+        return _cmd_run(args, executor, spec)
+
+
+def _cmd_run(args, executor, spec) -> int:
+    from tps.cli._parallel import parallel_key
+
     torch = _threads()
     system = args.system
     s = _settings(system, args)
@@ -111,7 +121,7 @@ def cmd_run(args) -> int:
     else:
         _say(args, f"[1/3] geodesic: reusing {curve_path} (same settings and model)")
     timings["geodesic_s"] = curve["wall_s"]
-    skey = _sampling_key(gkey, s)
+    skey = _sampling_key(gkey, s, parallel_key(spec))
     paths, row = None, None
     method = "spacetime-geodesic" + ("" if s.constraint == "none" else f"-{s.constraint}")
     saved = state.get("sampling", {})
@@ -128,7 +138,9 @@ def cmd_run(args) -> int:
     if paths is None:
         _say(args, f"[2/3] annealed Langevin: {s.paths} paths x {s.points} points x "
                    f"{s.steps_per_point} steps")
-        paths, t_sample = sample_curve(system, curve, s, progress=_progress(args))
+        tasks_dir = None if executor is None else out / "tasks" / "sampling"
+        paths, t_sample = sample_curve(system, curve, s, progress=_progress(args), executor=executor,
+                                       checkpoint=None if tasks_dir is None else (tasks_dir, skey))
         timings["sampling_s"] = t_sample
         t0 = time.perf_counter()
         row = metrics(system, paths, n_training_energy_evals=int(model.metadata.get("n_training_energy_evals", 0)),
@@ -142,6 +154,12 @@ def cmd_run(args) -> int:
         state["sampling"] = {"key": skey, "files": [str(Path(f).relative_to(out)) for f in files],
                              "wall_s": t_sample, "metrics_s": timings["metrics_s"], "metrics": row, "date": _now()}
         write_json(state_path, _jsonable(state))
+        if tasks_dir is not None:  # the paths are saved: the per-task results are no longer needed
+            import shutil
+
+            shutil.rmtree(tasks_dir, ignore_errors=True)
+            if not any(tasks_dir.parent.iterdir()):
+                tasks_dir.parent.rmdir()
     _say(args, "[3/3] figure")
     t0 = time.perf_counter()
     figure(system, paths, curve, out / "paths.png", n_total=row["n_paths"])
@@ -162,6 +180,7 @@ def cmd_run(args) -> int:
         "metrics": row,
         "timings": timings,
         "resumed": resumed,
+        "parallel": _parallel_info(spec, paths),
         "files": {"paths": str(_paths_file(system, out).relative_to(out)), "figure": "paths.png",
                   "curve": "curve.pt"},
         "energy_unit": "dimensionless" if system == "muller-brown" else "kJ/mol",
@@ -198,7 +217,22 @@ def cmd_geodesic(args) -> int:
     return 0
 
 
+def _parallel_info(spec, paths) -> dict:
+    info = spec.describe()
+    for k in ("n_tasks", "task_size"):
+        if paths.info.get(k) is not None:
+            info[k] = paths.info[k]
+    return info
+
+
 def cmd_sample(args) -> int:
+    from tps.cli._parallel import cli_executor
+
+    with cli_executor(args) as (executor, spec):
+        return _cmd_sample(args, executor, spec)
+
+
+def _cmd_sample(args, executor, spec) -> int:
     torch = _threads()
     system = args.system
     curve = _load_curve(args.curve, system)
@@ -206,7 +240,7 @@ def cmd_sample(args) -> int:
     s = dataclasses.replace(s, points=int(curve["x"].shape[0]))
     out = _check_out_dir(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    paths, t_sample = sample_curve(system, curve, s, progress=_progress(args))
+    paths, t_sample = sample_curve(system, curve, s, progress=_progress(args), executor=executor)
     row = metrics(system, paths, wall_s=t_sample, geodesic_wall_s=float(curve.get("wall_s", float("nan"))),
                   curve=curve)
     if s.save_paths and s.save_paths < paths.n_paths:
@@ -215,7 +249,7 @@ def cmd_sample(args) -> int:
     figure(system, paths, curve, out / "paths.png", n_total=row["n_paths"])
     results = {"system": system, "command": shlex.join(["tps"] + list(args._argv)), "package_version": _version(),
                "date": _now(), "seed": s.seed, "settings": s.as_dict(), "curve_file": str(args.curve),
-               "metrics": row, "timings": {"sampling_s": t_sample},
+               "metrics": row, "timings": {"sampling_s": t_sample}, "parallel": _parallel_info(spec, paths),
                "files": {"paths": str(_paths_file(system, out).relative_to(out)), "figure": "paths.png"},
                "hardware": {"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count()},
                "versions": _versions()}

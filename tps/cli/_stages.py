@@ -349,9 +349,21 @@ def _load_curve(path, system: Optional[str] = None) -> dict:
 
 
 # ============================================================================ sampling stage
-def sample_curve(system: str, curve: dict, s: RunSettings, *, progress: bool = False):
-    """Annealed Langevin paths along ``curve``; returns ``(paths, wall_s)``."""
+def sample_curve(system: str, curve: dict, s: RunSettings, *, progress: bool = False, executor=None,
+                 checkpoint=None):
+    """Annealed Langevin paths along ``curve``; returns ``(paths, wall_s)``.
+
+    ``executor`` (None: in-process, the historical stream) and ``checkpoint`` (``(directory, key)``
+    of completed tasks, executor only) go to the sampler (:mod:`tps.parallel`).
+    """
     torch = _threads()
+    par = {}
+    if executor is not None:
+        from tps.parallel import TaskCheckpoint, fingerprint
+
+        par = {"executor": executor, "seed": s.seed + 1}
+        if checkpoint is not None:
+            par["checkpoint"] = TaskCheckpoint(checkpoint[0], fingerprint(checkpoint[1]))
     from tps.diffusion.scaling import AffineScaling
 
     t0 = time.perf_counter()
@@ -366,7 +378,7 @@ def sample_curve(system: str, curve: dict, s: RunSettings, *, progress: bool = F
         paths = annealed_langevin(sysm.potential, cx, clam, kT=sysm.kT, n_paths=s.paths,
                                   steps_per_point=s.steps_per_point, step_size=s.step_size, scaling=scaling,
                                   frames_per_point=s.frames_per_point, x_start=sysm.endpoints["A"],
-                                  generator=gen, progress=progress)
+                                  generator=gen, progress=progress, **par)
     elif system == "alanine-dipeptide-phipsi":
         from tps.potentials.grid import bilinear
         from tps.sampling import annealed_langevin
@@ -375,7 +387,7 @@ def sample_curve(system: str, curve: dict, s: RunSettings, *, progress: bool = F
         grid, pot, kT, start, _ = _phipsi_surface()
         raw = annealed_langevin(pot, cx, clam, kT=kT, n_paths=s.paths, steps_per_point=s.steps_per_point,
                                 step_size=s.step_size, scaling=scaling, frames_per_point=s.frames_per_point,
-                                x_start=start, generator=gen, progress=progress)
+                                x_start=start, generator=gen, progress=progress, **par)
         # reported energies: periodic bilinear interpolation of the raw grid (never the spline)
         info = dict(raw.info, energies="periodic bilinear interpolation of the raw free-energy grid")
         paths = Paths(raw.frames, bilinear(grid, raw.frames), raw.n_energy_evals, raw.kT, info)
@@ -388,7 +400,8 @@ def sample_curve(system: str, curve: dict, s: RunSettings, *, progress: bool = F
         restraints = curve_restraints(cx, clam, scaling, temperature=aldp.TEMPERATURE, origin=endpoints.origin)
         paths = sample_paths(omm, restraints, endpoints, n_paths=s.paths, steps_per_point=s.steps_per_point,
                              temperature=aldp.TEMPERATURE, timestep=s.timestep, friction=s.friction,
-                             frames_per_point=s.frames_per_point, seed=s.seed, progress=progress)
+                             frames_per_point=s.frames_per_point, seed=s.seed, progress=progress,
+                             **{k: v for k, v in par.items() if k != "seed"})
     else:  # pragma: no cover
         raise _err(f"unknown system {system!r}", f"choose one of {', '.join(SYSTEMS)}")
     return paths, time.perf_counter() - t0

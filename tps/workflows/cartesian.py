@@ -633,7 +633,7 @@ def curve_restraints(curve_x, curve_logsnr, scaling: AffineScaling, *, temperatu
 def sample_paths(system: openmm.System, restraints: CurveRestraints, endpoints: Endpoints, *, n_paths: int,
                  steps_per_point: int, temperature: float = 300.0, timestep: float = 0.002, friction: float = 1.0,
                  platform="auto", frames_per_point: int = 1, seed: int = 0, n_workers: int = 1,
-                 progress: bool = False):
+                 progress: bool = False, executor=None, checkpoint=None):
     """Annealed Langevin in OpenMM along ``restraints``, every path starting at ``endpoints.start``.
 
     Parameters
@@ -651,8 +651,10 @@ def sample_paths(system: openmm.System, restraints: CurveRestraints, endpoints: 
         ps (default 0.002).
     friction : float
         1/ps.
-    platform, frames_per_point, seed, n_workers, progress
-        Passed to :func:`tps.sampling.openmm_annealed.openmm_annealed_langevin`.
+    platform, frames_per_point, seed, n_workers, progress, executor, checkpoint
+        Passed to :func:`tps.sampling.openmm_annealed.openmm_annealed_langevin` (``executor``:
+        None, a ``concurrent.futures.Executor`` or a ``dask.distributed.Client``, see
+        :mod:`tps.parallel`).
 
     Returns
     -------
@@ -687,7 +689,7 @@ def sample_paths(system: openmm.System, restraints: CurveRestraints, endpoints: 
                                      n_paths=n_paths, steps_per_point=steps_per_point, x_start=endpoints.start,
                                      timestep=timestep, friction=friction, platform=platform,
                                      frames_per_point=frames_per_point, seed=seed, n_workers=n_workers,
-                                     progress=progress)
+                                     progress=progress, executor=executor, checkpoint=checkpoint)
     paths.info.setdefault("wall_s", time.perf_counter() - t0)
     return paths
 
@@ -726,7 +728,7 @@ def transition_paths(system: openmm.System, topology, model: DiffusionModel, sta
                      logsnr: float = 4.0, n_points: int = 48, geodesic_options: Optional[dict] = None,
                      endpoints: Optional[Endpoints] = None, timestep: float = 0.002, friction: float = 1.0,
                      platform="auto", frames_per_point: int = 1, seed: int = 0, n_workers: int = 1,
-                     progress: bool = False) -> CartesianResult:
+                     progress: bool = False, executor=None) -> CartesianResult:
     """Transition paths from ``start`` to ``target`` for any molecule: endpoints -> curve -> OpenMM paths.
 
     Parameters
@@ -751,7 +753,7 @@ def transition_paths(system: openmm.System, topology, model: DiffusionModel, sta
         ``coarse_points``, ``constraints``, ...).
     endpoints : Endpoints, optional
         Reuse prepared endpoints (skips minimisation).
-    timestep, friction, platform, frames_per_point, seed, n_workers, progress
+    timestep, friction, platform, frames_per_point, seed, n_workers, progress, executor
         Passed to :func:`sample_paths`.
 
     Returns
@@ -812,7 +814,8 @@ def transition_paths(system: openmm.System, topology, model: DiffusionModel, sta
     t0 = time.perf_counter()
     paths = sample_paths(system, restraints, endpoints, n_paths=n_paths, steps_per_point=steps_per_point,
                          temperature=temperature, timestep=timestep, friction=friction, platform=platform,
-                         frames_per_point=frames_per_point, seed=seed, n_workers=n_workers, progress=progress)
+                         frames_per_point=frames_per_point, seed=seed, n_workers=n_workers, progress=progress,
+                         executor=executor)
     return CartesianResult(paths, endpoints, restraints, result,
                            {"geodesic": t_curve, "sampling": time.perf_counter() - t0})
 
