@@ -16,7 +16,12 @@ SUITES = {
     "all": "benchmarks.all",
     "reference-ensemble": "benchmarks.reference_ensemble",
     "check": "benchmarks.check_summary",
+    "scaling": "benchmarks.scaling",
 }
+
+#: Suites whose runner takes ``args.executor`` (``--workers N`` / ``--scheduler tcp://HOST:PORT``).
+#: (``scaling`` starts its own clusters.)
+PARALLEL_SUITES = ("muller-brown", "all", "reference-ensemble")
 
 
 def main(argv=None) -> int:
@@ -31,12 +36,31 @@ def main(argv=None) -> int:
     module = importlib.import_module(SUITES[suite])
     parser = argparse.ArgumentParser(prog=f"python -m benchmarks {suite}", description=module.__doc__)
     module.add_arguments(parser)
+    if suite in PARALLEL_SUITES and not any(a.dest == "workers" for a in parser._actions):
+        parser.add_argument("--workers", type=int, help="run the suite's tasks on a local Dask cluster of N worker "
+                                                        "processes (default: in this process)")
+        parser.add_argument("--scheduler", help="run the suite's tasks on the Dask scheduler at tcp://HOST:PORT")
     args = parser.parse_args(argv[1:])
+    from contextlib import nullcontext
+
+    opened = nullcontext(None)
+    if suite in PARALLEL_SUITES:
+        from tps.parallel import ExecutorSpec, open_executor
+
+        try:
+            spec = ExecutorSpec(workers=args.workers, scheduler=args.scheduler)
+            opened = open_executor(spec)
+            args.executor = opened.__enter__()
+        except ValueError as exc:
+            print(f"error: --{exc}", file=sys.stderr)
+            return 2
     try:
         module.run(args)
     except KeyboardInterrupt:
         print("interrupted: files written so far are complete (atomic writes)", file=sys.stderr)
         return 130
+    finally:
+        opened.__exit__(None, None, None)
     return 0
 
 
