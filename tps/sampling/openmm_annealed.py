@@ -416,8 +416,8 @@ def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, tempe
         rng = np.random.default_rng(seed)
         velocity_seeds = rng.integers(1, 2**31 - 1, size=n_paths)
         integrator_seeds = rng.integers(1, 2**31 - 1, size=n_workers)
-        frames, energies, _, cpu, plat = _run_paths(xml, centres, stiffness, starts, velocity_seeds,
-                                                    integrator_seeds[0], *common, progress)
+        frames, energies, task_wall, cpu, plat = _run_paths(xml, centres, stiffness, starts, velocity_seeds,
+                                                            integrator_seeds[0], *common, progress)
         n_tasks = 1
     else:
         from tps.parallel import TaskCheckpoint, fingerprint, make_tasks, run_tasks
@@ -438,6 +438,7 @@ def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, tempe
         frames = np.concatenate([r[0] for r in results])
         energies = np.concatenate([r[1] for r in results])
         cpu = sum(r[3] for r in results)
+        task_wall = sum(r[2] for r in results)
         plat = results[0][4]
         n_tasks = len(tasks)
     wall = time.perf_counter() - t0
@@ -466,6 +467,7 @@ def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, tempe
         "wall_s": wall,
         "steps_per_s": n_steps / wall if wall > 0 else float("nan"),
         "cpu_s": cpu,
+        "task_wall_s": task_wall,
         "steps_per_cpu_s": n_steps / cpu if cpu > 0 else float("nan"),
     }
     return Paths(torch.from_numpy(frames), torch.from_numpy(energies), n_steps, boltzmann_kT(temperature), info)
