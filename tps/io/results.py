@@ -137,6 +137,13 @@ def load_results(path, *, nonfinite: bool = True):
     dict or list
         Arrays come back as (nested) lists.
 
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        Starting ``path:`` if the file is not JSON (truncated, damaged or another format).
+
     Examples
     --------
     >>> import tempfile, os
@@ -148,5 +155,9 @@ def load_results(path, *, nonfinite: bool = True):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no such file {str(path)!r}")
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"path: {str(path)!r} is not a JSON file (truncated or damaged? "
+                         f"{' '.join(str(exc).split())})") from None
     return _restore_nonfinite(data) if nonfinite else data

@@ -346,6 +346,15 @@ def load_paths(path, *, top=None):
         Checked against the atom count of the file when given; never needed to read the
         coordinates.
 
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        Starting ``path:`` if the file is not a readable ensemble (wrong format, truncated or
+        damaged, non-finite coordinates, metadata that does not match the frames); starting
+        ``topology:`` if ``top`` has another number of atoms (another molecule).
+
     Returns
     -------
     Paths
@@ -368,20 +377,44 @@ def load_paths(path, *, top=None):
     >>> [f.name for f in files], tuple(back.frames.shape), n_frames
     (['paths.dcd', 'paths.dcd.json'], (2, 3, 22, 3), 6)
     """
-    import torch
-
-    from tps.sampling.paths import Paths
-
     path = Path(path)
     ext = _extension(path)
     sidecar = _sidecar(path)
     if not path.is_file() and not (ext == ".dcd" and sidecar.is_file()):
         raise FileNotFoundError(f"path: no such file {str(path)!r}")
+    try:
+        paths = _read_paths(path, ext, sidecar, top)
+    except Exception as exc:
+        if isinstance(exc, (ValueError, TypeError, FileNotFoundError)) and str(exc).startswith(_OWN_ERRORS):
+            raise
+        # A truncated or damaged file fails deep inside numpy/mdtraj/PyTables with errors that
+        # name neither the file nor the argument.
+        raise ValueError(f"path: cannot read {str(path)!r} as a {ext} path ensemble written by tps.io.save_paths "
+                         f"(truncated or damaged? {type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from exc
+    if not bool(paths.frames.isfinite().all()):
+        raise ValueError(f"path: {str(path)!r} holds NaN or infinite coordinates (a damaged file?)")
+    return paths
+
+
+_OWN_ERRORS = ("path: ", "top: ", "topology: ", "paths.info")
+
+
+def _read_paths(path: Path, ext: str, sidecar: Path, top):
+    import torch
+
+    from tps.sampling.paths import Paths
+
     if ext == ".npz":
         with np.load(path, allow_pickle=False) as data:
             if "format" not in data.files or str(data["format"]) != _TAG:
                 raise ValueError(f"path: {str(path)!r} is not a path ensemble written by tps.io.save_paths")
-            return Paths(torch.from_numpy(data["frames"]), torch.from_numpy(data["energies"]),
+            frames = data["frames"]
+            if top is not None:  # the atom count must match, as for the trajectory formats
+                if frames.ndim != 4 or frames.shape[-1] != 3:
+                    raise ValueError(f"top: given, but {str(path)!r} holds frames of shape {frames.shape[2:]}, "
+                                     "not (n_atoms, 3)")
+                _mdtraj_topology(top, frames.shape[2], ext)
+            return Paths(torch.from_numpy(frames), torch.from_numpy(data["energies"]),
                          int(data["n_energy_evals"]), float(data["kT"]), _decode_info(str(data["info"])))
     import mdtraj
 
