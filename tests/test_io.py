@@ -225,6 +225,53 @@ def test_results_errors_and_atomicity(tmp_path, monkeypatch):
         load_results(tmp_path / "missing.json")
 
 
+@pytest.mark.parametrize("writer", ["write_text", "write_json", "save_results", "save_torch", "save_npz"])
+def test_interrupted_mid_write_leaves_the_old_file(tmp_path, monkeypatch, writer):
+    """Interrupt a write after half of its bytes reached the disk (Ctrl-C in the middle): the old
+    file must be intact and no temporary file left. An in-place write fails this test; the test
+    above cannot tell, its failure comes before any byte is written."""
+    import pathlib
+
+    target = tmp_path / ("out.npz" if writer == "save_npz" else "out.pt" if writer == "save_torch" else "out.json")
+    value = {"a": list(range(200))}
+    write = {"write_text": lambda: tps.io.write_text(target, json.dumps(value)),
+             "write_json": lambda: tps.io.write_json(target, value),
+             "save_results": lambda: save_results(value, target),
+             "save_torch": lambda: tps.io.save_torch(target, value),
+             "save_npz": lambda: tps.io.save_npz(target, a=np.arange(200))}[writer]
+    write()
+    old = target.read_bytes()
+    value = {"a": list(range(300))}
+
+    def half_then_interrupt(data: bytes, dest):
+        with open(dest, "wb") as fh:
+            fh.write(data[: len(data) // 2])
+            fh.flush()
+        raise KeyboardInterrupt
+
+    real_save, real_savez = torch.save, np.savez_compressed
+
+    def write_text(self, text, *args, **kwargs):
+        half_then_interrupt(text.encode(), self)
+
+    def save(obj, f, *args, **kwargs):
+        real_save(obj, tmp_path / "full.bin")
+        half_then_interrupt((tmp_path / "full.bin").read_bytes(), f)
+
+    def savez(f, **arrays):
+        real_savez(tmp_path / "full.npz", **arrays)
+        half_then_interrupt((tmp_path / "full.npz").read_bytes(), f)
+
+    monkeypatch.setattr(pathlib.Path, "write_text", write_text)
+    monkeypatch.setattr(torch, "save", save)
+    monkeypatch.setattr(np, "savez_compressed", savez)
+    with pytest.raises(KeyboardInterrupt):
+        write()
+    monkeypatch.undo()
+    assert target.read_bytes() == old  # the old file, whole
+    assert sorted(f.name for f in tmp_path.iterdir() if f.name.startswith(".")) == []  # no temporary left
+
+
 def test_existing_atomic_helpers_still_exported(tmp_path):
     for name in ("atomic_path", "write_text", "write_json", "save_torch", "save_npz"):
         assert callable(getattr(tps.io, name))
