@@ -20,7 +20,7 @@ from tps.cli import main
 from tps.io import load_paths, save_paths
 from tps.io import ops_to_tps
 from tps.io.ops import IMPORT_SCRIPT, export_ops, read_states, state_definitions, states_from_definitions
-from tps.io.ops_compare import compare_ensembles
+from tps.io.ops_compare import compare_ensembles, noise_floor
 from tps.sampling import Paths
 from tps.systems import alanine_dipeptide as aldp
 
@@ -188,6 +188,12 @@ def test_compare_ensembles(system, minima):
     diff = compare_ensembles(other, ens, system, platform="Reference")
     assert 0.0 < diff["path_density_jsd"] <= 1.0 and diff["ops"]["n_weighted"] == 4
     assert diff["ops"]["n_frames"] == 4 * diff["ops"]["length_mean"]
+    # noise floor: two identical paths split into halves agree exactly; two different ones do not
+    both = Paths(path.expand(2, -1, -1, -1), torch.zeros(2, path.shape[1], dtype=torch.float64), 0, system.kT)
+    assert noise_floor(both, system) == 0.0
+    assert noise_floor([path[0], coarse[0]], system) > 0.0                # a list of per-path arrays works too
+    with pytest.raises(ValueError, match="at least two"):
+        noise_floor(ens, system)
 
 
 def test_cli_export_and_compare(tmp_path, capsys, minima):

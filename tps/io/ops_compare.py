@@ -188,23 +188,53 @@ def compare_ensembles(ops_paths, tps_paths, system, *, states=None, bins: int = 
     return result
 
 
-def noise_floor(paths, system, *, states=None, bins: int = 36, seed: Optional[int] = 0) -> float:
-    """JSD between two random halves of one ensemble's transition segments (the sampling-noise level)."""
+def noise_floor(paths, system, *, states=None, bins: int = 36, weighted: bool = True,
+                seed: Optional[int] = 0) -> float:
+    """JSD between two random halves of one ensemble's transition segments (the sampling-noise level).
+
+    Parameters
+    ----------
+    paths : Paths
+    system : tps.systems.System
+    states : dict or str or Path, optional
+        As in :func:`compare_ensembles`.
+    bins : int
+    weighted : bool
+        Repeat each path ``info["multiplicity"]`` times (when present) within its half, as
+        :func:`compare_ensembles` does.
+    seed : int, optional
+        Seed of the random split of the distinct paths.
+
+    Returns
+    -------
+    float
+        bits, in ``[0, 1]``.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two paths go from A to B.
+    """
     import torch
 
-    from tps.io.ops import state_definitions, states_from_definitions
+    from tps.io.ops import read_states, state_definitions, states_from_definitions
     from tps.metrics import path_density_jsd
     from tps.potentials.openmm import dihedrals
 
-    definitions = state_definitions(system) if states is None else states
+    if states is None:
+        definitions = state_definitions(system)
+    else:
+        definitions = states if isinstance(states, dict) else read_states(states)
     a, b = states_from_definitions(definitions)
-    segments, _ = transition_segments(paths, a, b)
+    segments, kept = transition_segments(paths, a, b)
     if len(segments) < 2:
         raise ValueError("paths: need at least two transition paths for a noise floor")
+    mult = (getattr(paths, "info", None) or {}).get("multiplicity")
+    weights = [int(mult[i]) for i in kept] if weighted and mult is not None else [1] * len(kept)
     order = np.random.default_rng(seed).permutation(len(segments))
     half = len(order) // 2
     indices = np.asarray(definitions["cv"]["atom_indices"])
-    first = torch.cat([segments[i] for i in order[:half]])
-    second = torch.cat([segments[i] for i in order[half:]])
+    first, second = (torch.cat([segments[i] for i in part for _ in range(weights[i])])
+                     for part in (order[:half], order[half:]))
     return float(path_density_jsd(dihedrals(first, indices), dihedrals(second, indices), bins=bins,
                                   ranges=[(-math.pi, math.pi)] * 2, periods=definitions["cv"]["periods"]))

@@ -110,8 +110,26 @@ def write_tps_h5(out_path, trajectories, *, kT=float("nan"), info=None):
     return out_path
 
 
+def _single(sample_set, k):
+    samples = list(sample_set)
+    if len(samples) != 1:
+        raise ValueError(f"storage: step {k} has {len(samples)} active samples; this script handles a TPS "
+                         "storage with one ensemble (one replica)")
+    return samples[0].trajectory
+
+
+def _same(a, b):
+    ua = getattr(a, "__uuid__", None)
+    return a is b or (ua is not None and ua == getattr(b, "__uuid__", None))
+
+
 def chain_from_storage(storage):
     """Active TPS trajectory after every MC step, and whether each step was accepted.
+
+    Fast path: the storage's sample sets, one per step in step order (checked against the last
+    step), with a step accepted when the active path changed (a shooting move that is accepted
+    always brings a new path). Otherwise every step is loaded (slow: its whole move tree) and
+    ``step.change.accepted`` read.
 
     Returns
     -------
@@ -120,17 +138,18 @@ def chain_from_storage(storage):
     accepted : list of bool
         One per step after the first.
     """
+    n = len(storage.steps)
+    if n == 0:
+        raise ValueError("storage: it holds no Monte Carlo steps")
+    if len(storage.samplesets) == n:
+        trajs = [_single(s, k) for k, s in enumerate(storage.samplesets)]
+        if _same(trajs[-1], _single(storage.steps[n - 1].active, n - 1)):
+            return trajs, [not _same(a, b) for a, b in zip(trajs[:-1], trajs[1:])]
     trajs, accepted = [], []
     for k, step in enumerate(storage.steps):
-        samples = list(step.active)
-        if len(samples) != 1:
-            raise ValueError(f"storage: step {k} has {len(samples)} active samples; this script handles a TPS "
-                             "storage with one ensemble (one replica)")
-        trajs.append(samples[0].trajectory)
+        trajs.append(_single(step.active, k))
         if k > 0:
             accepted.append(bool(step.change.accepted))
-    if not trajs:
-        raise ValueError("storage: it holds no Monte Carlo steps")
     return trajs, accepted
 
 
@@ -140,18 +159,27 @@ def select(trajectories, mode):
         return list(trajectories), [1] * len(trajectories)
     if mode != "accepted":
         raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
-    def same(a, b):
-        ua = getattr(a, "__uuid__", None)
-        return a is b or (ua is not None and ua == getattr(b, "__uuid__", None))
-
     out, mult = [], []
     for t in trajectories:
-        if out and same(t, out[-1]):
+        if out and _same(t, out[-1]):
             mult[-1] += 1
         else:
             out.append(t)
             mult.append(1)
     return out, mult
+
+
+def to_mdtraj(chain, mode):
+    """mdtraj trajectories of the paths ``select(chain, mode)`` picks; each distinct path converted once."""
+    import mdtraj
+
+    distinct, mult = select(chain, "accepted")
+    topology = distinct[0].to_mdtraj().topology  # OPS rebuilds the topology on every to_mdtraj(): once is enough
+    xyz = [np.asarray(t.xyz, dtype=np.float32) for t in distinct]
+    if mode == "accepted":
+        return [mdtraj.Trajectory(x, topology) for x in xyz]
+    select(chain, mode)  # checks mode
+    return [mdtraj.Trajectory(x, topology) for x, m in zip(xyz, mult) for _ in range(m)]
 
 
 def main(argv=None):
@@ -172,8 +200,8 @@ def main(argv=None):
     storage = paths.Storage(args.storage, mode="r")
     try:
         chain, accepted = chain_from_storage(storage)
-        chosen, mult = select(chain, args.mode)
-        trajs = [t.to_mdtraj() for t in chosen]
+        trajs = to_mdtraj(chain, args.mode)
+        mult = select(chain, args.mode)[1]
         n_acc = int(sum(accepted))
         info = {"source": "openpathsampling", "ops_version": getattr(paths, "version", None) and paths.version.version,
                 "storage": os.path.abspath(args.storage), "mode": args.mode, "n_steps": len(accepted),
