@@ -214,3 +214,27 @@ def test_cli_export_and_compare(tmp_path, capsys, minima):
                split=True)
     assert main(["export-ops", str(stuck), "--out", str(tmp_path / "y")]) == 2
     assert "goes from state A to state B" in capsys.readouterr().err
+
+
+def test_ops_example_volumes_match_the_tps_balls(system, minima):
+    """The OPS script's ball CV (mdtraj + numpy, run inside OPS) gives the distances of tps's own balls."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "ops" / "run_tps_from_tps_paths.py"
+    tree = ast.parse(script.read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert "tps" not in imported and "torch" not in imported
+    spec = importlib.util.spec_from_file_location("ops_example", script)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    d = state_definitions(system)
+    frames = _path(minima)
+    traj = mdtraj.Trajectory(frames, mdtraj.Topology.from_openmm(aldp.topology()))
+    for ball in d["states"]["A"]["balls"] + d["states"]["B"]["balls"]:
+        ops_d = example.ball_distance(traj, d["cv"]["atom_indices"], ball["center"], d["cv"]["periods"])
+        assert ops_d.shape == (len(frames), 1)                          # one value per frame, as OPS expects
+        ours = system.states[ball["name"]].distance(torch.as_tensor(frames)).numpy()
+        np.testing.assert_allclose(ops_d[:, 0], ours, atol=1e-5)
+    assert (ops_d[:, 0] < 0.75).any() and (ops_d[:, 0] > 0.75).any()   # the path leaves and enters the last ball
