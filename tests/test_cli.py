@@ -278,3 +278,52 @@ def test_run_alanine_dipeptide_tiny(tmp_path, capsys):
     capsys.readouterr()
     assert main(["check-energies", str(out / "paths" / "paths.dcd")]) == 0
     assert "agree" in capsys.readouterr().out
+
+
+def test_all_atom_region_avoidance_refuses_bad_input_and_writes_nothing(tmp_path, capsys):
+    import os
+
+    import mdtraj
+
+    from tps.systems import alanine_dipeptide as aldp
+
+    c7eq = os.path.join(aldp.data_dir(), "C7eq.pdb")
+    short = tmp_path / "short.pdb"
+    mdtraj.load(c7eq).atom_slice(range(21)).save_pdb(str(short))
+    out = tmp_path / "out"
+    ra = ["--constraint", "region-avoiding"]
+    cases = [
+        (["alanine-dipeptide", *ra, "--avoid-structure", str(short)], "--avoid-structure short.pdb: has 21 atoms"),
+        (["muller-brown", *ra, "--avoid-phipsi", "-1.0", "-0.7"], "--avoid-phipsi: muller-brown has no (phi, psi)"),
+        (["alanine-dipeptide", *ra, "--avoid-phipsi", "-2.5", "2.7"], "contains the start"),       # C5
+        (["alanine-dipeptide", *ra, "--avoid-phipsi", "1.0", "-0.8"], "contains the target"),      # C7ax
+        (["alanine-dipeptide", *ra, "--avoid-structure", os.path.join(aldp.data_dir(), "C5.pdb")], "contains the start"),
+        (["alanine-dipeptide", *ra, "--avoid-phipsi", "-1.0", "-0.7", "--avoid-structure", c7eq], "both given"),
+        (["alanine-dipeptide", "--avoid-phipsi", "-1.0", "-0.7"], "only used with --constraint region-avoiding"),
+        (["alanine-dipeptide", "--avoid-structure", c7eq], "only used with --constraint region-avoiding"),
+        (["alanine-dipeptide", *ra], "needs what to avoid"),
+        (["alanine-dipeptide", *ra, "--avoid-phipsi", "-60", "-40"], "degrees"),
+    ]
+    for argv, expected in cases:
+        assert main(["run", *argv, "--out", str(out), "--quiet"]) == 2, argv
+        line = _one_error_line(capsys)
+        assert expected in line, (argv, line)
+        assert not out.exists(), argv
+
+
+def test_run_alanine_dipeptide_region_avoiding_tiny(tmp_path):
+    import os
+
+    from tps.systems import alanine_dipeptide as aldp
+
+    out = tmp_path / "avoid"
+    argv = ["run", "alanine-dipeptide", "--paths", "2", "--points", "8", "--max-iter", "3", "--steps-per-point", "20",
+            "--constraint", "region-avoiding", "--avoid-structure", os.path.join(aldp.data_dir(), "C7eq.pdb"),
+            "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    avoid = results["curve"]["avoid"]
+    assert avoid["n_structures"] == 1 and avoid["free_min_kl"][0] < avoid["thresholds"][0] < 0
+    m = results["metrics"]
+    assert m["method"] == "spacetime-geodesic-region-avoiding" and 0.0 <= m["avoid_rmsd_min_nm"] < 1.0
+    assert sum(m["crossing_channels"].values()) == 2
