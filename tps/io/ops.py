@@ -240,15 +240,14 @@ def read_states(path) -> dict:
     return d
 
 
-def states_from_definitions(definitions, topology=None):
+def states_from_definitions(definitions):
     """``(A, B)`` as ``tps`` volumes (unions of :class:`tps.states.Ball`) from ``states.json`` content.
 
     Parameters
     ----------
     definitions : dict or str or Path
-        Output of :func:`state_definitions` or the path of a ``states.json``.
-    topology : ignored, optional
-        Kept for symmetry with the OPS side; the atom indices come from the file.
+        Output of :func:`state_definitions` or the path of a ``states.json`` (the dihedral atom
+        indices come from it).
 
     Returns
     -------
