@@ -13,8 +13,8 @@ def _read_config(path: Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise _err(f"--config {path}: no such file", "pass a TOML (.toml) or YAML (.yaml/.yml) file")
-    text = path.read_text()
     try:
+        text = path.read_text(encoding="utf-8")
         if path.suffix.lower() == ".toml":
             import tomllib
 
