@@ -34,11 +34,7 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
-import socket
-import subprocess
-import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,7 +107,6 @@ def shooting_start(proto: Protocol, seed: int):
 
     system, centres, k, c5 = _path_inputs(proto)
     _, _, _, a, b = _aldp()
-    import torch
 
     p = openmm_annealed_langevin(system, centres, k, n_paths=4, steps_per_point=max(proto.steps_per_point, 40),
                                  x_start=c5, platform="Reference", seed=seed)
@@ -140,59 +135,6 @@ def run_shooting(executor, proto: Protocol, seed: int, start):
 
 
 # ----------------------------------------------------------------------------- clusters
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _dask_cli() -> tuple:
-    """``dask scheduler`` / ``dask worker`` of this interpreter."""
-    return [sys.executable, "-m", "dask", "scheduler"], [sys.executable, "-m", "dask", "worker"]
-
-
-@contextmanager
-def tcp_cluster(n_workers: int = 2, *, log_dir: Path):
-    """``dask scheduler`` and ``n_workers`` ``dask worker`` processes on 127.0.0.1; all stopped at the end."""
-    from distributed import Client
-
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    sched_cmd, worker_cmd = _dask_cli()
-    procs = []
-    log_dir.mkdir(parents=True, exist_ok=True)
-    logs = []
-    try:
-        log = open(log_dir / "scheduler.log", "w")
-        logs.append(log)
-        procs.append(subprocess.Popen(sched_cmd + ["--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                                      stdout=log, stderr=subprocess.STDOUT))
-        for i in range(n_workers):
-            log = open(log_dir / f"worker{i}.log", "w")
-            logs.append(log)
-            procs.append(subprocess.Popen(worker_cmd + [address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                                                        "--host", "127.0.0.1", "--name", f"w{i}"],
-                                          stdout=log, stderr=subprocess.STDOUT))
-        client = Client(address, timeout="60s")
-        try:
-            client.wait_for_workers(n_workers, timeout=120)
-            yield client, procs
-        finally:
-            client.close()
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        for log in logs:
-            log.close()
-
-
 def _warm():
     import tps.baselines.chains  # noqa: F401
     import tps.sampling.openmm_annealed  # noqa: F401
@@ -248,7 +190,10 @@ def _row(method, executor, n_workers, r, base_tp, reference_frames):
 
 
 def run(args) -> dict:
+    from distributed import Client
+
     from tps.parallel import InProcessExecutor, local_client
+    from tps.parallel.cluster import tcp_cluster
 
     proto = QUICK if args.quick else Protocol()
     out = Path(args.out)
@@ -267,7 +212,7 @@ def run(args) -> dict:
             for m, fn in workloads.items():
                 print(f"[scaling] {m}: local-cluster {n}", flush=True)
                 raw[m][("local-cluster", n)] = fn(client)
-    with tcp_cluster(2, log_dir=out / "logs") as (client, _):
+    with tcp_cluster(2, log_dir=out / "logs") as (address, _), Client(address) as client:
         client.run(_warm)
         for m, fn in workloads.items():
             print(f"[scaling] {m}: tcp 2", flush=True)
