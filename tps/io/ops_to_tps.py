@@ -208,6 +208,8 @@ def main(argv=None):
                 "n_accepted": n_acc, "acceptance": (n_acc / len(accepted)) if accepted else None,
                 "multiplicity": mult}
         write_tps_h5(args.out, trajs, kT=args.kT, info=info)
+    except ValueError as exc:  # a storage this script cannot read: one line, exit status 2
+        parser.error(str(exc))
     finally:
         storage.close()
     print(f"{args.out}: {len(trajs)} paths ({args.mode}), {sum(t.n_frames for t in trajs)} frames; "
