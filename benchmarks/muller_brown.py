@@ -190,7 +190,7 @@ def density_curve(system, model, net, proto: Protocol, *, exact: bool):
     return r.x, lam, r
 
 
-def baseline_rows(system, proto: Protocol, seed: int, methods):
+def baseline_rows(system, proto: Protocol, seed: int, methods, *, executor=None):
     """Rows of the MD baselines (benchmarks.md section 5): ``[(method, row, paths), ...]``."""
     pot, kT, dt = system.potential, system.kT, proto.md_dt
     a, b = system.states["A"], system.states["B"]
@@ -217,7 +217,8 @@ def baseline_rows(system, proto: Protocol, seed: int, methods):
                 n_chains, n_rounds, save_every = proto.fixed_chains, proto.fixed_rounds, 1
             with timer() as t:
                 res = two_way_shooting(pot, ens, start, kT=kT, dt=dt, n_chains=n_chains, n_rounds=n_rounds,
-                                       burn_in=n_rounds // 4, save_every=save_every, seed=seed + 3)
+                                       burn_in=n_rounds // 4, save_every=save_every, seed=seed + 3,
+                                       executor=executor)
             row = summarize(res.paths, method=method, target=b, n_training_energy_evals=0,
                             wall_s=t_init + t(), geodesic_wall_s=0.0)
             row["n_energy_evals"] = int(init.n_energy_evals + res.n_energy_evals)
@@ -358,6 +359,9 @@ def run(args) -> dict:
                "seed": args.seed, "protocol": proto.__dict__ | {"quick": bool(args.quick)}, "methods": [], "notes": {},
                "seeds": {"training data": args.seed, "training": args.seed, "annealed Langevin": args.seed + 1,
                          "initial path": args.seed + 2, "shooting": args.seed + 3, "unbiased MD": args.seed + 4}}
+    if getattr(args, "executor", None) is not None:  # annealed paths and shooting chains as tps.parallel tasks
+        results["parallel"] = {"executor": type(args.executor).__name__, "workers": getattr(args, "workers", None),
+                               "scheduler": getattr(args, "scheduler", None)}
     with timer() as t_data:
         data = training_data(system, proto, args.seed)
     with timer() as t_train:
@@ -400,7 +404,7 @@ def run(args) -> dict:
             paths = annealed_langevin(system.potential, cx.double(), clam.double(), kT=system.kT, n_paths=args.paths,
                                       steps_per_point=proto.steps_per_point, step_size=proto.step_size,
                                       scaling=model.scaling, x_start=system.endpoints["A"], generator=gen,
-                                      progress=True)
+                                      progress=True, executor=getattr(args, "executor", None))
         row = summarize(paths, method=method, target=system.states["B"],
                         n_training_energy_evals=data.n_energy_evals,
                         wall_s=t_geo() + t_sample(),
@@ -424,7 +428,8 @@ def run(args) -> dict:
         save_paths_npz(out, paths_by_method)
     baselines = [m for m in methods if m in ("two-way-shooting-variable", "two-way-shooting-fixed", "unbiased-md")]
     if baselines:
-        for method, row, paths in baseline_rows(system, proto, args.seed, baselines):
+        for method, row, paths in baseline_rows(system, proto, args.seed, baselines,
+                                                     executor=getattr(args, "executor", None)):
             results["methods"].append(row)
             if paths is not None:
                 paths_by_method[method] = paths
