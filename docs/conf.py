@@ -24,7 +24,8 @@ sys.path.insert(0, str(DOCS.parent))
 # Notebooks and build-time figures run on quick settings, with one torch thread (small tensors).
 os.environ.setdefault("TPS_QUICK", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
+# (No MPLBACKEND here: the notebook kernels inherit the environment and must keep Jupyter's inline
+# backend, or their figures are not captured; the plot directive picks Agg on its own.)
 
 import tps  # noqa: E402
 

@@ -313,6 +313,17 @@ def _on_config_inited(app, config) -> None:
     generate_benchmarks()
 
 
+def _check_notebook_figures(app, doctree, docname) -> None:
+    """Warn (an error under -W) when an executed notebook page has no figure: outputs were lost."""
+    if not docname.startswith("notebooks/") or app.config.nb_execution_mode == "off":
+        return
+    from docutils import nodes
+
+    if not any(True for _ in doctree.findall(nodes.image)):
+        logger.warning(f"{docname}: the executed notebook has no figure in its outputs", location=docname)
+
+
 def setup(app):
     app.connect("config-inited", _on_config_inited)
+    app.connect("doctree-resolved", _check_notebook_figures)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
