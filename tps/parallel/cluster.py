@@ -73,7 +73,8 @@ def tcp_cluster(n_workers: int = 2, *, log_dir: Optional[Path] = None, nanny: bo
 
     try:
         procs.append(subprocess.Popen(dask + ["scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                              "--no-dashboard"], stdout=out("scheduler.log"), stderr=subprocess.STDOUT))
+                                              "--no-dashboard", "--dashboard-address", ":0"],
+                                      stdout=out("scheduler.log"), stderr=subprocess.STDOUT))
         workers = []
         for i in range(n_workers):
             workers.append(subprocess.Popen(

@@ -163,7 +163,7 @@ def local_client(n_workers: int, *, host: str = "127.0.0.1"):
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
         raise ValueError(f"n_workers: expected a positive integer, got {n_workers!r}")
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host=host,
-                           dashboard_address=None, scheduler_kwargs={"dashboard": False},
+                           dashboard_address=":0", scheduler_kwargs={"dashboard": False},
                            silence_logs=logging.ERROR)
     try:
         client = Client(cluster)
