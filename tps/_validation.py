@@ -43,6 +43,8 @@ def check_event_shape(t: torch.Tensor, event_shape: tuple, name: str) -> tuple:
 
 
 def check_positive(value, name: str) -> float:
+    if isinstance(value, (str, bytes, bool)):  # float("3") and float(True) would pass silently
+        raise TypeError(f"{name}: expected a positive number, got {value!r}")
     try:
         v = float(value)
     except Exception as exc:

@@ -66,7 +66,8 @@ def overdamped_langevin(potential, x0, *, kT: float, dt: float, n_steps: int, sa
     ------
     ValueError
         If ``kT``, ``dt``, ``n_steps`` or ``save_every`` is not positive, ``x0`` has the wrong
-        shape or is not finite, or ``burn_in`` leaves nothing to save.
+        shape or is not finite, ``burn_in`` leaves nothing to save, or (naming ``dt``) the chains
+        blow up to non-finite positions or energies because ``dt`` is too large.
 
     Examples
     --------
@@ -95,7 +96,7 @@ def overdamped_langevin(potential, x0, *, kT: float, dt: float, n_steps: int, sa
     before = potential.n_evals
     bar = _progress(n_steps, "Langevin", progress)
     for step in range(n_steps):
-        e, f = potential.energy_and_forces(x)
+        e, f = _energy_and_forces_or_blow_up(potential, x, "dt", f"step {step}")
         if step >= burn_in and (step - burn_in) % save_every == 0:
             samples.append(x.clone())
             energies.append(e)
@@ -106,7 +107,26 @@ def overdamped_langevin(potential, x0, *, kT: float, dt: float, n_steps: int, sa
         bar.close()
     if not samples:
         raise ValueError(f"burn_in: {burn_in} leaves no saved samples out of n_steps={n_steps}")
-    return torch.stack(samples), torch.stack(energies), potential.n_evals - before
+    samples, energies = torch.stack(samples), torch.stack(energies)
+    if not bool(torch.isfinite(energies).all()):
+        raise _blow_up("dt", "a saved sample")
+    return samples, energies, potential.n_evals - before
+
+
+def _energy_and_forces_or_blow_up(potential, x, step_name: str, where: str):
+    """``potential.energy_and_forces(x)``; a chain that left the finite range (too large a step)
+    raises ``ValueError`` naming the step argument, not the potential's internal ``x``."""
+    try:
+        return potential.energy_and_forces(x)
+    except ValueError:
+        if bool(torch.isfinite(x).all()):
+            raise
+    raise _blow_up(step_name, where)
+
+
+def _blow_up(step_name: str, where: str) -> ValueError:
+    return ValueError(f"{step_name}: the chains blew up (non-finite positions or energies at {where}); "
+                      f"reduce {step_name}")
 
 
 def restraint_schedule(curve_x, curve_logsnr, scaling=None):
@@ -224,8 +244,9 @@ def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: i
     ------
     ValueError
         If a count or step is not positive, ``frames_per_point`` does not divide
-        ``steps_per_point``, or the curve, its logSNR or ``x_start`` have the wrong shape or
-        non-finite values.
+        ``steps_per_point``, the curve is empty, the curve, its logSNR or ``x_start`` have the
+        wrong shape or non-finite values, or (naming ``step_size``) the chains blow up to
+        non-finite positions or energies because the step is too large.
 
     Examples
     --------
@@ -257,7 +278,7 @@ def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: i
     curve_x = as_tensor(curve_x, "curve_x")
     check_finite(curve_x, "curve_x")
     event = tuple(potential.event_shape)
-    if tuple(curve_x.shape[1:]) != event:
+    if tuple(curve_x.shape[1:]) != event or curve_x.shape[0] == 0:
         raise ValueError(f"curve_x: expected shape (N, {', '.join(map(str, event))}), got {tuple(curve_x.shape)}")
     lam = check_logsnr(curve_logsnr, "curve_logsnr").to(curve_x)
     if lam.shape != curve_x.shape[:1]:
@@ -298,11 +319,13 @@ def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: i
         for j in range(K):
             grad = -f / kT + k * (x - c)
             x = x - 0.5 * h * grad + sq * torch.randn(x.shape, dtype=x.dtype, generator=generator)
-            e, f = potential.energy_and_forces(x)
+            e, f = _energy_and_forces_or_blow_up(potential, x, "step_size", f"curve point {n}, step {j + 1}")
             max_all_steps = torch.maximum(max_all_steps, e)
             if (j + 1) % save_at == 0:
                 frames.append(x.clone())
                 energies.append(e)
+        if not bool(torch.isfinite(max_all_steps).all()):
+            raise _blow_up("step_size", f"curve point {n}")
         if bar is not None:
             bar.update(1)
     if bar is not None:
