@@ -144,21 +144,24 @@ def test_endpoints_fixed_exactly(offset, logsnr):
     assert float(r.logsnr[0]) == lam_a and float(r.logsnr[-1]) == lam_b
 
 
+@pytest.mark.parametrize("starts", ["auto", ()])
 @pytest.mark.parametrize("method", ["lbfgs", "adam"])
-def test_energy_never_increased(offset, method):
+def test_energy_never_increased(offset, method, starts):
     x_a, x_b = torch.tensor([1.9, 0.6], dtype=DTYPE), torch.tensor([-0.9, -1.4], dtype=DTYPE)
     kw = {"n_steps": 40, "lr": 0.1} if method == "adam" else {}
-    r = _solve(offset, x_a, x_b, n_points=32, method=method, **kw)
+    r = _solve(offset, x_a, x_b, n_points=32, method=method, init_dips=starts, **kw)
     # The initial curve is the straight line at constant logSNR.
     s = torch.linspace(0, 1, 32, dtype=DTYPE)[:, None]
     line = (1 - s) * x_a + s * x_b
     initial = float(curve_energy(offset, line, torch.full((32,), LAM, dtype=DTYPE)))
     assert abs(float(r.initial_energy) - initial) < 1e-9 * initial
-    assert abs(r.history[0] - initial) < 1e-9 * initial
     assert float(r.energy) <= float(r.initial_energy)
     assert float(r.energy) < 0.5 * initial  # it actually optimised (the line is far from geodesic)
-    # The returned curve is the best one seen, and its energy is what curve_energy says.
-    assert abs(min(r.history) - float(r.energy)) <= 1e-9 * float(r.energy)
+    if starts == ():  # one start: the history is that of the returned curve's optimisation
+        assert abs(r.history[0] - initial) < 1e-9 * initial
+        # The returned curve is the best one seen.
+        assert abs(min(r.history) - float(r.energy)) <= 1e-9 * float(r.energy)
+    # Its honest energy is what curve_energy says.
     recomputed = float(curve_energy(offset, r.x, r.logsnr))
     assert abs(recomputed - float(r.energy)) <= 1e-9 * recomputed
 
@@ -178,9 +181,12 @@ def test_symmetric_endpoints_give_symmetric_geodesic(centred):
 
 
 def test_reversing_endpoints_reverses_curve(offset):
+    # a property of the geodesic, so of a converged solve (the default multi-start's batched
+    # coarse stage is not bit-symmetric under reversal, only its converged result is)
     x_a, x_b = torch.tensor([1.9, 0.6], dtype=DTYPE), torch.tensor([-0.9, -1.4], dtype=DTYPE)
-    forward = _solve(offset, x_a, x_b, logsnr=(4.0, 6.0))
-    backward = _solve(offset, x_b, x_a, logsnr=(6.0, 4.0))
+    forward = _solve(offset, x_a, x_b, logsnr=(4.0, 6.0), max_iter=300)
+    backward = _solve(offset, x_b, x_a, logsnr=(6.0, 4.0), max_iter=300)
+    assert forward.diagnostics.converged and backward.diagnostics.converged
     assert float((forward.x - backward.x.flip(0)).abs().max()) < 1e-3
     assert float((forward.logsnr - backward.logsnr.flip(0)).abs().max()) < 1e-3
     assert abs(float(forward.energy) / float(backward.energy) - 1) < 1e-4

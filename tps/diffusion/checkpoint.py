@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 from pathlib import Path
 
 import torch
 
 from tps.diffusion.scaling import AffineScaling
+from tps.diffusion.schedule import LOGSNR_MAX, LOGSNR_MIN
 from tps.io import save_torch
 
 CHECKPOINT_FORMAT = "tps-denoiser/1"
+
+#: logSNR range assumed for checkpoints that do not record one (all written before the field
+#: existed, including the shipped pretrained models): the range of the default
+#: :class:`~tps.diffusion.training.AdaptiveLogSNRSampler`, which every training recipe used.
+FALLBACK_LOGSNR_RANGE = (LOGSNR_MIN, LOGSNR_MAX)
 
 # Network classes a checkpoint may name (module path : class); lazily imported.
 NETWORKS = {
@@ -43,6 +50,12 @@ class DiffusionModel:
     scaling : AffineScaling
     metadata : dict, optional
         Free-form provenance (training data cost, system name, ...), saved with checkpoints.
+    logsnr_range : (float, float), optional
+        The logSNR interval the network was trained on, its valid domain. Default: the
+        ``logsnr_range`` attribute that :func:`~tps.diffusion.train_denoiser` leaves on the
+        network, else :data:`FALLBACK_LOGSNR_RANGE`. It is also set as the network's
+        ``logsnr_range`` attribute, so that :func:`tps.spacetime.geodesic` finds it on
+        ``model.denoiser``.
 
     Notes
     -----
@@ -57,7 +70,8 @@ class DiffusionModel:
     >>> from tps.diffusion import AffineScaling, DiffusionModel, MLPConfig, MLPDenoiser
     >>> _ = torch.manual_seed(0)
     >>> net = MLPDenoiser(MLPConfig(dim=2, hidden=16, n_blocks=1))
-    >>> model = DiffusionModel(net, AffineScaling((0.0, 0.5), 2.0, (2,)), metadata={"system": "toy"}).freeze()
+    >>> model = DiffusionModel(net, AffineScaling((0.0, 0.5), 2.0, (2,)), metadata={"system": "toy"},
+    ...                        logsnr_range=(-6.0, 8.0)).freeze()
     >>> model.to_model(torch.tensor([2.0, 2.5]))
     tensor([1., 1.])
     >>> path = model.save(os.path.join(tempfile.mkdtemp(), "model.pt"))
@@ -65,12 +79,41 @@ class DiffusionModel:
     >>> z, lam = torch.randn(3, 2), torch.zeros(3)
     >>> torch.equal(again(z, lam), model(z, lam)), again.metadata
     (True, {'system': 'toy'})
+
+    The domain travels with the model (and with its network, which the solvers are given):
+
+    >>> again.logsnr_range, again.logsnr_range_source, again.denoiser.logsnr_range
+    ((-6.0, 8.0), 'recorded', (-6.0, 8.0))
+    >>> DiffusionModel(MLPDenoiser(MLPConfig(dim=2)), model.scaling).logsnr_range_source   # untrained
+    'fallback'
     """
 
-    def __init__(self, network, scaling: AffineScaling, *, metadata=None):
+    def __init__(self, network, scaling: AffineScaling, *, metadata=None, logsnr_range=None):
         self.network = network
         self.scaling = scaling
         self.metadata = dict(metadata or {})
+        if logsnr_range is not None:
+            network.logsnr_range = check_logsnr_range(logsnr_range)
+        elif getattr(network, "logsnr_range", None) is None:
+            network.logsnr_range = FALLBACK_LOGSNR_RANGE  # this very object marks the fallback
+
+    @property
+    def logsnr_range(self) -> tuple:
+        """``(lo, hi)``: the logSNR interval the network was trained on (its valid domain).
+
+        Read from the network's ``logsnr_range`` attribute (set by training, by the constructor
+        or by :meth:`load`), else :data:`FALLBACK_LOGSNR_RANGE`.
+        """
+        rng = getattr(self.network, "logsnr_range", None)
+        return FALLBACK_LOGSNR_RANGE if rng is None else tuple(float(v) for v in rng)
+
+    @property
+    def logsnr_range_source(self) -> str:
+        """``"recorded"`` (by training, the constructor or the checkpoint) or ``"fallback"`` (an old
+        checkpoint without the field, or a network never trained by :func:`train_denoiser`);
+        a fallback range is not written into new checkpoints."""
+        rng = getattr(self.network, "logsnr_range", None)
+        return "fallback" if rng is None or rng is FALLBACK_LOGSNR_RANGE else "recorded"
 
     @property
     def denoiser(self):
@@ -120,6 +163,7 @@ class DiffusionModel:
             "state_dict": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
             "scaling": self.scaling.as_dict(),
             "metadata": self.metadata,
+            "logsnr_range": None if self.logsnr_range_source == "fallback" else list(self.logsnr_range),
             "dtype": str(next(iter(self.network.state_dict().values())).dtype).replace("torch.", ""),
         }
         return save_torch(path, payload)
@@ -137,7 +181,10 @@ class DiffusionModel:
         Returns
         -------
         DiffusionModel
-            With the network in evaluation mode and the saved dtype.
+            With the network in evaluation mode and the saved dtype. A checkpoint without a
+            recorded ``logsnr_range`` (written before the field existed, like the shipped
+            pretrained models) gets :data:`FALLBACK_LOGSNR_RANGE` and
+            ``logsnr_range_source == "fallback"``.
 
         Raises
         ------
@@ -159,4 +206,48 @@ class DiffusionModel:
         network.load_state_dict(payload["state_dict"])
         network.to(device)
         network.eval()
-        return cls(network, AffineScaling.from_dict(payload["scaling"]), metadata=payload["metadata"])
+        recorded = payload.get("logsnr_range")
+        return cls(network, AffineScaling.from_dict(payload["scaling"]), metadata=payload["metadata"],
+                   logsnr_range=recorded)
+
+
+def check_logsnr_range(logsnr_range, name: str = "logsnr_range") -> tuple:
+    """Validate a logSNR interval ``(lo, hi)`` with ``LOGSNR_MIN <= lo < hi <= LOGSNR_MAX``.
+
+    Parameters
+    ----------
+    logsnr_range : pair of float
+    name : str
+        Argument name for the error message.
+
+    Returns
+    -------
+    (float, float)
+
+    Raises
+    ------
+    ValueError
+        If it is not two finite numbers, is empty or reversed, or leaves the schedule range.
+
+    Examples
+    --------
+    >>> check_logsnr_range([0, 8])
+    (0.0, 8.0)
+    >>> check_logsnr_range((8, 0))
+    Traceback (most recent call last):
+        ...
+    ValueError: logsnr_range: expected (lo, hi) with lo < hi, got (8.0, 0.0); give the interval in increasing order
+    """
+    try:
+        lo, hi = (float(v) for v in logsnr_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a pair of numbers (lo, hi), got {logsnr_range!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"{name}: expected finite numbers, got {(lo, hi)}")
+    if not lo < hi:
+        raise ValueError(f"{name}: expected (lo, hi) with lo < hi, got {(lo, hi)}; "
+                         + ("give the interval in increasing order" if lo > hi else "an empty interval has no curve"))
+    if lo < LOGSNR_MIN or hi > LOGSNR_MAX:
+        raise ValueError(f"{name}: expected an interval inside the schedule range [{LOGSNR_MIN:g}, {LOGSNR_MAX:g}], "
+                         f"got {(lo, hi)}")
+    return lo, hi

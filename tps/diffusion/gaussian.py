@@ -31,7 +31,7 @@ import math
 import torch
 
 from tps._validation import as_tensor, check_finite, check_positive_int
-from tps.diffusion.schedule import alpha_sigma
+from tps.diffusion.schedule import LOGSNR_MAX, LOGSNR_MIN, alpha_sigma
 
 __all__ = ["GaussianMixture", "Gaussian", "exact_jeffreys"]
 
@@ -115,6 +115,11 @@ class GaussianMixture:
     def event_shape(self) -> tuple:
         """Shape ``(d,)`` of one data point."""
         return (self.dim,)
+
+    @property
+    def logsnr_range(self) -> tuple:
+        """``(LOGSNR_MIN, LOGSNR_MAX)``: the exact denoiser is valid over the whole schedule."""
+        return (LOGSNR_MIN, LOGSNR_MAX)
 
     def mean(self) -> torch.Tensor:
         """Mean of the data distribution, shape ``(d,)``."""

@@ -278,11 +278,15 @@ def train_denoiser(model, data, *, config: TrainingConfig = TrainingConfig(), pr
         (including after Ctrl-C), e.g. to write an atomic checkpoint.
 
     sampler : AdaptiveLogSNRSampler, optional
-        logSNR proposal (a fresh one by default); pass one to continue its adaptation.
+        logSNR proposal (a fresh one on ``[-12, 12]`` by default); pass one to continue its
+        adaptation, or one with a narrower ``[low, high]`` to train on that range only.
 
     Returns
     -------
     TrainingResult
+        The trained range ``(sampler.low, sampler.high)`` is also recorded on the model as its
+        ``logsnr_range`` attribute (the domain where its predictions mean anything), which
+        :class:`~tps.diffusion.DiffusionModel` checkpoints and the geodesic solver respect.
         On ``KeyboardInterrupt`` training stops, the checkpoint function runs, and the partial
         result is returned with ``interrupted=True``.
 
@@ -306,8 +310,8 @@ def train_denoiser(model, data, *, config: TrainingConfig = TrainingConfig(), pr
     >>> net = MLPDenoiser(MLPConfig(dim=2, hidden=16, n_blocks=1))
     >>> config = TrainingConfig(n_steps=5, batch_size=64, warmup_steps=1, holdout_per_band=128)
     >>> result = train_denoiser(net, data, config=config, progress=False)
-    >>> result.n_steps_done, result.interrupted, len(result.holdout_final)
-    (5, False, 5)
+    >>> result.n_steps_done, result.interrupted, len(result.holdout_final), net.logsnr_range
+    (5, False, 5, (-12.0, 12.0))
     """
     data = as_tensor(data, "data")
     check_finite(data, "data")
@@ -321,6 +325,7 @@ def train_denoiser(model, data, *, config: TrainingConfig = TrainingConfig(), pr
     n_hold = max(1, int(config.holdout_fraction * data.shape[0]))
     hold, train = data[perm[:n_hold]], data[perm[n_hold:]]
     sampler = sampler or AdaptiveLogSNRSampler()
+    model.logsnr_range = (float(sampler.low), float(sampler.high))  # the domain travels with the model
     # a model may define its own regression target (e.g. nearest periodic image of x0)
     target_fn = getattr(model, "training_target", None)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)

@@ -11,6 +11,7 @@ from tps.spacetime.geometry import (
     natural_parameters,
     segment_products,
 )
+from tps.spacetime.domain import DegenerateGeodesicError, GeodesicDiagnostics, GeodesicWarning, LogSNRRangeWarning
 from tps.spacetime.solver import GeodesicResult, edit_distance, geodesic
 from tps.spacetime.density import (
     BoltzmannScore,
@@ -26,5 +27,5 @@ __all__ = [
     "segment_products", "geodesic", "edit_distance", "GeodesicResult", "LowVariance", "RegionAvoidance",
     "CurveState", "spline_basis", "line_plus_spline",
     "density_geodesic", "DensityGeodesicResult", "exact_boltzmann_score", "learned_score", "BoltzmannScore",
-    "LearnedScore",
+    "LearnedScore", "GeodesicDiagnostics", "GeodesicWarning", "DegenerateGeodesicError", "LogSNRRangeWarning",
 ]

@@ -21,6 +21,7 @@ import torch
 
 from tps._validation import as_tensor, check_finite
 from tps.diffusion.schedule import alpha_sigma, check_logsnr
+from tps.spacetime.domain import check_curve_range
 
 DIVERGENCES = ("exact", "hutchinson")
 
@@ -280,6 +281,43 @@ def segment_products(denoiser, x, logsnr, *, divergence="exact", probes=None, cl
     >>> prods.shape, bool((prods >= 0).all())
     (torch.Size([1, 8]), True)
     """
+    prod, params = segment_terms(denoiser, x, logsnr, divergence=divergence, probes=probes, generator=generator)
+    if clamp:
+        prod = prod.clamp_min(0)
+    out = prod.sum(-1)
+    if return_parameters:
+        return out, params
+    return out
+
+
+def segment_terms(denoiser, x, logsnr, *, divergence="exact", probes=None, generator=None):
+    """Per-coordinate terms ``(eta_{n+1} - eta_n)_i (mu_{n+1} - mu_n)_i`` of every segment, unclamped.
+
+    Their sum over the last axis is :func:`segment_products`; the solver clamps them in
+    different ways for its objective while reporting the honest sum.
+
+    Parameters
+    ----------
+    denoiser, x, logsnr, divergence, probes, generator
+        As in :func:`segment_products` (``x`` of shape ``(P, N, *event)``, ``logsnr`` ``(P, N)``).
+
+    Returns
+    -------
+    terms : Tensor, shape ``(P, N - 1, d + 1)``
+        Space coordinates first, the noise coordinate last.
+    parameters : tuple
+        ``(eta_x (P, N, d), eta_t (P, N), mu_x (P, N, d), mu_t (P, N))``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tps.diffusion.gaussian import GaussianMixture
+    >>> gmm = GaussianMixture([0.5, 0.5], [[-1.0, 0.0], [1.0, 0.0]], [0.1, 0.1])   # exact denoiser
+    >>> x = torch.tensor([[[0.0, 0.0], [0.5, 0.0]]], dtype=torch.float64)
+    >>> terms, _ = segment_terms(gmm, x, torch.full((1, 2), 2.0, dtype=torch.float64))
+    >>> terms.shape, torch.allclose(terms.sum(-1), segment_products(gmm, x, torch.full((1, 2), 2.0, dtype=torch.float64)))
+    (torch.Size([1, 1, 3]), True)
+    """
     P, N = logsnr.shape
     event = tuple(x.shape[2:])
     xf = x.reshape((P * N,) + event)
@@ -294,17 +332,11 @@ def segment_products(denoiser, x, logsnr, *, divergence="exact", probes=None, cl
     eta_t, mu_t = eta_t.reshape(P, N, 1), mu_t.reshape(P, N, 1)
     d_eta = torch.cat([eta_x[:, 1:] - eta_x[:, :-1], eta_t[:, 1:] - eta_t[:, :-1]], dim=-1)
     d_mu = torch.cat([mu_x[:, 1:] - mu_x[:, :-1], mu_t[:, 1:] - mu_t[:, :-1]], dim=-1)
-    prod = d_eta * d_mu
-    if clamp:
-        prod = prod.clamp_min(0)
-    out = prod.sum(-1)
-    if return_parameters:
-        return out, (eta_x, eta_t[..., 0], mu_x, mu_t[..., 0])
-    return out
+    return d_eta * d_mu, (eta_x, eta_t[..., 0], mu_x, mu_t[..., 0])
 
 
 def curve_energy(denoiser, x, logsnr, *, divergence: str = "exact", clamp: bool = False, probes=None,
-                 generator=None) -> torch.Tensor:
+                 generator=None, logsnr_range=None) -> torch.Tensor:
     """Discrete Fisher-Rao energy ``(N-1)/2 * sum_n <eta_{n+1}-eta_n, mu_{n+1}-mu_n>``.
 
     Parameters
@@ -320,6 +352,10 @@ def curve_energy(denoiser, x, logsnr, *, divergence: str = "exact", clamp: bool 
         Fixed Hutchinson probes, shape ``(n_probes, P, N, *event)``.
     generator : torch.Generator, optional
         For Hutchinson probes.
+    logsnr_range : (float, float), optional
+        The denoiser's valid logSNR domain (default: its ``logsnr_range`` attribute, as on a
+        :class:`~tps.diffusion.DiffusionModel` and its network). When a domain is known, a curve
+        that leaves it is refused: the energy would be that of an extrapolating network.
 
     Returns
     -------
@@ -330,7 +366,8 @@ def curve_energy(denoiser, x, logsnr, *, divergence: str = "exact", clamp: bool 
     ------
     ValueError
         If the shapes of ``x`` and ``logsnr`` do not match, a curve has fewer than 2 points,
-        or a value is not finite or outside the logSNR range.
+        a value is not finite or outside the schedule's logSNR range, or the curve leaves the
+        denoiser's domain.
 
     Examples
     --------
@@ -348,6 +385,7 @@ def curve_energy(denoiser, x, logsnr, *, divergence: str = "exact", clamp: bool 
     tensor([0.5104], dtype=torch.float64)
     """
     x, logsnr = _curve_inputs(x, logsnr)
+    check_curve_range(denoiser, logsnr, logsnr_range)
     single = logsnr.dim() == 1
     if single:
         x, logsnr = x[None], logsnr[None]
@@ -357,12 +395,12 @@ def curve_energy(denoiser, x, logsnr, *, divergence: str = "exact", clamp: bool 
 
 
 def curve_length(denoiser, x, logsnr, *, divergence: str = "exact", clamp: bool = False, probes=None,
-                 generator=None) -> torch.Tensor:
+                 generator=None, logsnr_range=None) -> torch.Tensor:
     """Discrete Fisher-Rao length ``sum_n sqrt(<eta_{n+1}-eta_n, mu_{n+1}-mu_n>)``.
 
     Segment products are clamped at zero before the square root (``clamp`` applies the
-    per-coordinate clamp of :func:`segment_products` as well when True). Parameters, shapes
-    and errors as in :func:`curve_energy`.
+    per-coordinate clamp of :func:`segment_products` as well when True). Parameters (including
+    ``logsnr_range``), shapes and errors as in :func:`curve_energy`.
 
     Returns
     -------
@@ -384,6 +422,7 @@ def curve_length(denoiser, x, logsnr, *, divergence: str = "exact", clamp: bool 
     (14.79, 0.985)
     """
     x, logsnr = _curve_inputs(x, logsnr)
+    check_curve_range(denoiser, logsnr, logsnr_range)
     single = logsnr.dim() == 1
     if single:
         x, logsnr = x[None], logsnr[None]
