@@ -13,6 +13,7 @@ SUITES = {
     "mb-geometry": "benchmarks.mb_geometry",
     "aldp-2d": "benchmarks.aldp_2d",
     "aldp-cartesian": "benchmarks.aldp_cartesian",
+    "aldp-avoid": "benchmarks.aldp_region_avoidance",
     "all": "benchmarks.all",
     "reference-ensemble": "benchmarks.reference_ensemble",
     "check": "benchmarks.check_summary",

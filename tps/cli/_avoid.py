@@ -52,34 +52,16 @@ def molecular_avoid_settings(args) -> dict:
             "avoid_depth_fraction": 0.5, "avoid_penalty_ratio": 10.0}
 
 
-_TRAINING_FRAMES = {}
-
-
 def aldp_training_frames(model):
-    """The all-atom model's training frames, regenerated from the recipe it carries (the same MD from
-    C5 and C7ax with the same seed) and checked against the scale fitted on them at training time."""
-    from tps.sampling.md import md_samples
-    from tps.systems import alanine_dipeptide as aldp
-    from tps.workflows.cartesian import fit_scaling
+    """The model's training frames (:func:`tps.workflows.avoidance.recipe_training_frames`)."""
+    from tps.workflows.avoidance import recipe_training_frames
 
-    recipe = model.metadata.get("recipe") or {}
-    a = recipe.get("arguments") or {}
-    if "data_steps" not in a or "report_interval" not in a:
-        raise _err("--avoid-phipsi: the model carries no training-data recipe to find training frames in",
-                   "pass --avoid-structure FILE.pdb instead")
-    key = (int(a["data_steps"]), int(a["report_interval"]), int(recipe.get("seed", 0)))
-    if key not in _TRAINING_FRAMES:
-        top = aldp.topology()
-        minima = aldp.minimized_structures()
-        data = md_samples(aldp.create_openmm_system(top), top, {"C5": minima["C5"], "C7ax": minima["C7ax"]},
-                          n_steps=key[0], report_interval=key[1], timestep=aldp.TIMESTEP, friction=aldp.FRICTION,
-                          seed=key[2])
-        scale = fit_scaling(data.positions).scale
-        if abs(scale / model.scaling.scale - 1.0) > 1e-5:
-            raise _err(f"--avoid-phipsi: the regenerated training frames (scale {scale:.6g} nm) are not the model's "
-                       f"(scale {model.scaling.scale:.6g} nm)", "pass --avoid-structure FILE.pdb instead")
-        _TRAINING_FRAMES[key] = data.positions.astype("float64")
-    return _TRAINING_FRAMES[key]
+    try:
+        return recipe_training_frames(model)
+    except ValueError as exc:
+        problem, _, fix = _oneline(exc).partition("; ")
+        raise _err(f"--avoid-phipsi: {problem.removeprefix('model: ')}",
+                   "pass --avoid-structure FILE.pdb instead") from None
 
 
 def solve_avoiding_aldp(model, endpoints, s, kw):
