@@ -117,6 +117,10 @@ class GeodesicResult:
 
 
 def _endpoint_logsnr(logsnr, name="logsnr"):
+    try:
+        [float(v) for v in (logsnr if isinstance(logsnr, (tuple, list)) else (logsnr,))]
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a number or a pair (logsnr_a, logsnr_b), got {logsnr!r}") from None
     if isinstance(logsnr, (tuple, list)):
         if len(logsnr) != 2:
             raise ValueError(f"{name}: expected a number or a pair (logsnr_a, logsnr_b), got {logsnr!r}")
