@@ -48,6 +48,7 @@ templates_path = ["_templates"]
 exclude_patterns = ["_build", "_autogen", "**.ipynb_checkpoints", "jupyter_execute"]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
+smartquotes = False                 # keep "--option" and quotes as typed (CLI flags, code-like text)
 
 # --- API reference: autosummary writes one page per public name; numpydoc renders the sections.
 autosummary_generate = True
@@ -55,6 +56,7 @@ autosummary_imported_members = True
 autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_typehints = "none"          # the numpydoc type lines carry shapes and units
 autodoc_member_order = "bysource"
+autodoc_inherit_docstrings = False  # an override without a docstring shows no torch/stdlib text (not numpydoc)
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False

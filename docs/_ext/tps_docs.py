@@ -36,7 +36,8 @@ API_DIR = DOCS / "api" / "modules"
 NOTEBOOK_DIR = DOCS / "notebooks"
 AUTOGEN = DOCS / "_autogen"
 
-#: Sub-packages in the order of the package's layers (tps/__init__.py).
+#: Sub-packages in the order of the package's layers (tps/__init__.py); any other public
+#: sub-package found in ``tps/`` follows them in alphabetical order.
 PACKAGES = ("potentials", "diffusion", "spacetime", "sampling", "metrics", "baselines", "systems",
             "pretrained", "workflows", "io", "cli")
 
@@ -99,12 +100,14 @@ def generate_api() -> list:
     pages = []
     exported = set()
     subpackages = {}
-    for name in PACKAGES:
+    found = sorted(m.name for m in pkgutil.iter_modules(tps.__path__) if m.ispkg and not m.name.startswith("_"))
+    packages = [p for p in PACKAGES if p in found] + [p for p in found if p not in PACKAGES]
+    for name in packages:
         pkg = importlib.import_module(f"tps.{name}")
         names = _module_names(pkg) if hasattr(pkg, "__all__") else []
         exported.update(id(getattr(pkg, n)) for n in names)
         subpackages[name] = (pkg, names)
-    modules = {name: [] for name in PACKAGES}
+    modules = {name: [] for name in packages}
     top_modules = []
     for info in pkgutil.walk_packages(tps.__path__, "tps."):
         parts = info.name.split(".")
@@ -118,7 +121,7 @@ def generate_api() -> list:
             top_modules.append((info.name, own))
         elif parts[1] in modules:
             modules[parts[1]].append((info.name, own))
-    for name in PACKAGES:
+    for name in packages:
         pkg, names = subpackages[name]
         extra = ""
         if modules[name]:
@@ -259,10 +262,6 @@ def benchmarks_page(bench_dir) -> tuple:
         wall = f", {_fmt(info['wall_s'])} s" if isinstance(info, dict) and info.get("wall_s") else ""
         text.append(f"- **{system}**: {status}{wall}")
     text.append("")
-    rows = summary.get("rows", [])
-    if rows:
-        text += ["## All rows", "", "Metrics of `benchmarks.md` section 1; `path_density_jsd` in bits; "
-                 "`wall_s` per method.", "", _table(rows, ["system"] + ROW_KEYS)]
     figures = {}
     for system, info in systems.items():
         results_path = bench / system / "results.json"
@@ -309,6 +308,9 @@ def _on_config_inited(app, config) -> None:
     # autosummary rewrites its stubs every build; drop those of names that no longer exist.
     shutil.rmtree(DOCS / "api" / "generated", ignore_errors=True)
     generate_api()
+    # Name the pages autosummary reads explicitly: with ``True`` it scans the documents of the
+    # previous build's environment and misses API pages that are new in this one.
+    config.autosummary_generate = sorted(str(p.relative_to(DOCS)) for p in API_DIR.glob("*.rst"))
     copy_notebooks()
     generate_benchmarks()
 
