@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from tps.baselines import unbiased_md
+from tps.potentials import Harmonic
 from tps.potentials.base import Potential
 from tps.states import Ball
 
@@ -91,3 +92,49 @@ def test_bad_input():
         unbiased_md(pot, torch.tensor([-1.0]), **{**kw, "kT": -1.0})
     with pytest.raises(ValueError, match="max_steps"):
         unbiased_md(pot, torch.tensor([-1.0]), **{**kw, "max_steps": 0})
+
+
+def test_extrapolation_in_a_harmonic_well_matches_its_closed_form():
+    """``U = k x^2 / 2`` sampled by Euler-Maruyama has the stationary variance
+    ``kT / (k (1 - k dt / 2))``, so the soft-mode curvature is ``kappa = k (1 - k dt / 2)`` and,
+    with ``U_min = 0``, the extrapolated cost is ``2 pi / (kappa dt) * exp(barrier / kT)``.
+    The variance comes from 64 chains x ~20 correlation times: a few per cent; a factor 2 in the
+    rate (or its inverse) is far outside the 15 % window."""
+    k, kT, dt, barrier = 1.0, 0.5, 0.01, 3.0
+
+    pot = Harmonic((1,), k=k)
+    a, b = Ball([0.0], 40.0, name="A"), Ball([50.0], 1.0, name="B")  # B is never reached
+    res = unbiased_md(pot, torch.tensor([0.0], dtype=torch.float64), state_a=a, state_b=b, kT=kT, dt=dt,
+                      n_chains=64, max_steps=2000, seed=3, barrier_energy=barrier)
+    assert res.n_transitions == 0
+    kappa = k * (1 - k * dt / 2)
+    assert res.info["soft_mode_curvature"] == pytest.approx(kappa, rel=0.15)
+    assert 0.0 <= res.info["min_energy"] < 1e-4 * kT
+    expected = 2 * math.pi / (kappa * dt) * math.exp(barrier / kT)
+    assert res.evals_per_transition_extrapolated == pytest.approx(expected, rel=0.15)
+
+
+def test_first_passage_step_of_a_driven_chain():
+    """A constant force F with negligible noise moves every chain by F dt per step: from 0 it first
+    enters B = [0.9925, 1.0075] at step 100 (x = 0.99 after 99 steps) and last leaves A = [-0.505,
+    0.505] after step 50, so the stored path runs over frames 50..100 (51 frames)."""
+
+    class Slope(Potential):
+        def __init__(self):
+            super().__init__((1,))
+
+        def _energy(self, x):
+            return -x[..., 0]
+
+        def _energy_and_forces(self, x):
+            return self._energy(x), torch.ones_like(x)
+
+    a, b = Ball([0.0], 0.505, name="A"), Ball([1.0], 0.0075, name="B")
+    res = unbiased_md(Slope(), torch.tensor([0.0], dtype=torch.float64), state_a=a, state_b=b, kT=1e-14, dt=0.01,
+                      n_chains=3, max_steps=500, seed=0)
+    assert res.n_transitions == 3
+    assert res.first_passage_steps.tolist() == [100, 100, 100]
+    assert res.steps_run.tolist() == [100, 100, 100]
+    assert res.n_energy_evals == 3 * 101
+    assert res.paths.info["lengths"].tolist() == [51, 51, 51]
+    torch.testing.assert_close(res.paths.frames[:, 0, 0], torch.full((3,), 0.5, dtype=torch.float64), atol=1e-6, rtol=0)

@@ -203,3 +203,39 @@ def test_annealed_langevin_bad_input():
         with pytest.raises(ValueError, match=rf"^{name}:"):
             annealed_langevin(pot, *args, **(base | kw))
     assert pot.n_evals == 0  # nothing was evaluated for rejected input
+
+
+@pytest.mark.parametrize("fpp", [1, 2])
+def test_annealed_langevin_matches_a_step_by_step_reference(fpp):
+    """Algorithm 1 written out plainly, with the same noise draws: each recorded frame is the state
+    after exactly the right number of steps (frame n after n * K / frames_per_point), the step
+    shrinks where the restraint is stiff, and ``max_energy_all_steps`` is the maximum over every
+    step, not only the recorded frames (it is >= the recorded maximum)."""
+    pot = Harmonic((2,), k=3.0, center=[0.2, -0.1])
+    kT, K, ds, cap = 0.7, 4, 0.05, 0.5
+    curve_x = torch.tensor([[0.5, 0.5], [0.1, 0.0], [-0.5, 0.2]], dtype=torch.float64)
+    lam = torch.tensor([4.0, 0.0, 3.0], dtype=torch.float64)
+    start = torch.tensor([[0.2, -0.1], [0.3, 0.0], [0.1, -0.2]], dtype=torch.float64)  # near U's minimum
+    p = annealed_langevin(pot, curve_x, lam, kT=kT, n_paths=3, steps_per_point=K, step_size=ds,
+                          frames_per_point=fpp, max_restraint_step=cap, x_start=start,
+                          generator=torch.Generator().manual_seed(11))
+    g = torch.Generator().manual_seed(11)
+    alpha = torch.sigmoid(lam).sqrt()
+    x, states = start.clone(), [start.clone()]
+    for n in range(3):
+        c, k = curve_x[n] / alpha[n], math.exp(float(lam[n]))
+        h = min(ds, cap / k)  # exp(4) * 0.05 > 0.5: the first point's step is capped
+        for _ in range(K):
+            grad = 3.0 * (x - torch.tensor([0.2, -0.1], dtype=torch.float64)) / kT + k * (x - c)
+            x = x - 0.5 * h * grad + math.sqrt(h) * torch.randn(x.shape, dtype=x.dtype, generator=g)
+            states.append(x.clone())
+    states = torch.stack(states, 1)  # (paths, 1 + N K, 2): the state after every step
+    every = K // fpp
+    torch.testing.assert_close(p.frames, states[:, ::every], rtol=1e-12, atol=1e-12)
+    energies = pot.energy(states, count=False)
+    torch.testing.assert_close(p.energies, energies[:, ::every], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(p.info["max_energy_all_steps"], energies.max(1).values, rtol=1e-12, atol=1e-12)
+    assert (p.info["max_energy_all_steps"] >= p.energies.max(1).values).all()
+    if fpp == 1:  # three of four steps unrecorded: some path's maximum falls between frames
+        assert (p.info["max_energy_all_steps"] > p.energies.max(1).values).any()
+    assert p.info["min_step_size_used"] == pytest.approx(cap / math.exp(4.0))
