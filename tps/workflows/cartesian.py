@@ -481,8 +481,8 @@ def solve_geodesic(model: DiffusionModel, endpoints: Endpoints, *, logsnr: float
     16, and 586 with the exact divergence, because single coordinates' terms are negative even
     when the segment's sum is not; it is a surrogate that is bounded below and keeps the
     optimiser from exploiting the fixed probes. Each extra probe costs one more Jacobian-vector
-    product per point (16 probes: 5.4x the time of one; the exact divergence, 66 backward
-    passes per point: 50x).
+    product per point (16 probes: 5-10x the time of one; the exact divergence, 66 backward
+    passes per point: 50-66x; two runs on a loaded machine).
 
     Parameters
     ----------
