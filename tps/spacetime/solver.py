@@ -10,9 +10,9 @@ curve energy plus constraint penalties.
 
 Safety (:mod:`tps.spacetime.domain`): the domain comes from the denoiser (``logsnr_range``,
 carried by :class:`~tps.diffusion.DiffusionModel` and its network) or the ``logsnr_range``
-argument; the objective clamps negative segment products at zero (bounded below even where a
-learned Jacobian is not positive semi-definite) while the reported ``energy`` is the honest,
-unclamped estimator; every result carries :class:`~tps.spacetime.domain.GeodesicDiagnostics`
+argument; the objective sums absolute segment products (bounded below even where a learned
+Jacobian is not positive semi-definite, and no reward for crossing such a region) while the
+reported ``energy`` is the honest, unclamped estimator; every result carries :class:`~tps.spacetime.domain.GeodesicDiagnostics`
 and a degenerate one raises a :class:`~tps.spacetime.domain.GeodesicWarning` (or, with
 ``strict=True``, a :class:`~tps.spacetime.domain.DegenerateGeodesicError`).
 
@@ -47,8 +47,8 @@ from tps.spacetime.geometry import call_denoiser, curve_length, rademacher, segm
 from tps.spacetime.lbfgs import batched_lbfgs
 
 METHODS = ("lbfgs", "adam")
-#: ``clamp`` argument -> objective: "segment" (default), "plain" (old default), "coordinate" (old clamp=True).
-OBJECTIVES = {None: "segment", "segment": "segment", False: "plain", "plain": "plain", "none": "plain",
+#: ``clamp`` argument -> objective: "abs" (default), "segment", "plain" (old default), "coordinate" (old clamp=True).
+OBJECTIVES = {None: "abs", "abs": "abs", "segment": "segment", False: "plain", "plain": "plain", "none": "plain",
               True: "coordinate", "coordinate": "coordinate"}
 #: Depths of the automatic multi-start dips below the endpoints' logSNR.
 AUTO_DIP_DEPTHS = (0.0, 4.0, 8.0)
@@ -192,8 +192,10 @@ class _Problem:
             objective = energy
         elif self.objective == "coordinate":
             objective = scale * terms.clamp_min(0).sum(-1).sum(1)
-        else:
+        elif self.objective == "segment":
             objective = scale * prods.clamp_min(0).sum(1)
+        else:
+            objective = scale * prods.abs().sum(1)
         if self.constraints:
             state = CurveState(x, lam, eta_x, eta_t, mu_x, mu_t, self.denoiser, iteration)
             for c in self.constraints:
@@ -329,13 +331,16 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
         Hutchinson probes are drawn once (``seed``) and kept fixed (common random numbers).
     n_probes : int
         Hutchinson probes per curve point.
-    clamp : {None, "segment", False, True}
-        The objective. ``None`` (default, = ``"segment"``): segment products clamped at zero,
-        bounded below even where a learned Jacobian is not positive semi-definite, and equal
-        to the plain energy where every segment is non-negative. ``False`` (or ``"plain"``):
-        the plain sum. ``True`` (or ``"coordinate"``): per-coordinate ReLU of the products
-        (see :func:`~tps.spacetime.geometry.segment_products`). The reported ``energy`` is
-        always unclamped.
+    clamp : {None, "abs", "segment", False, True}
+        The objective. ``None`` (default, = ``"abs"``): the sum of the absolute segment
+        products, bounded below even where a learned Jacobian is not positive semi-definite,
+        equal to the plain energy where every segment is non-negative, and -- unlike clamping
+        them at zero (``"segment"``), which makes such regions free to cross -- charging a
+        negative segment its magnitude, so the curve has no reason to seek them. ``False``
+        (or ``"plain"``): the plain sum (unbounded below where segments can be negative).
+        ``True`` (or ``"coordinate"``): per-coordinate ReLU of the products (see
+        :func:`~tps.spacetime.geometry.segment_products`). The reported ``energy`` is always
+        the plain, unclamped sum.
     logsnr_range : (float, float), optional
         The denoiser's valid logSNR domain; every curve point stays strictly inside it. Default:
         ``denoiser.logsnr_range``; for a denoiser without one, the conservative
@@ -355,8 +360,8 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
         32)`` for automatic starts, ``n_points`` for explicit ``init_dips``). Single start:
         coarse-to-fine, first solve on this many points then refine at ``n_points``.
     coarse_iter : int, optional
-        L-BFGS iterations of the coarse stage (default ``max_iter // 2`` for automatic starts,
-        else ``max_iter``).
+        L-BFGS iterations of the coarse stage (default ``max(10, max_iter // 12)``, at most
+        ``max_iter``, for automatic starts: enough to tell the basins apart; else ``max_iter``).
     init_nodes : Tensor, shape ``(P, n_nodes, d + 1)``, optional
         Initial spline nodes: one start from this curve (overrides ``init_dips``).
     init_dips : "auto" or sequence of float
@@ -389,7 +394,7 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
         ``denoiser.event_shape``, ``logsnr`` is outside the schedule range, or
         ``logsnr_range`` is not an increasing pair containing the endpoints' logSNR.
     DegenerateGeodesicError
-        With ``strict=True``, if negative segment products carry more than 1 % of the
+        With ``strict=True``, if negative segment products carry more than 5 % of the
         curve's absolute energy or more than 5 % of its points sit at a domain bound.
 
     Warns
@@ -445,7 +450,7 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
     try:
         objective_kind = OBJECTIVES[clamp]
     except (KeyError, TypeError):
-        raise ValueError(f"clamp: expected None, 'segment', False ('plain') or True ('coordinate'), "
+        raise ValueError(f"clamp: expected None ('abs'), 'segment', False ('plain') or True ('coordinate'), "
                          f"got {clamp!r}") from None
     n_points = check_positive_int(n_points, "n_points")
     n_nodes = check_positive_int(n_nodes, "n_nodes")
@@ -484,7 +489,7 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
     n_eval, energy_history, history = 0, [], []
     if dips:
         cp = coarse_points or (min(n_points, 32) if auto else n_points)
-        ci = coarse_iter or (max(1, max_iter // 2) if auto else max_iter)
+        ci = coarse_iter or (min(max_iter, max(10, max_iter // 12)) if auto else max_iter)
         S = len(dips)
         rep = (S,) + (1,) * len(event)
         coarse = problem(x_a.repeat(rep), x_b.repeat(rep), cp)
