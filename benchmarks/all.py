@@ -33,6 +33,11 @@ exists (``python -m benchmarks reference-ensemble --system <system> --out DIR``)
 ensemble. ``summary.md`` says which, per system. CI smoke check of the output:
 ``python -m benchmarks check DIR`` (:mod:`benchmarks.check_summary`).
 
+Parallel cells: with ``--workers N`` (a local Dask cluster) or ``--scheduler tcp://HOST:PORT``
+the systems run as :mod:`tps.parallel` tasks, one per system, each in one worker process (the
+output folders must be on a file system the workers share); each system's numbers are those of a
+sequential run (its own seeds; wall times measured on its worker).
+
 Seeds: every system gets ``--seed`` (default 0); each system's ``results.json`` records the seeds
 it derived from it, and ``summary.md`` records the suite seed.
 """
@@ -256,6 +261,33 @@ def run_system(suite: SystemSuite, module, args, folder: Path) -> Optional[str]:
     return None
 
 
+def _cell_task(shared, task):
+    """One system of the suite on a worker (tps.parallel task); returns its status line, never raises."""
+    import torch
+
+    torch.set_num_threads(1)
+    name, folder = shared["cells"][task.index]
+    suite = next(s for s in SYSTEMS if s.name == name)
+    try:
+        reason = run_system(suite, importlib.import_module(suite.module), shared["args"], Path(folder))
+    except Exception as exc:  # one broken system must not lose the others
+        return f"failed: {type(exc).__name__}: {exc}"
+    return "finished" if reason is None else reason
+
+
+def run_cells(pending, args, executor) -> dict:
+    """Run the systems of ``pending`` ``[(suite, folder)]`` as tasks on ``executor``; ``{name: status}``."""
+    from tps.parallel import Task, run_tasks
+
+    plain = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "executor"})
+    shared = {"cells": [(suite.name, str(folder)) for suite, folder in pending], "args": plain}
+    tasks = [Task(i, i, i + 1, int(args.seed), int(args.seed)) for i in range(len(pending))]
+    print(f"[all] running {', '.join(s.name for s, _ in pending)} as {len(tasks)} tasks on "
+          f"{type(executor).__name__}")
+    return dict(zip((s.name for s, _ in pending), run_tasks(_cell_task, tasks, shared=shared, executor=executor,
+                                                             progress=True, desc="benchmark systems")))
+
+
 def run(args) -> dict:
     import torch
 
@@ -265,6 +297,8 @@ def run(args) -> dict:
     suites = selected_systems(getattr(args, "systems", None))
     t0 = time.perf_counter()
     statuses, failed = {}, []
+    executor = getattr(args, "executor", None)  # --workers / --scheduler: systems run as parallel tasks
+    pending = []
     for suite in suites:
         folder = out / suite.name
         if is_finished(folder, suite_settings(args)) and not args.force:
@@ -304,6 +338,9 @@ def run(args) -> dict:
                 statuses[suite.name] = f"skipped in quick mode: {suite.module} {why}; run it without --quick"
                 print(f"[all] {suite.name}: {statuses[suite.name]}")
                 continue
+        if executor is not None:
+            pending.append((suite, folder))
+            continue
         print(f"[all] {suite.name}: running into {folder}")
         try:
             reason = run_system(suite, module, args, folder)
@@ -317,6 +354,13 @@ def run(args) -> dict:
             continue
         statuses[suite.name] = "finished" if reason is None else reason
         write_summary(out, args, statuses, time.perf_counter() - t0)
+    if pending:
+        for name, status in run_cells(pending, args, executor).items():
+            statuses[name] = status
+            if status.startswith("failed"):
+                failed.append(name)
+                print(f"[all] {name}: {status}", file=sys.stderr)
+        statuses = {s.name: statuses[s.name] for s in suites if s.name in statuses}  # suite order
     summary = write_summary(out, args, statuses, time.perf_counter() - t0)
     print((out / "summary.md").read_text())
     print(f"wrote {out / 'summary.md'}, {out / 'summary.json'}")

@@ -134,13 +134,21 @@ class TorchEngine:
         n = int(init.info["lengths"][0])
         return [init.frames[0, :n].clone() for _ in range(self.cfg.n_chains)], int(init.n_energy_evals)
 
-    def segment(self, chains, *, seed, time_s, relax):
-        """Shoot every chain for about ``time_s``; returns new chains, kept (chain, round, frames) triples, counts."""
-        from tps.baselines import two_way_shooting
+    def segment(self, chains, *, seed, time_s, relax, executor=None):
+        """Shoot every chain for about ``time_s``; returns new chains, kept (chain, round, frames) triples, counts.
 
+        With an executor the chains run as tasks of ``tps.baselines.chains.DEFAULT_TASK_SIZE`` chains,
+        each with a time limit such that the tasks fill about ``time_s`` on the cluster's workers.
+        """
+        from tps.baselines import two_way_shooting
+        from tps.baselines.chains import DEFAULT_TASK_SIZE
+        from tps.parallel import n_workers
+
+        n_tasks = -(-len(chains) // DEFAULT_TASK_SIZE)
+        limit = time_s if executor is None else time_s * min(n_workers(executor), n_tasks) / n_tasks
         res = two_way_shooting(self.potential, self.ensemble, chains, kT=self.kT, dt=self.dt,
                                n_chains=len(chains), n_rounds=100_000, save_every=self.cfg.round_thin, seed=seed,
-                               time_limit_s=time_s, length_metropolis=not relax)
+                               time_limit_s=limit, length_metropolis=not relax, executor=executor)
         lengths = res.paths.info["lengths"]
         states = [(int(c), int(r), res.paths.frames[i, :int(lengths[i])])
                   for i, (c, r) in enumerate(zip(res.paths.info["chain"], res.paths.info["round"]))]
@@ -191,16 +199,27 @@ class OpenMMEngine:
             chains.append(r.paths.frames[0, :int(r.paths.info["lengths"][0])].clone())
         return chains, evals
 
-    def segment(self, chains, *, seed, time_s, relax):
+    def segment(self, chains, *, seed, time_s, relax, executor=None):
+        """Shoot the chains one after another (``executor=None``) or as one task each on ``executor``
+        (:func:`tps.baselines.chains.openmm_shooting_chains`, chain seeds from ``(seed, chain)``)."""
         from tps.baselines import openmm_two_way_shooting
 
         new, states, first = [], [], []
         tot = dict(evals=0, trials=0, accepted=0, decorrelated=0, rounds=0)
-        for c, path in enumerate(chains):
-            res = openmm_two_way_shooting(self.system, path, state_a=self.a, state_b=self.b,
-                                          temperature=self.temperature, n_trials=100_000,
-                                          max_frames=self.cfg.max_frames, seed=seed + 1000 * c,
-                                          time_limit_s=time_s / len(chains), length_metropolis=not relax, **self.md)
+        kw = dict(state_a=self.a, state_b=self.b, temperature=self.temperature, n_trials=100_000,
+                  max_frames=self.cfg.max_frames, length_metropolis=not relax, **self.md)
+        if executor is None:
+            results = (openmm_two_way_shooting(self.system, path, seed=seed + 1000 * c,
+                                               time_limit_s=time_s / len(chains), **kw)
+                       for c, path in enumerate(chains))
+        else:
+            from tps.baselines.chains import openmm_shooting_chains
+            from tps.parallel import n_workers
+
+            per_chain = time_s * min(n_workers(executor), len(chains)) / len(chains)
+            results = openmm_shooting_chains(self.system, [np.asarray(p) for p in chains], n_chains=len(chains),
+                                             seed=seed, executor=executor, time_limit_s=per_chain, **kw)
+        for c, res in enumerate(results):
             lengths = res.paths.info["lengths"]
             new.append(res.paths.frames[-1, :int(lengths[-1])].clone())
             for i in range(0, res.paths.n_paths, self.cfg.round_thin):
@@ -295,7 +314,8 @@ def run(args) -> dict:
         relax = state["phase"] == "relax"
         t0 = time.perf_counter()
         chains, states, first, cnt = engine.segment(state["chains"], seed=args.seed + 7919 * (state["segment"] + 1),
-                                                    time_s=seg_s, relax=relax)
+                                                    time_s=seg_s, relax=relax,
+                                                    executor=getattr(args, "executor", None))
         state["chains"] = chains
         c = state["counts"]
         c["evals"] += cnt["evals"]

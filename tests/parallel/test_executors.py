@@ -144,3 +144,41 @@ def test_task_split_does_not_depend_on_worker_count():
     assert [t.seed for t in make_tasks(20, task_size=4, seed=11)][:3] == [t.seed for t in a]
     with pytest.raises(ValueError, match="task_size"):
         make_tasks(9, task_size=0, seed=0)
+
+
+def test_openmm_shooting_and_unbiased_chains_identical_on_every_executor(executors):
+    from benchmarks.scaling import QUICK, _aldp, shooting_start
+    from tps.baselines.chains import openmm_shooting_chains, openmm_unbiased_chains
+
+    from tps.systems import alanine_dipeptide as aldp
+
+    system, c5, _, a, b = _aldp()
+    path, _, _ = shooting_start(QUICK, 1)
+    states = aldp.load().states
+    md = dict(save_every=10, platform="Reference")
+    out = {}
+    for name, ex in executors.items():
+        shots = openmm_shooting_chains(system, path, n_chains=3, seed=2, executor=ex, n_trials=3, ensemble="fixed",
+                                       state_a=a, state_b=b, **md)
+        # C5 -> C7eq at 600 K: a few transitions per 1000 steps
+        runs = openmm_unbiased_chains(system, c5, n_chains=2, seed=2, executor=ex, n_steps_budget=1000,
+                                      state_a=states["C5"], state_b=states["C7eq"], temperature=600.0, **md)
+        out[name] = (shots, runs)
+    ref_shots, ref_runs = out["in-process"]
+    assert [r.n_trials for r in ref_shots] == [3, 3, 3] and all(r.n_energy_evals > 0 for r in ref_shots)
+    # chains have their own streams: other shooting points and trial lengths
+    assert len({tuple(r.info["trial_md_steps"]) for r in ref_shots}) > 1
+    assert sum(r.n_transitions for r in ref_runs) >= 1
+    # executor=None runs the same tasks in this process: the same chains
+    none = openmm_shooting_chains(system, path, n_chains=3, seed=2, n_trials=3, ensemble="fixed", state_a=a,
+                                  state_b=b, **md)
+    for name, (shots, runs) in list(out.items()) + [("none", (none, ref_runs))]:
+        for r, e in zip(shots, ref_shots):
+            assert torch.equal(r.paths.frames, e.paths.frames), name
+            assert r.n_energy_evals == e.n_energy_evals and r.n_accepted == e.n_accepted, name
+            assert r.info["trial_md_steps"] == e.info["trial_md_steps"], name
+        for r, e in zip(runs, ref_runs):
+            assert r.n_energy_evals == e.n_energy_evals == 1000, name
+            assert r.info["first_passage_steps"] == e.info["first_passage_steps"], name
+            if e.paths is not None:
+                assert torch.equal(r.paths.frames, e.paths.frames), name

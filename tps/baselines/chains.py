@@ -6,7 +6,9 @@
   (paths ordered by round, then chain, as one batch would be).
 - :func:`openmm_shooting_chains` runs ``n_chains`` independent OpenMM shooting chains
   (:func:`tps.baselines.openmm_engine.openmm_two_way_shooting`), chain ``c`` seeded from
-  ``(seed, c)``; each worker keeps one OpenMM context per system and reseeds it per chain.
+  ``(seed, c)``; each worker keeps one OpenMM context per system and reseeds it per chain;
+  :func:`openmm_unbiased_chains` does the same for unbiased MD runs
+  (:func:`tps.baselines.openmm_engine.openmm_unbiased_md`).
 
 Results depend on ``(seed, task_size)`` only: the same for every executor and worker count.
 """
@@ -21,7 +23,7 @@ import torch
 from tps.baselines.unbiased_md import pad_paths
 from tps.sampling.paths import Paths
 
-__all__ = ["merge_shooting", "openmm_shooting_chains", "DEFAULT_TASK_SIZE"]
+__all__ = ["merge_shooting", "openmm_shooting_chains", "openmm_unbiased_chains", "DEFAULT_TASK_SIZE"]
 
 #: Chains per task of :func:`tps.baselines.two_way_shooting` with an executor.
 DEFAULT_TASK_SIZE = 4
@@ -130,16 +132,16 @@ def shooting_tasks(potential, ensemble, initial, *, executor, seed, task_size, c
 
 # ----------------------------------------------------------------------------- OpenMM chains
 def _openmm_chain_task(shared, task):
-    from tps.baselines.openmm_engine import openmm_two_way_shooting
+    from tps.baselines import openmm_engine
     from tps.parallel.tasks import OPENMM_LOCK, worker_cache
 
+    fn = getattr(openmm_engine, shared["fn"])  # openmm_two_way_shooting or openmm_unbiased_md
     system = worker_cache(("openmm-system", shared["key"]), lambda: _deserialize(shared["xml"]))
     out = []
     with OPENMM_LOCK:
         seeds = [int(task.seed)] if task.size == 1 else task.rng().integers(1, 2**31 - 1, size=task.size).tolist()
         for c, seed in zip(range(task.start, task.stop), seeds):
-            out.append(openmm_two_way_shooting(system, shared["initial"][c], seed=int(seed), _engine_key=shared["key"],
-                                               **shared["kw"]))
+            out.append(fn(system, shared["initial"][c], seed=int(seed), _engine_key=shared["key"], **shared["kw"]))
     return out
 
 
@@ -183,6 +185,37 @@ def openmm_shooting_chains(system, initial_path, *, n_chains: int, seed: int = 0
     --------
     See ``tests/baselines`` and ``python -m benchmarks scaling``.
     """
+    return _openmm_chains("openmm_two_way_shooting", system, initial_path, n_chains=n_chains, seed=seed,
+                          executor=executor, task_size=task_size, checkpoint=checkpoint, progress=progress,
+                          desc="OpenMM shooting chains", kwargs=kwargs)
+
+
+def openmm_unbiased_chains(system, x_start, *, n_chains: int, seed: int = 0, executor=None, task_size: int = 1,
+                           checkpoint=None, progress: bool = False, **kwargs) -> list:
+    """``n_chains`` independent OpenMM unbiased-MD runs (:func:`~tps.baselines.openmm_engine.openmm_unbiased_md`), as tasks.
+
+    Parameters
+    ----------
+    system : openmm.System
+    x_start : array, shape ``(n_atoms, 3)`` nm, or a list of ``n_chains`` such arrays
+    n_chains, seed, executor, task_size, checkpoint, progress
+        As :func:`openmm_shooting_chains` (chain ``c`` of a one-chain task uses the task's seed).
+    **kwargs
+        ``state_a``, ``state_b``, ``n_steps_budget`` (per chain) and the other keyword arguments of
+        :func:`~tps.baselines.openmm_engine.openmm_unbiased_md` (not ``seed``).
+
+    Returns
+    -------
+    list of OpenMMUnbiasedMDResult
+        One per chain, in chain order; the total cost is the sum of their ``n_energy_evals``.
+    """
+    return _openmm_chains("openmm_unbiased_md", system, x_start, n_chains=n_chains, seed=seed, executor=executor,
+                          task_size=task_size, checkpoint=checkpoint, progress=progress, desc="OpenMM unbiased MD",
+                          kwargs=kwargs)
+
+
+def _openmm_chains(fn, system, initial_path, *, n_chains, seed, executor, task_size, checkpoint, progress, desc,
+                   kwargs) -> list:
     import numpy as np
     import openmm
 
@@ -203,10 +236,10 @@ def openmm_shooting_chains(system, initial_path, *, n_chains: int, seed: int = 0
     kw = dict(kwargs)
     key = fingerprint((xml, {k: repr(v) for k, v in kw.items() if k not in ("state_a", "state_b")}))
     tasks = make_tasks(n_chains, task_size=task_size, seed=seed)
-    shared = {"xml": xml, "key": key, "initial": initial, "kw": kw}
+    shared = {"xml": xml, "key": key, "initial": initial, "kw": kw, "fn": fn}
     if checkpoint is not None and not isinstance(checkpoint, TaskCheckpoint):
-        checkpoint = TaskCheckpoint(checkpoint, fingerprint((key, initial, repr(kw.get("state_a")),
+        checkpoint = TaskCheckpoint(checkpoint, fingerprint((fn, key, initial, repr(kw.get("state_a")),
                                                              repr(kw.get("state_b")), int(seed), task_size)))
     results = run_tasks(_openmm_chain_task, tasks, shared=shared, executor=executor, checkpoint=checkpoint,
-                        progress=progress, desc="OpenMM shooting chains")
+                        progress=progress, desc=desc)
     return [r for chunk in results for r in chunk]

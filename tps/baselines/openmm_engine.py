@@ -125,6 +125,21 @@ class _Engine:
         return self.context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(_KJ)
 
 
+def _engine(system, *, temperature, timestep, friction, platform, seed, key=None) -> _Engine:
+    """A new engine, or (``key`` given: a task of :mod:`tps.baselines.chains`) this worker's cached
+    engine for ``key`` reseeded with ``seed``: the same random stream as a new one."""
+    if key is None:
+        return _Engine(system, temperature=temperature, timestep=timestep, friction=friction, platform=platform,
+                       seed=seed)
+    from tps.parallel import worker_cache
+
+    engine = worker_cache(("openmm-engine", key, temperature, timestep, friction, str(platform)),
+                          lambda: _Engine(system, temperature=temperature, timestep=timestep, friction=friction,
+                                          platform=platform, seed=seed))
+    engine.reseed(seed)
+    return engine
+
+
 def trim_to_transition(frames, state_a: Callable, state_b: Callable):
     """The part of a trajectory from its last frame in A before the first frame in B to that frame.
 
@@ -272,17 +287,8 @@ def openmm_two_way_shooting(system, initial_path, *, state_a: Callable, state_b:
         raise ValueError(f"ensemble: expected 'flexible' or 'fixed', got {ensemble!r}")
     fixed = ensemble == "fixed"
     rng = np.random.default_rng(seed)
-    engine_seed = int(rng.integers(1, 2**31 - 1))
-    if _engine_key is None:
-        engine = _Engine(system, temperature=temperature, timestep=timestep, friction=friction, platform=platform,
-                         seed=engine_seed)
-    else:  # a task of tps.baselines.chains: this worker's context, reseeded (same stream as a new one)
-        from tps.parallel import worker_cache
-
-        engine = worker_cache(("openmm-shooting-engine", _engine_key, temperature, timestep, friction, str(platform)),
-                              lambda: _Engine(system, temperature=temperature, timestep=timestep, friction=friction,
-                                              platform=platform, seed=engine_seed))
-        engine.reseed(engine_seed)
+    engine = _engine(system, temperature=temperature, timestep=timestep, friction=friction, platform=platform,
+                     seed=int(rng.integers(1, 2**31 - 1)), key=_engine_key)
     path = _check_path(initial_path, engine.n_atoms, state_a, state_b, fixed=fixed)
     if not fixed and path.shape[0] > max_frames:
         raise ValueError(f"max_frames: the initial path has {path.shape[0]} frames, more than max_frames={max_frames}")
@@ -415,7 +421,8 @@ class OpenMMUnbiasedMDResult:
 def openmm_unbiased_md(system, x_start, *, state_a: Callable, state_b: Callable, temperature: float = 300.0,
                        n_steps_budget: int, timestep: float = 0.002, friction: float = 1.0, save_every: int = 25,
                        platform="auto", seed: int = 0, max_transitions: Optional[int] = None,
-                       max_path_frames: int = 4000, time_limit_s: Optional[float] = None) -> OpenMMUnbiasedMDResult:
+                       max_path_frames: int = 4000, time_limit_s: Optional[float] = None,
+                       _engine_key=None) -> OpenMMUnbiasedMDResult:
     """Unbiased OpenMM Langevin MD from ``x_start`` (in A): cost per A -> B transition, or a bound.
 
     One context runs ``n_steps_budget`` MD steps in chunks of ``save_every``; states are tested on
@@ -456,8 +463,8 @@ def openmm_unbiased_md(system, x_start, *, state_a: Callable, state_b: Callable,
     if time_limit_s is not None:
         time_limit_s = _positive(time_limit_s, "time_limit_s")
     rng = np.random.default_rng(seed)
-    engine = _Engine(system, temperature=temperature, timestep=timestep, friction=friction, platform=platform,
-                     seed=int(rng.integers(1, 2**31 - 1)))
+    engine = _engine(system, temperature=temperature, timestep=timestep, friction=friction, platform=platform,
+                     seed=int(rng.integers(1, 2**31 - 1)), key=_engine_key)
     x0 = np.asarray(x_start.detach().cpu() if isinstance(x_start, torch.Tensor) else x_start, dtype=np.float64)
     if x0.shape != (engine.n_atoms, 3) or not np.isfinite(x0).all():
         raise ValueError(f"x_start: expected finite positions of shape ({engine.n_atoms}, 3) in nm, got {x0.shape}")

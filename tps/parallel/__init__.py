@@ -12,12 +12,12 @@ bit-identical results for every executor, worker count and completion order.
 """
 
 from tps.parallel.executors import (
-    ExecutorSpec, InProcessExecutor, is_dask_client, local_client, open_executor, parse_scheduler_address,
+    ExecutorSpec, InProcessExecutor, is_dask_client, local_client, n_workers, open_executor, parse_scheduler_address,
 )
 from tps.parallel.tasks import (
     Task, TaskCheckpoint, TaskError, fingerprint, make_tasks, run_tasks, task_rng, task_seed, worker_cache,
 )
 
-__all__ = ["ExecutorSpec", "InProcessExecutor", "is_dask_client", "local_client", "open_executor",
+__all__ = ["ExecutorSpec", "InProcessExecutor", "is_dask_client", "local_client", "n_workers", "open_executor",
            "parse_scheduler_address", "Task", "TaskCheckpoint", "TaskError", "fingerprint", "make_tasks",
            "run_tasks", "task_rng", "task_seed", "worker_cache"]

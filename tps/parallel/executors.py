@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 __all__ = ["InProcessExecutor", "ExecutorSpec", "open_executor", "local_client", "is_dask_client",
-           "parse_scheduler_address"]
+           "parse_scheduler_address", "n_workers"]
 
 _ADDRESS = re.compile(r"^tcp://(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.\-]+):(?P<port>[0-9]{1,5})$")
 
@@ -63,6 +63,23 @@ def is_dask_client(executor) -> bool:
     from distributed import Client
 
     return isinstance(executor, Client)
+
+
+def n_workers(executor) -> int:
+    """Workers behind ``executor`` now: 1 for None or :class:`InProcessExecutor`, the cluster's worker
+    count for a Dask client, ``max_workers`` of a pool (1 when unknown).
+
+    Examples
+    --------
+    >>> import concurrent.futures
+    >>> n_workers(None), n_workers(concurrent.futures.ThreadPoolExecutor(3))
+    (1, 3)
+    """
+    if executor is None or isinstance(executor, InProcessExecutor):
+        return 1
+    if is_dask_client(executor):
+        return max(1, len(executor.scheduler_info().get("workers", {})))
+    return max(1, int(getattr(executor, "_max_workers", 1) or 1))
 
 
 def parse_scheduler_address(address: str) -> tuple:
