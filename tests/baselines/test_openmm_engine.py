@@ -97,3 +97,27 @@ def test_fixed_length_shooting_keeps_length_and_endpoints():
 def test_fixed_length_shooting_rejects_unknown_ensemble():
     with pytest.raises(ValueError, match="ensemble"):
         openmm_two_way_shooting(double_well(), straight_path(), n_trials=1, ensemble="fixd", **KW)
+
+
+def test_flexible_length_shooting_matches_unbiased_md_path_lengths():
+    """Transition paths cut from unbiased MD (last frame in A to first in B) are exactly the
+    flexible-length ensemble, so the shooting chain's path lengths must agree with theirs (within
+    4 standard errors; batch means for the correlated chain). The Metropolis factor
+    ``min(1, (L_old - 2) / (L_new - 2))`` is applied by capping each trial at
+    ``2 + floor((L_old - 2) / u)`` frames before shooting, so an A -> B trial within the cap always
+    passes it: a rejection after the fact ('metropolis') means the factor is wrong (inverted, the
+    chain drifts to long paths: 21-29 such rejections in 600 trials)."""
+    import math
+
+    md = openmm_unbiased_md(double_well(), np.array([[-1.0, 0.0, 0.0]]), n_steps_budget=200_000, save_every=10,
+                            seed=0, **KW)
+    md_len = md.paths.info["lengths"].double()
+    assert len(md_len) > 40
+    first = md.paths.frames[0, :int(md_len[0])].numpy()
+    res = openmm_two_way_shooting(double_well(), first, n_trials=600, max_frames=2000, save_every=10, seed=10, **KW)
+    assert res.info["outcomes"]["metropolis"] == 0
+    assert res.n_accepted > 30
+    lengths = res.paths.info["lengths"].double()[60:]  # the first tenth relaxes from the initial path
+    batches = lengths[: len(lengths) // 10 * 10].view(10, -1).mean(1)
+    se = math.sqrt(batches.var() / 10 + md_len.var() / len(md_len))
+    assert abs(float(lengths.mean() - md_len.mean())) < 4 * se, (float(lengths.mean()), float(md_len.mean()), se)

@@ -8,7 +8,7 @@ import torch
 from tps.baselines import (FixedLengthEnsemble, FlexibleLengthEnsemble, initial_path_high_temperature,
                            resample_path, two_way_shooting, unbiased_md)
 from tps.potentials.base import Potential
-from tps.sampling import overdamped_langevin
+from tps.sampling import Paths, overdamped_langevin
 from tps.states import Ball
 
 torch.set_num_threads(1)
@@ -145,8 +145,9 @@ def test_keep_accepted_and_bad_input():
     ens = FixedLengthEnsemble(a, b, n_frames=41)
     res = two_way_shooting(pot, ens, straight_path(41), kT=KT, dt=DT, n_chains=8, n_rounds=10, keep="accepted",
                            seed=3)
-    if res.n_accepted:
-        assert res.paths.n_paths == res.n_accepted
+    assert res.n_accepted > 0  # (a guard 'if res.n_accepted:' here used to skip the checks silently)
+    assert res.paths.n_paths == res.n_accepted
+    assert all(ens(frames) for frames in res.paths.frames)
     with pytest.raises(ValueError, match="initial_path"):
         two_way_shooting(pot, ens, straight_path(40), kT=KT, dt=DT)
     with pytest.raises(ValueError, match="initial_path"):
@@ -189,7 +190,15 @@ def test_muller_brown_end_to_end():
     # The padded ensemble feeds the package's metrics (info["lengths"] masks the padding).
     from tps.metrics import final_frames, max_energy
 
-    assert torch.allclose(max_energy(res.paths), res.paths.energies.max(1).values)
+    # Padding repeats the last frame, so the plain maximum equals the masked one by construction;
+    # poison the padded energies to check that max_energy really ignores them.
+    lengths = res.paths.info["lengths"]
+    assert (lengths < res.paths.n_frames).any()
+    padded = torch.arange(res.paths.n_frames)[None] >= lengths[:, None]
+    poisoned = Paths(res.paths.frames, res.paths.energies.masked_fill(padded, 1e9), res.paths.n_energy_evals,
+                     res.paths.kT, res.paths.info)
+    expected = torch.stack([e[:n].max() for e, n in zip(res.paths.energies, lengths.tolist())])
+    assert torch.equal(max_energy(poisoned), expected)
     assert b(final_frames(res.paths)).all()
     # No continuous A -> B path stays below the minimax barrier U(S1) = -40.66; frames are discrete
     # (rms step sqrt(2 kT dt) = 0.05), so allow a few energy units.
