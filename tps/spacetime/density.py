@@ -42,6 +42,7 @@ import torch
 
 from tps._validation import as_tensor, check_finite, check_positive, check_positive_int
 from tps.diffusion.schedule import alpha_sigma, check_logsnr
+from tps.spacetime.domain import check_curve_range
 
 
 @dataclass
@@ -173,11 +174,15 @@ class LearnedScore:
         ``(B, *event), (B,) -> (B, *event)`` x0-predictor in model coordinates.
     logsnr : float
         The fixed noise level ``lam``.
+    logsnr_range : (float, float), optional
+        The denoiser's valid logSNR domain (default: its ``logsnr_range`` attribute, as on a
+        :class:`~tps.diffusion.DiffusionModel` and its network; no check beyond the schedule
+        range for a denoiser without one).
 
     Raises
     ------
     ValueError
-        If ``logsnr`` is outside the schedule range.
+        If ``logsnr`` is outside the schedule range or the denoiser's domain.
 
     Notes
     -----
@@ -196,9 +201,10 @@ class LearnedScore:
     tensor([[-0.5000,  1.0000]], dtype=torch.float64)
     """
 
-    def __init__(self, denoiser: Callable, logsnr: float):
+    def __init__(self, denoiser: Callable, logsnr: float, *, logsnr_range=None):
         self.denoiser = denoiser
         lam = check_logsnr(torch.tensor([float(logsnr)], dtype=torch.float64), "logsnr")
+        check_curve_range(denoiser, lam, logsnr_range)
         self.logsnr = float(lam[0])
         alpha, sigma = alpha_sigma(lam)
         self.alpha, self.sigma = float(alpha[0]), float(sigma[0])
@@ -216,7 +222,7 @@ class LearnedScore:
         return ((self.alpha * d.to(x.dtype) - x) / self.sigma**2).detach()
 
 
-def learned_score(denoiser: Callable, logsnr: float) -> LearnedScore:
+def learned_score(denoiser: Callable, logsnr: float, *, logsnr_range=None) -> LearnedScore:
     """Score of the noisy marginal at ``logsnr`` from any x0-denoiser (see :class:`LearnedScore`).
 
     The path solved with it lives in noisy model coordinates at ``logsnr``; the restraint centre
@@ -228,11 +234,23 @@ def learned_score(denoiser: Callable, logsnr: float) -> LearnedScore:
     denoiser : callable
         ``(B, *event), (B,) -> (B, *event)`` x0-predictor in model coordinates.
     logsnr : float
-        The noise level, inside the schedule range.
+        The noise level, inside the schedule range and the denoiser's domain.
+    logsnr_range : (float, float), optional
+        The denoiser's valid logSNR domain (default ``denoiser.logsnr_range`` if it has one).
 
     Returns
     -------
     LearnedScore
+
+    Raises
+    ------
+    ValueError
+        If ``logsnr`` is outside the denoiser's domain (the score would be an extrapolation):
+
+        >>> learned_score(lambda x, lam: x, 5.0, logsnr_range=(-2.0, 4.0))
+        Traceback (most recent call last):
+            ...
+        ValueError: logsnr: 5 lies outside the denoiser's domain [-2, 4] (from the argument logsnr_range); keep logSNR inside it (the geodesic solver does) or pass a logsnr_range the denoiser is valid on
 
     Examples
     --------
@@ -243,7 +261,7 @@ def learned_score(denoiser: Callable, logsnr: float) -> LearnedScore:
     >>> torch.allclose(score(torch.zeros(1, 2, dtype=torch.float64)), torch.zeros(1, 2, dtype=torch.float64))
     True
     """
-    return LearnedScore(denoiser, logsnr)
+    return LearnedScore(denoiser, logsnr, logsnr_range=logsnr_range)
 
 
 # ---------------------------------------------------------------------------- path helpers

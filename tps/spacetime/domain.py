@@ -339,7 +339,7 @@ def check_curve_range(denoiser, logsnr: torch.Tensor, logsnr_range: Optional[tup
     >>> check_curve_range(None, torch.tensor([1.0, -3.0]), (0.0, 8.0))
     Traceback (most recent call last):
         ...
-    ValueError: logsnr: the curve reaches logSNR -3, outside the denoiser's domain [0, 8] (from the argument logsnr_range); keep curves inside it (the geodesic solver does) or pass a logsnr_range the denoiser is valid on
+    ValueError: logsnr: -3 lies outside the denoiser's domain [0, 8] (from the argument logsnr_range); keep logSNR inside it (the geodesic solver does) or pass a logsnr_range the denoiser is valid on
     """
     lo, hi, source = resolve_logsnr_range(denoiser, logsnr_range, None, warn=False)
     if source == "schedule":
@@ -348,6 +348,6 @@ def check_curve_range(denoiser, logsnr: torch.Tensor, logsnr_range: Optional[tup
     if lmin < lo or lmax > hi:
         where = "the argument logsnr_range" if source == "argument" else "denoiser.logsnr_range"
         worst = lmin if lmin < lo else lmax
-        raise ValueError(f"logsnr: the curve reaches logSNR {worst:g}, outside the denoiser's domain [{lo:g}, {hi:g}] "
-                         f"(from {where}); keep curves inside it (the geodesic solver does) or pass a logsnr_range "
-                         f"the denoiser is valid on")
+        raise ValueError(f"logsnr: {worst:g} lies outside the denoiser's domain [{lo:g}, {hi:g}] (from {where}); "
+                         f"keep logSNR inside it (the geodesic solver does) or pass a logsnr_range the denoiser is "
+                         f"valid on")
