@@ -57,3 +57,19 @@ def test_benchmarks_refuse_bad_executor_options(tmp_path, capsys, opts):
     assert not out.exists()
     assert main(["bench", "muller-brown", "--quick", "--out", str(out), *opts]) == 2
     assert not out.exists()
+
+
+def test_workers_1_is_the_in_process_run(tmp_path, mb_curve):
+    import json
+
+    from tps.io import load_paths
+
+    runs = {}
+    for name, extra in (("default", []), ("workers-1", ["--workers", "1"])):
+        out = tmp_path / name
+        assert main(["sample", "muller-brown", "--curve", str(mb_curve), "--out", str(out), "--paths", "64",
+                     "--save-paths", "64", "--quiet", *extra]) == 0
+        runs[name] = (load_paths(out / "paths.npz"), json.loads((out / "results.json").read_text()))
+    (a, ra), (b, rb) = runs["default"], runs["workers-1"]
+    assert a.frames.equal(b.frames) and a.energies.equal(b.energies)
+    assert ra["parallel"] == rb["parallel"] == {"executor": "in-process", "n_workers": 1}

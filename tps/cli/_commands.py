@@ -140,7 +140,7 @@ def _cmd_run(args, executor, spec) -> int:
                    f"{s.steps_per_point} steps")
         tasks_dir = None if executor is None else out / "tasks" / "sampling"
         paths, t_sample = sample_curve(system, curve, s, progress=_progress(args), executor=executor,
-                                       checkpoint=None if tasks_dir is None else (tasks_dir, skey))
+                                       checkpoint=tasks_dir)
         timings["sampling_s"] = t_sample
         t0 = time.perf_counter()
         row = metrics(system, paths, n_training_energy_evals=int(model.metadata.get("n_training_energy_evals", 0)),

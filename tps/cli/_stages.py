@@ -353,17 +353,16 @@ def sample_curve(system: str, curve: dict, s: RunSettings, *, progress: bool = F
                  checkpoint=None):
     """Annealed Langevin paths along ``curve``; returns ``(paths, wall_s)``.
 
-    ``executor`` (None: in-process, the historical stream) and ``checkpoint`` (``(directory, key)``
-    of completed tasks, executor only) go to the sampler (:mod:`tps.parallel`).
+    ``executor`` (None: in-process, the historical stream) and ``checkpoint`` (directory of
+    completed tasks, executor only; the sampler keys them by its inputs) go to the sampler
+    (:mod:`tps.parallel`).
     """
     torch = _threads()
     par = {}
     if executor is not None:
-        from tps.parallel import TaskCheckpoint, fingerprint
-
         par = {"executor": executor, "seed": s.seed + 1}
         if checkpoint is not None:
-            par["checkpoint"] = TaskCheckpoint(checkpoint[0], fingerprint(checkpoint[1]))
+            par["checkpoint"] = checkpoint
     from tps.diffusion.scaling import AffineScaling
 
     t0 = time.perf_counter()
