@@ -142,3 +142,18 @@ def test_raw_callable_gets_default_range_around_endpoints_and_one_warning():
         r2 = geodesic(raw, A, B, logsnr=4.0, n_points=12, n_nodes=4, max_iter=5, logsnr_range=(-2.0, 10.0))
         geodesic(raw, A, B, logsnr=4.0, n_points=12, n_nodes=4, max_iter=5)
     assert r2.diagnostics.range_source == "argument"
+
+
+def test_default_solve_keeps_the_straight_geodesic_between_noise_levels_of_one_point():
+    """Centred Gaussian data, one data point (the mean) at logSNR 2 and 6: in the hyperbolic
+    picture the geodesic is the vertical line (posterior mean fixed), so x stays at 0 and the
+    logSNR moves monotonically; the dipped starts of the default multi-start must not win."""
+    from tps.diffusion.gaussian import Gaussian
+
+    gauss = Gaussian(torch.zeros(2, dtype=torch.float64), 1.0)
+    zero = torch.zeros(2, dtype=torch.float64)
+    r = geodesic(gauss, zero, zero, logsnr=(2.0, 6.0), n_points=24, n_nodes=6, max_iter=100)
+    assert len(r.diagnostics.starts) > 1 and r.diagnostics.ok
+    assert float(r.x.abs().max()) < 1e-6
+    assert bool((r.logsnr.diff() > 0).all())
+    assert float(r.energy) <= float(r.initial_energy) + 1e-12
