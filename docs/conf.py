@@ -11,6 +11,8 @@ Environment variables:
 - ``TPS_DOCS_NB_EXECUTION``: myst-nb execution mode of the notebooks, ``force`` by default
   (execute every notebook on quick settings in every build); ``cache`` reuses outputs of
   unchanged notebooks between local builds, ``off`` renders them without outputs.
+- ``TPS_DOCS_MATHJAX``: a local MathJax 2 (``MathJax.js?config=...``) instead of the CDN, for a
+  site read without network access (see the Math section below).
 """
 
 import os
@@ -61,6 +63,15 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 add_module_names = False
+
+# --- Math: MathJax from its CDN by default. For reading the site offline, point TPS_DOCS_MATHJAX at a
+# local MathJax 2 (Debian: apt-get install libjs-mathjax, then
+# TPS_DOCS_MATHJAX=/usr/share/javascript/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML).
+if os.environ.get("TPS_DOCS_MATHJAX"):
+    mathjax_path = "file://" + os.environ["TPS_DOCS_MATHJAX"] if os.environ["TPS_DOCS_MATHJAX"].startswith("/") \
+        else os.environ["TPS_DOCS_MATHJAX"]
+    mathjax2_config = {"tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]],
+                                   "processEscapes": True, "processClass": "math|output_area"}}
 
 # --- Markdown and notebooks.
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
