@@ -371,8 +371,9 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
         value mid-way is optimised, all starts of all pairs as one batch (on ``coarse_points``
         for ``coarse_iter`` iterations); the best start of each pair is then refined at
         ``n_points``. ``"auto"`` (default): dips to ``lam, lam - 4, lam - 8`` with ``lam`` the
-        lower endpoint logSNR, limited to the domain. ``()``: a single start from the straight
-        line at constant logSNR (the solver's behaviour before multi-start became the default).
+        lower endpoint logSNR, limited to the domain (L-BFGS; Adam starts from the straight
+        line). ``()``: a single start from the straight line at constant logSNR (the solver's
+        behaviour before multi-start became the default).
     strict : bool
         Raise :class:`~tps.spacetime.domain.DegenerateGeodesicError` instead of warning when the
         result is flagged (see ``diagnostics``).
@@ -472,6 +473,8 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
         if tuple(init_nodes.shape) != (P, n_nodes, d + 1):
             raise ValueError(f"init_nodes: expected shape {(P, n_nodes, d + 1)}, got {tuple(init_nodes.shape)}")
     dips, auto = _resolve_dips(init_dips, init_nodes, lam_a, lam_b, lo, hi)
+    if auto and method == "adam":  # Adam has no cheap coarse stage: the reference protocol's single start
+        dips = ()
     # check the denoiser's output shape once, with a clear error
     with torch.no_grad():
         call_denoiser(denoiser, x_a, torch.full((P,), lam_a, dtype=dtype, device=device))
