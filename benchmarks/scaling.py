@@ -46,12 +46,12 @@ from tps.io import write_json, write_text
 
 @dataclass(frozen=True)
 class Protocol:
-    n_paths: int = 32
+    n_paths: int = 64
     n_points: int = 64
     steps_per_point: int = 250
     path_task_size: int = 4
-    n_chains: int = 8
-    n_trials: int = 100
+    n_chains: int = 16
+    n_trials: int = 60
     shooting_frames: int = 20
     save_every: int = 25
     n_noop: int = 400
@@ -206,12 +206,16 @@ def run(args) -> dict:
     for m, fn in workloads.items():
         print(f"[scaling] {m}: in-process", flush=True)
         raw[m][("in-process", 1)] = fn(InProcessExecutor())
+    print("[scaling] aldp-paths: executor=None (one context, the historical stream)", flush=True)
+    raw["aldp-paths"][("none", 1)] = run_paths(None, proto, args.seed)
     for n in (1, 2):
         with local_client(n) as client:
             client.run(_warm)
             for m, fn in workloads.items():
                 print(f"[scaling] {m}: local-cluster {n}", flush=True)
                 raw[m][("local-cluster", n)] = fn(client)
+            if n == 2:
+                o_local = noop_overhead(client, proto.n_noop)
     with tcp_cluster(2, log_dir=out / "logs") as (address, _), Client(address) as client:
         client.run(_warm)
         for m, fn in workloads.items():
@@ -225,7 +229,10 @@ def run(args) -> dict:
         lc1 = by[("local-cluster", 1)]
         base_lc1 = lc1["work"] / lc1["wall_s"]
         for (ex, n), r in by.items():
-            rows.append(_row(m, ex, n, r, base_in if n == 1 else base_lc1, ref["frames"]))
+            row = _row(m, ex, n, r, base_in if n == 1 else base_lc1, ref["frames"])
+            if ex == "none":  # another random stream by design: not comparable frame by frame
+                row["identical_to_in_process"] = None
+            rows.append(row)
     bytes_per_task, o_c = _client_cost(proto)
     cost = {}
     for m in raw:
@@ -242,15 +249,18 @@ def run(args) -> dict:
                             "bound": "workers" if rate == w / (t + o_w) else ("scheduler" if o_s >= o_c else "client"),
                             "min_task_s_for_95pct": max(o_w / 0.05, w * limit / 0.95)}
         cost[m] = {"task_s": t, "worker_overhead_per_task_s": o_w, "scheduler_s_per_task": o_s,
+                   "local_cluster_scheduler_s_per_task": o_local,
                    "client_s_per_task": o_c, "bytes_per_task": bytes_per_task,
                    "saturation_workers": t / limit, "predicted": pred}
     results = {"benchmark": "scaling", "quick": bool(args.quick), "protocol": proto.__dict__, "seed": args.seed,
                "hardware": hardware(), "cpu_count": os.cpu_count(), "methods": rows, "cost_model": cost,
                "wall_s": time.perf_counter() - t_all,
                "notes": "parallel_efficiency: throughput / (n_workers x throughput of local-cluster 1) for "
-                        "2-worker rows, against in-process for 1-worker rows; bit-identity checked on frames"}
+                        "2-worker rows, against in-process for 1-worker rows; bit-identity checked on frames; executor 'none' is "
+                        "executor=None (one context, the historical stream: other frames by design)"}
     write_json(out / "results.json", results)
-    lines = ["| method | executor | n_workers | throughput (steps/s) | parallel_efficiency | overhead_fraction | "
+    lines = [f"scaling benchmark ({'quick' if args.quick else 'full'}), {hardware()}", "",
+             "| method | executor | n_workers | throughput (steps/s) | parallel_efficiency | overhead_fraction | "
              "task s | identical |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['method']} | {r['executor']} | {r['n_workers']} | {r['throughput']:.0f} | "
