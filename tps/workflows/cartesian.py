@@ -516,7 +516,8 @@ def solve_geodesic(model: DiffusionModel, endpoints: Endpoints, *, logsnr: float
     Warns
     -----
     GeodesicWarning
-        When the checked curve has significant negative segment mass above 1 % of its total, or
+        When the checked curve's significant negative segment mass exceeds
+        ``tps.spacetime.domain.NEGATIVE_FRACTION_TOL`` of its total, or
         sits at a bound of the model's logSNR domain.
 
     Examples
