@@ -39,17 +39,23 @@ POTENTIALS = {
 
 # Values a user might pass: ordinary coordinates, far-away ones, the special floats.
 _finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, width=64)
-_any = st.one_of(_finite, st.floats(allow_nan=True, allow_infinity=True, width=64))
 
 
 def _positions(event_shape):
-    """Arrays whose trailing shape is usually, not always, ``event_shape``."""
+    """Arrays whose trailing shape is usually, not always, ``event_shape``; float64, float32 or
+    integer; half of them may hold huge, infinite or NaN values."""
     good = st.lists(st.integers(0, 3), max_size=2).map(lambda b: tuple(b) + tuple(event_shape))
     bad = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
     dtypes = st.sampled_from([np.float64, np.float32, np.int64])
+    def elements(dtype, special):
+        if dtype == np.int64:
+            return st.integers(-100, 100)
+        width = 32 if dtype == np.float32 else 64
+        finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, width=width)
+        return st.one_of(finite, st.floats(width=width)) if special else finite
+
     return st.tuples(st.one_of(good, good, bad), dtypes, st.booleans()).flatmap(
-        lambda a: hnp.arrays(a[1], a[0], elements=(_any if a[2] else _finite) if a[1] != np.int64
-                             else st.integers(-100, 100)))
+        lambda a: hnp.arrays(a[1], a[0], elements=elements(a[1], a[2])))
 
 
 @pytest.mark.parametrize("name", sorted(POTENTIALS))
