@@ -22,7 +22,8 @@ overhead in seconds, mean task time, data per task (bytes sent + received).
 Cost model (``DIR/results.json["cost_model"]``): the scheduler's per-task cost ``o_s`` (round
 trip of no-op tasks through the 2-worker TCP cluster), the worker-side per-task overhead ``o_w``
 (from the 2-worker rows), the client's serialisation cost per task ``o_c`` and the mean task time
-``t``; predicted task rate at W workers ``min(W / (t + o_w), 1 / o_s, 1 / o_c)``, the worker count
+``t``; predicted task rate at W workers ``min(W / (t + o_w), 1 / o_s, 1 / o_c)`` and efficiency
+``rate * t / W`` (fraction of worker time spent computing), the worker count
 at which the scheduler or the client saturates (``t / max(o_s, o_c)``), and the task time needed
 for 95 % efficiency at 10 / 100 / 1000 workers.
 
@@ -136,14 +137,30 @@ def run_shooting(executor, proto: Protocol, seed: int, start):
 
 # ----------------------------------------------------------------------------- clusters
 def _warm():
-    import tps.baselines.chains  # noqa: F401
-    import tps.sampling.openmm_annealed  # noqa: F401
+    """Run on every worker before timing: imports, OpenMM plugin loading and a first context."""
+    import openmm
 
+    import tps.baselines.chains  # noqa: F401
+    from tps.sampling.openmm_annealed import openmm_annealed_langevin
+
+    system = openmm.System()
+    system.addParticle(12.0)
+    openmm_annealed_langevin(system, np.zeros((2, 1, 3)), np.full(2, 100.0), n_paths=1, steps_per_point=2,
+                             x_start=np.zeros((1, 3)), platform="Reference")
+    _aldp()
     return os.getpid()
 
 
 def _noop(shared, task):
     return task.index
+
+
+def warm_up(client) -> None:
+    """Imports and a first context on every worker, and a first task graph through the scheduler."""
+    from tps.parallel import make_tasks, run_tasks
+
+    client.run(_warm)
+    run_tasks(_noop, make_tasks(4, task_size=1, seed=0), executor=client)
 
 
 def noop_overhead(client, n: int) -> float:
@@ -210,14 +227,14 @@ def run(args) -> dict:
     raw["aldp-paths"][("none", 1)] = run_paths(None, proto, args.seed)
     for n in (1, 2):
         with local_client(n) as client:
-            client.run(_warm)
+            warm_up(client)
             for m, fn in workloads.items():
                 print(f"[scaling] {m}: local-cluster {n}", flush=True)
                 raw[m][("local-cluster", n)] = fn(client)
             if n == 2:
                 o_local = noop_overhead(client, proto.n_noop)
     with tcp_cluster(2, log_dir=out / "logs") as (address, _), Client(address) as client:
-        client.run(_warm)
+        warm_up(client)
         for m, fn in workloads.items():
             print(f"[scaling] {m}: tcp 2", flush=True)
             raw[m][("tcp", 2)] = fn(client)
@@ -245,7 +262,7 @@ def run(args) -> dict:
         for w in (10, 100, 1000):
             rate = min(w / (t + o_w), 1 / o_s, 1 / o_c)
             pred[str(w)] = {"tasks_per_s": rate, "items_per_s": rate * (t / per_item),
-                            "efficiency": rate * (t + o_w) / w,
+                            "efficiency": rate * t / w,  # fraction of worker time spent computing
                             "bound": "workers" if rate == w / (t + o_w) else ("scheduler" if o_s >= o_c else "client"),
                             "min_task_s_for_95pct": max(o_w / 0.05, w * limit / 0.95)}
         cost[m] = {"task_s": t, "worker_overhead_per_task_s": o_w, "scheduler_s_per_task": o_s,
