@@ -168,9 +168,10 @@ CATALOGUE = (
     # ---------------------------------------------------------------- spacetime
     M("curve-endpoint-swap", "tps/spacetime/curves.py",
       "return (1 - s) * start[:, None] + s * end[:, None] +", "return s * start[:, None] + (1 - s) * end[:, None] +",
-      ["tests/spacetime/test_geodesic.py"], "spline curve runs from end to start"),
+      ["tests/spacetime/test_curves.py", "tests/spacetime/test_geodesic.py"], "spline curve runs from end to start"),
     M("spline-basis-end-free", "tps/spacetime/curves.py",
-      "    basis[-1] = 0.0\n", "", ["tests/spacetime/test_geodesic.py"], "spline correction does not vanish at s = 1"),
+      "    basis[-1] = 0.0\n", "", ["tests/spacetime/test_curves.py", "tests/spacetime/test_geodesic.py"],
+      "spline correction not set to exactly 0 at s = 1 (off by ~1e-17)"),
     M("boltzmann-score-kT", "tps/spacetime/density.py",
       "return (f / self.kT).to(x.dtype)", "return (f * self.kT).to(x.dtype)",
       ["tests/spacetime/test_density.py"], "Boltzmann score multiplied by kT"),
@@ -178,6 +179,10 @@ CATALOGUE = (
       "return F.softplus(u, beta=sharpness)", "return F.softplus(-u, beta=sharpness)",
       ["tests/spacetime/test_constraints.py::test_low_variance_keeps_logsnr_above_threshold"],
       "constraint penalty on the wrong side"),
+    M("region-avoidance-kl-sign", "tps/spacetime/constraints.py",
+      "return self.weight * softplus_k(self.threshold - kl, self.sharpness).mean(1)",
+      "return self.weight * softplus_k(kl - self.threshold, self.sharpness).mean(1)",
+      ["tests/spacetime/test_constraints.py"], "region avoidance pushes the curve towards the point"),
 )
 
 
