@@ -360,7 +360,7 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
         32)`` for automatic starts, ``n_points`` for explicit ``init_dips``). Single start:
         coarse-to-fine, first solve on this many points then refine at ``n_points``.
     coarse_iter : int, optional
-        L-BFGS iterations of the coarse stage (default ``max(10, max_iter // 12)``, at most
+        L-BFGS iterations of the coarse stage (default ``max(10, max_iter // 20)``, at most
         ``max_iter``, for automatic starts: enough to tell the basins apart; else ``max_iter``).
     init_nodes : Tensor, shape ``(P, n_nodes, d + 1)``, optional
         Initial spline nodes: one start from this curve (overrides ``init_dips``).
@@ -492,7 +492,7 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
     n_eval, energy_history, history = 0, [], []
     if dips:
         cp = coarse_points or (min(n_points, 32) if auto else n_points)
-        ci = coarse_iter or (min(max_iter, max(10, max_iter // 12)) if auto else max_iter)
+        ci = coarse_iter or (min(max_iter, max(10, max_iter // 20)) if auto else max_iter)
         S = len(dips)
         rep = (S,) + (1,) * len(event)
         coarse = problem(x_a.repeat(rep), x_b.repeat(rep), cp)
