@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import hardware
+from benchmarks.common import fmt, hardware
 from tps.io import write_json, write_text
 
 
@@ -249,6 +249,10 @@ def run(args) -> dict:
             row = _row(m, ex, n, r, base_in if n == 1 else base_lc1, ref["frames"])
             if ex == "none":  # another random stream by design: not comparable frame by frame
                 row["identical_to_in_process"] = None
+            # > 1 when workers compete for cores (another load on the machine): lost efficiency that no
+            # scheduler causes; overhead_fraction is what the seam and Dask cost
+            row["task_time_vs_1_worker"] = (None if ex == "none"  # one task of all paths
+                                            else row["mean_task_s"] / (lc1["task_compute_s"] / lc1["n_tasks"]))
             rows.append(row)
     bytes_per_task, o_c = _client_cost(proto)
     cost = {}
@@ -278,11 +282,11 @@ def run(args) -> dict:
     write_json(out / "results.json", results)
     lines = [f"scaling benchmark ({'quick' if args.quick else 'full'}), {hardware()}", "",
              "| method | executor | n_workers | throughput (steps/s) | parallel_efficiency | overhead_fraction | "
-             "task s | identical |", "|---|---|---|---|---|---|---|---|"]
+             "task s | task time / 1 worker | identical |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['method']} | {r['executor']} | {r['n_workers']} | {r['throughput']:.0f} | "
                      f"{r['parallel_efficiency']:.3f} | {r['overhead_fraction']:.3f} | {r['mean_task_s']:.3f} | "
-                     f"{r['identical_to_in_process']} |")
+                     f"{fmt(r['task_time_vs_1_worker'], 2)} | {r['identical_to_in_process']} |")
     for m, c in cost.items():
         lines.append(f"\n{m}: task {c['task_s']:.3f} s, scheduler {1e3 * c['scheduler_s_per_task']:.2f} ms/task, "
                      f"client {1e3 * c['client_s_per_task']:.2f} ms/task, {c['bytes_per_task'] / 1e3:.0f} kB/task; "
