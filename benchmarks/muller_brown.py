@@ -397,8 +397,10 @@ def run(args) -> dict:
             elif spec in ("density-learned", "density-exact"):
                 cx, clam, density = density_curve(system, model, net, proto, exact=spec == "density-exact")
             else:
+                # clamp=False: the plain-sum objective that produced the published Muller-Brown tables
+                # (RESULTS.md, issue 5); the solver's newer default (sum of |segment products|) moves them.
                 r = geodesic(net, z_a, z_b, logsnr=proto.logsnr, n_points=proto.n_points, init_dips=proto.init_dips,
-                             coarse_points=proto.coarse_points, coarse_iter=150, max_iter=150, **spec)
+                             coarse_points=proto.coarse_points, coarse_iter=150, max_iter=150, clamp=False, **spec)
                 cx, clam = r.x, r.logsnr
         with timer() as t_sample:
             paths = annealed_langevin(system.potential, cx.double(), clam.double(), kT=system.kT, n_paths=args.paths,
