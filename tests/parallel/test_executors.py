@@ -180,5 +180,6 @@ def test_openmm_shooting_and_unbiased_chains_identical_on_every_executor(executo
         for r, e in zip(runs, ref_runs):
             assert r.n_energy_evals == e.n_energy_evals == 1000, name
             assert r.info["first_passage_steps"] == e.info["first_passage_steps"], name
+            assert (r.paths is None) == (e.paths is None), name   # a chain without a transition has no path
             if e.paths is not None:
                 assert torch.equal(r.paths.frames, e.paths.frames), name
