@@ -27,6 +27,10 @@ phi = +-pi had curve energies 69.4 and 69.7 (highest centre energies 42 and 83);
 package's own surface it picks an image across phi = +-pi whose paths reach 68 kJ/mol instead
 of 37.4.
 
+``--workers N`` / ``--scheduler tcp://HOST:PORT`` (:mod:`tps.parallel`): the annealed-Langevin
+sampling of every row and the two shooting rows run as tasks (``results.json`` ``parallel`` says
+which stages and how); without them every stage runs in this process exactly as before.
+
 Other options: ``--avoid PHI PSI`` (the point the region-avoiding geodesic keeps away from),
 ``--image K_PHI K_PSI`` (force the end point's image), ``--quick`` (smaller training budget,
 about a minute of CPU).
@@ -455,12 +459,20 @@ def min_periodic_distance(frames: torch.Tensor, point) -> float:
 
 
 # ------------------------------------------------------------------ sampling
-def sample(setting: Setting, cx, clam, proto: Protocol, n_paths: int, gen: torch.Generator) -> Paths:
-    """Annealed Langevin on the spline potential; energies then replaced by raw-grid bilinear values."""
+def sample(setting: Setting, cx, clam, proto: Protocol, n_paths: int, gen: torch.Generator, *,
+           executor=None) -> Paths:
+    """Annealed Langevin on the spline potential; energies then replaced by raw-grid bilinear values.
+
+    ``executor=None``: one batch drawing its noise from ``gen`` (the historical stream of the
+    published figures). With an executor (``--workers`` / ``--scheduler``) the paths run as
+    :mod:`tps.parallel` tasks whose streams come from ``(seed, task index)``, ``seed`` being one
+    integer drawn from ``gen`` (so each row still has its own seed derived from ``--seed``): the
+    same frames for every worker count, but not those of the in-process run.
+    """
     paths = annealed_langevin(setting.potential, cx.double(), clam.double(), kT=setting.kT, n_paths=n_paths,
                               steps_per_point=proto.steps_per_point, step_size=proto.step_size,
                               frames_per_point=proto.frames_per_point, x_start=setting.start, generator=gen,
-                              progress=True)
+                              progress=True, executor=executor)
     raw = bilinear(setting.grid, paths.frames)
     info = dict(paths.info, energies="periodic bilinear interpolation of the raw grid")
     return Paths(paths.frames, raw, paths.n_energy_evals, paths.kT, info)
@@ -485,13 +497,22 @@ def high_temperature_initial_path(setting: Setting, proto: Protocol, seed: int) 
                                          n_candidates=proto.initial_candidates, seed=seed + 2)
 
 
-def shooting_row(setting: Setting, initial: Paths, proto: Protocol, seed: int, *, fixed: bool = False):
+def shooting_row(setting: Setting, initial: Paths, proto: Protocol, seed: int, *, fixed: bool = False,
+                 executor=None):
     """Two-way shooting (overdamped Langevin on the spline potential, dt = md_dt / kT) from the
     high-temperature transition ``initial`` (:func:`high_temperature_initial_path`): variable length
     (at most ``proto.shooting_max_frames`` frames) or fixed length (``proto.fixed_frames``, the initial path
     padded with its end frames);
     wall time limited by ``proto.shooting_time_s`` / ``proto.fixed_time_s``; the first quarter of
-    the rounds run is burn-in."""
+    the rounds run is burn-in.
+
+    With an executor the chains are cut into one task per worker (``ceil(n_chains / workers)``
+    chains each, task ``i`` seeded from ``(seed, i)``), and every task gets the whole wall-time
+    budget: the row still lasts about ``time_s`` of wall time, with ``workers`` times the CPU time.
+    The tasks stop independently, so they may run different numbers of rounds; the burn-in is
+    the first quarter of the rounds run by each chain's own task. A wall-time-limited run is not
+    reproducible in either mode (how many rounds fit depends on the machine's load).
+    """
     a, b = setting.source, setting.target
     init = initial.frames[0, :int(initial.info["lengths"][0])]
     method = "two-way-shooting-fixed" if fixed else "two-way-shooting-variable"
@@ -504,15 +525,33 @@ def shooting_row(setting: Setting, initial: Paths, proto: Protocol, seed: int, *
         n_chains, time_s = proto.shooting_chains, proto.shooting_time_s
     with timer() as t:
         cpu = time.process_time()
-        res = two_way_shooting(setting.potential, ens, init, kT=setting.kT, dt=proto.md_dt / setting.kT,
-                               n_chains=n_chains, n_rounds=proto.shooting_rounds, burn_in=0,
-                               seed=seed + (5 if fixed else 3), time_limit_s=time_s)
-        cpu = time.process_time() - cpu
+        if executor is None:
+            res = two_way_shooting(setting.potential, ens, init, kT=setting.kT, dt=proto.md_dt / setting.kT,
+                                   n_chains=n_chains, n_rounds=proto.shooting_rounds, burn_in=0,
+                                   seed=seed + (5 if fixed else 3), time_limit_s=time_s)
+        else:
+            from tps.parallel import n_workers
+
+            task_size = -(-n_chains // min(n_workers(executor), n_chains))
+            res = two_way_shooting(setting.potential, ens, init, kT=setting.kT, dt=proto.md_dt / setting.kT,
+                                   n_chains=n_chains, n_rounds=proto.shooting_rounds, burn_in=0,
+                                   seed=seed + (5 if fixed else 3), time_limit_s=time_s, executor=executor,
+                                   task_size=task_size)
+        cpu = time.process_time() - cpu  # this process only: with an executor the workers' CPU is not in it
     n_rounds = res.info["n_rounds"]
     # burn-in: the first quarter of the rounds actually run (the time limit decides how many)
     rnd = torch.as_tensor(res.paths.info["round"]) if "round" in res.paths.info else None
     paths = raw_energies(setting, res.paths)
-    if rnd is not None and n_rounds >= 4:
+    rounds_of_chain = torch.zeros(n_chains, dtype=torch.int64)
+    if rnd is not None and executor is not None:  # tasks stop independently: each chain's own rounds
+        chain = torch.as_tensor(res.paths.info["chain"])
+        rounds_of_chain.scatter_reduce_(0, chain, rnd.to(torch.int64), "amax")
+        own = rounds_of_chain[chain]
+        keep = (own < 4) | (rnd > own // 4)
+        info = {k: (v[keep] if isinstance(v, torch.Tensor) and v.shape[:1] == keep.shape else v)
+                for k, v in paths.info.items()}
+        paths = Paths(paths.frames[keep], paths.energies[keep], paths.n_energy_evals, paths.kT, info)
+    elif rnd is not None and n_rounds >= 4:
         keep = rnd > n_rounds // 4
         info = {k: (v[keep] if isinstance(v, torch.Tensor) and v.shape[:1] == keep.shape else v)
                 for k, v in paths.info.items()}
@@ -533,6 +572,9 @@ def shooting_row(setting: Setting, initial: Paths, proto: Protocol, seed: int, *
         "chains_decorrelated_from_initial": res.info["final_decorrelated_from_initial"],
         "mean_path_frames": float(paths.info["lengths"].double().mean()), "cpu_s": cpu,
         "burn_in_rounds": n_rounds // 4, "n_frames": int(init.shape[0]) if fixed else None})
+    if executor is not None:  # burn-in per task: the first quarter of the rounds each task ran
+        row.update({"task_size": res.info["task_size"], "n_tasks": res.info["n_tasks"], "task_time_limit_s": time_s,
+                    "rounds_per_task": rounds_of_chain[::res.info["task_size"]].tolist(), "burn_in_rounds": None})
     return row, paths
 
 
@@ -624,6 +666,21 @@ def run(args) -> Optional[dict]:
                "protocol": proto.__dict__ | {"quick": bool(args.quick)}, "methods": [],
                "notes": dict(setting.notes)}
     results["states"] = state_description(setting)
+    executor = getattr(args, "executor", None)  # --workers / --scheduler (None: everything in this process)
+    if executor is not None:
+        results["parallel"] = {
+            "executor": type(executor).__name__, "workers": getattr(args, "workers", None),
+            "scheduler": getattr(args, "scheduler", None),
+            "as_tasks": ["annealed Langevin of every row (seed of each row: one integer drawn from the run's "
+                         "generator, seeded with seed + 1)",
+                         "two-way shooting rows (one task of ceil(n_chains / workers) chains per worker, each with "
+                         "the whole shooting_time_s / fixed_time_s wall budget; burn-in per task)"],
+            "in_process": ["training data and training", "geodesics and periodic-image choice",
+                           "high-temperature initial path of shooting", "unbiased-md (tps.baselines.unbiased_md "
+                           "has no executor path)"],
+            "note": "annealed Langevin: the task streams give the same frames for every worker count, but not "
+                    "those of the in-process run (the published figures); shooting: wall-time limited, so its "
+                    "rounds depend on the load in either mode"}
     results["notes"]["states"] = (f"{STATE_A_DEFINITION}; the same A and B for every row (target_hit, transition "
                                   "segments of path_density_jsd, shooting, its initial path, unbiased MD); until "
                                   "2026-11-21 A was the C5 ball only, and shooting accepted nothing (C7eq, outside "
@@ -685,7 +742,7 @@ def run(args) -> Optional[dict]:
     def record(method, cx, clam, geo_wall, extra, geo_cpu=0.0):
         cpu = time.process_time()
         with timer() as t_sample:
-            paths = sample(setting, cx, clam, proto, args.paths, gen)
+            paths = sample(setting, cx, clam, proto, args.paths, gen, executor=executor)
         cpu = time.process_time() - cpu
         row = summarize(paths, method=method, target=setting.target, periods=PERIODS,
                         n_training_energy_evals=data.n_energy_evals, wall_s=geo_wall + t_sample(),
@@ -794,7 +851,7 @@ def run(args) -> Optional[dict]:
                                            "n_accepted": 0, "n_trials": 0, "wall_s": t_base(),
                                            "note": f"no initial path (budget of the search spent): {exc}"})
         for fixed in (False, True) if hot is not None else ():
-            row, paths = shooting_row(setting, hot, proto, args.seed, fixed=fixed)
+            row, paths = shooting_row(setting, hot, proto, args.seed, fixed=fixed, executor=executor)
             results["methods"].append(row)
             paths_by_method[row["method"]] = paths
             write_tables(out, results)
