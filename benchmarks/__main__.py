@@ -22,7 +22,7 @@ SUITES = {
 
 #: Suites whose runner takes ``args.executor`` (``--workers N`` / ``--scheduler tcp://HOST:PORT``).
 #: (``scaling`` starts its own clusters.)
-PARALLEL_SUITES = ("muller-brown", "all", "reference-ensemble")
+PARALLEL_SUITES = ("muller-brown", "all", "reference-ensemble", "aldp-2d", "aldp-cartesian")
 
 
 def main(argv=None) -> int:

@@ -383,6 +383,10 @@ def baseline_rows(wanted, system, top, endpoints, states, proto: Protocol, args,
     """Rows ``two-way-shooting-variable``, ``two-way-shooting-fixed`` and ``unbiased-md`` (OpenMM engine)
     and ``path_density_jsd`` of every row (in place on ``results`` and ``paths_by_method``).
 
+    These rows run in this process even with ``--workers`` / ``--scheduler``: each is one OpenMM
+    chain limited by wall time, so there is nothing to cut into tasks
+    (:func:`tps.baselines.chains.openmm_shooting_chains` would run it as one task with another seed).
+
     Shooting starts from one unbiased-MD transition at ``proto.initial_temperature`` (a dynamical
     path, unlike an annealed one), relaxed at 300 K by ``proto.relax_trials`` flexible trials
     without the length factor (discarded; their MD steps count in ``initial_path_energy_evals``).
@@ -532,6 +536,18 @@ def run(args) -> dict:
                "protocol": proto.__dict__ | {"quick": bool(args.quick), "n_paths": n_paths}, "methods": [],
                "notes": {}}
     results["states"] = state_description(states)
+    if getattr(args, "executor", None) is not None:  # --workers / --scheduler
+        results["parallel"] = {
+            "executor": type(args.executor).__name__, "workers": getattr(args, "workers", None),
+            "scheduler": getattr(args, "scheduler", None),
+            "as_tasks": ["OpenMM annealed Langevin of every geodesic, linear and density row (tasks of "
+                         "tps.sampling.openmm_annealed.DEFAULT_TASK_SIZE paths, streams from (seed, task index))"],
+            "in_process": ["MD training data and training", "geodesics", "NEB", "plain-MD throughput",
+                           "two-way-shooting-variable, two-way-shooting-fixed and their initial path, unbiased-md: "
+                           "each is ONE wall-time-limited OpenMM chain (nothing to cut into tasks; as a one-chain "
+                           "task it would only change its seed)"],
+            "note": "the task streams give the same paths for every worker count, but not those of the in-process "
+                    "run (the published figures); sampler_steps_per_s is then the aggregate over the workers"}
     results["notes"]["states"] = (f"{STATE_DEFINITION}; the same A and B for every row (target_hit, transition "
                                   "segments of path_density_jsd, both shooting rows and their initial path, unbiased "
                                   "MD); the geodesics start at the C5 minimum. Until 2026-11-21 A was the C5 ball "
@@ -606,7 +622,7 @@ def run(args) -> dict:
                                    n_paths=n_paths, steps_per_point=proto.steps_per_point, logsnr=proto.logsnr,
                                    n_points=proto.n_points, geodesic_options=options, timestep=proto.timestep,
                                    friction=proto.friction, frames_per_point=proto.frames_per_point,
-                                   seed=args.seed, progress=True)
+                                   seed=args.seed, progress=True, executor=getattr(args, "executor", None))
         paths = res.paths
         row = summarize_molecular(paths, method=method, system=system, target_state=states["C7ax"],
                                   target_positions=endpoints.target, topology=top,
@@ -637,7 +653,8 @@ def run(args) -> dict:
                                           origin=endpoints.origin)
             paths = sample_paths(system, restraints, endpoints, n_paths=n_paths, steps_per_point=proto.steps_per_point,
                                  temperature=aldp.TEMPERATURE, timestep=proto.timestep, friction=proto.friction,
-                                 frames_per_point=proto.frames_per_point, seed=args.seed, progress=True)
+                                 frames_per_point=proto.frames_per_point, seed=args.seed, progress=True,
+                                 executor=getattr(args, "executor", None))
         row = summarize_molecular(paths, method=method, system=system, target_state=states["C7ax"],
                                   target_positions=endpoints.target, topology=top,
                                   n_training_energy_evals=0 if exact else n_train_evals, wall_s=t_all(),

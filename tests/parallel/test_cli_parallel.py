@@ -46,16 +46,17 @@ def test_config_key_workers_is_validated_like_the_option(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("suite", ["muller-brown", "aldp-2d", "aldp-cartesian"])
 @pytest.mark.parametrize("opts", [["--workers", "0"], ["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]])
-def test_benchmarks_refuse_bad_executor_options(tmp_path, capsys, opts):
+def test_benchmarks_refuse_bad_executor_options(tmp_path, capsys, opts, suite):
     from benchmarks.__main__ import main as bench_main
 
     out = tmp_path / "bench"
-    assert bench_main(["muller-brown", "--quick", "--out", str(out), *opts]) == 2
+    assert bench_main([suite, "--quick", "--out", str(out), *opts]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and ("workers" in err)
     assert not out.exists()
-    assert main(["bench", "muller-brown", "--quick", "--out", str(out), *opts]) == 2
+    assert main(["bench", suite, "--quick", "--out", str(out), *opts]) == 2
     assert not out.exists()
 
 
