@@ -14,6 +14,11 @@ import os
 import pytest
 
 
+def _global_state() -> tuple:
+    return (torch.get_default_dtype(), torch.is_grad_enabled(), torch.get_num_threads(), os.getcwd(),
+            {k: v for k, v in os.environ.items() if k.startswith("TPS_")})
+
+
 @pytest.fixture(autouse=True)
 def _no_leaked_global_state():
     """Fail a test (or doctest) that leaves process-wide settings changed for the tests after it.
@@ -23,11 +28,9 @@ def _no_leaked_global_state():
     make later tests pass or fail depending on the order. Draws from torch's global random
     generator are the other shared state: tests use their own ``torch.Generator``.
     """
-    before = (torch.get_default_dtype(), torch.is_grad_enabled(), torch.get_num_threads(), os.getcwd(),
-              {k: v for k, v in os.environ.items() if k.startswith("TPS_")})
+    before = _global_state()
     yield
-    after = (torch.get_default_dtype(), torch.is_grad_enabled(), torch.get_num_threads(), os.getcwd(),
-             {k: v for k, v in os.environ.items() if k.startswith("TPS_")})
+    after = _global_state()
     names = ("torch default dtype", "torch grad mode", "torch threads", "working directory", "TPS_* environment")
     changed = [f"{n}: {a!r} -> {b!r}" for n, a, b in zip(names, before, after) if a != b]
     assert not changed, "test left global state changed: " + "; ".join(changed)
