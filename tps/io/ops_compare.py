@@ -53,6 +53,15 @@ def transition_segments(paths, state_a, state_b, *, name: str = "paths") -> tupl
     return segments, kept
 
 
+def _definitions(system, states) -> dict:
+    """``states.json`` content: ``states`` itself (dict), read from a file, or the system's defaults (None)."""
+    from tps.io.ops import read_states, state_definitions
+
+    if states is None:
+        return state_definitions(system)
+    return states if isinstance(states, dict) else read_states(states)
+
+
 def _circular(angles: np.ndarray) -> tuple:
     """Circular mean and circular standard deviation ``sqrt(-2 ln R)`` along axis 0, rad."""
     z = np.exp(1j * angles).mean(0)
@@ -143,17 +152,12 @@ def compare_ensembles(ops_paths, tps_paths, system, *, states=None, bins: int = 
     """
     import torch
 
-    from tps.io.ops import read_states, state_definitions, states_from_definitions
+    from tps.io.ops import states_from_definitions
     from tps.metrics import path_density_jsd
     from tps.potentials.openmm import dihedrals
     from tps.states import periodic_difference
 
-    if states is None:
-        definitions = state_definitions(system)
-    elif isinstance(states, dict):
-        definitions = states
-    else:
-        definitions = read_states(states)
+    definitions = _definitions(system, states)
     a, b = states_from_definitions(definitions)
     indices = np.asarray(definitions["cv"]["atom_indices"])
     periods = definitions["cv"]["periods"] or [None, None]
@@ -217,14 +221,11 @@ def noise_floor(paths, system, *, states=None, bins: int = 36, weighted: bool = 
     """
     import torch
 
-    from tps.io.ops import read_states, state_definitions, states_from_definitions
+    from tps.io.ops import states_from_definitions
     from tps.metrics import path_density_jsd
     from tps.potentials.openmm import dihedrals
 
-    if states is None:
-        definitions = state_definitions(system)
-    else:
-        definitions = states if isinstance(states, dict) else read_states(states)
+    definitions = _definitions(system, states)
     a, b = states_from_definitions(definitions)
     segments, kept = transition_segments(paths, a, b)
     if len(segments) < 2:
