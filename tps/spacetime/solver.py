@@ -281,11 +281,11 @@ def _resolve_dips(init_dips, init_nodes, lam_a, lam_b, lo, hi):
     if init_nodes is not None:
         return (), False
     if init_dips is None or (isinstance(init_dips, str) and init_dips == "auto"):
-        top = min(lam_a, lam_b)
-        floor = lo + margin(lo, hi)
+        m = margin(lo, hi)
+        top = min(lam_a, lam_b, hi - m)
         dips = []
         for depth in AUTO_DIP_DEPTHS:
-            v = max(min(top, hi - margin(lo, hi)) - depth, floor)
+            v = max(top - depth, lo + m)
             if all(abs(v - w) > 0.5 for w in dips):
                 dips.append(v)
         return tuple(dips), True
@@ -496,7 +496,8 @@ def geodesic(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 128, n_nodes: in
         S = len(dips)
         rep = (S,) + (1,) * len(event)
         coarse = problem(x_a.repeat(rep), x_b.repeat(rep), cp)
-        nodes0 = torch.cat([problem(x_a, x_b, cp).dip_nodes(dip, dtype, device) for dip in dips])  # start-major
+        one = problem(x_a, x_b, cp)  # the P pairs once: dip_nodes needs their shapes and end logSNR only
+        nodes0 = torch.cat([one.dip_nodes(dip, dtype, device) for dip in dips])  # start-major
         if method == "lbfgs" and auto:  # independent starts: own step lengths and curvature pairs
             cnodes, _, info = batched_lbfgs(lambda v: coarse.evaluate(v)[3], nodes0, max_iter=ci, tolerance=tolerance)
             h = info["history"]
