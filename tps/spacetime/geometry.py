@@ -223,9 +223,9 @@ def _exact_divergence(d, xg, dim, create_graph):
         return div
 
 
-def _curve_inputs(x, logsnr, denoiser=None):
+def _curve_inputs(x, logsnr, denoiser=None, logsnr_range=None):
     """Accept a curve ``(N, *event)`` with logsnr ``(N,)`` or curves ``(P, N, *event)`` with ``(P, N)``
-    (``event`` the denoiser's ``event_shape`` when it has one)."""
+    (``event`` the denoiser's ``event_shape`` when it has one) inside the denoiser's logSNR domain."""
     x = as_tensor(x, "x")
     check_finite(x, "x")
     logsnr = check_logsnr(logsnr, "logsnr").to(dtype=x.dtype, device=x.device)
@@ -240,6 +240,7 @@ def _curve_inputs(x, logsnr, denoiser=None):
     if event is not None and tuple(x.shape[logsnr.dim():]) != tuple(event):
         raise ValueError(f"x: expected curve points of shape {tuple(event)} to match the denoiser, "
                          f"got x of shape {tuple(x.shape)}")
+    check_curve_range(denoiser, logsnr, logsnr_range)
     return x, logsnr
 
 
@@ -389,8 +390,7 @@ def curve_energy(denoiser, x, logsnr, *, divergence: str = "exact", clamp: bool 
     >>> 0.5 * exact_jeffreys(gmm, x[:1], lam[:1], x[1:], lam[1:])
     tensor([0.5104], dtype=torch.float64)
     """
-    x, logsnr = _curve_inputs(x, logsnr, denoiser)
-    check_curve_range(denoiser, logsnr, logsnr_range)
+    x, logsnr = _curve_inputs(x, logsnr, denoiser, logsnr_range)
     single = logsnr.dim() == 1
     if single:
         x, logsnr = x[None], logsnr[None]
@@ -426,8 +426,7 @@ def curve_length(denoiser, x, logsnr, *, divergence: str = "exact", clamp: bool 
     >>> round(float(L), 2), round(float(L ** 2 / (2 * E)), 3)
     (14.79, 0.985)
     """
-    x, logsnr = _curve_inputs(x, logsnr, denoiser)
-    check_curve_range(denoiser, logsnr, logsnr_range)
+    x, logsnr = _curve_inputs(x, logsnr, denoiser, logsnr_range)
     single = logsnr.dim() == 1
     if single:
         x, logsnr = x[None], logsnr[None]
