@@ -99,8 +99,10 @@ def ensemble_summary(segments, cv, openmm_system, *, weights=None, platform="aut
     if len(w) != len(segments) or (w < 1).any():
         raise ValueError(f"weights: expected {len(segments)} positive counts, got {list(w)}")
     maxima, tops = [], []
-    for seg in segments:
-        e = openmm_energies(openmm_system, seg, platform=platform)
+    # one OpenMM Context for all frames, not one per segment
+    energies = np.split(openmm_energies(openmm_system, torch.cat(list(segments)), platform=platform),
+                        np.cumsum([len(seg) for seg in segments])[:-1])
+    for seg, e in zip(segments, energies):
         k = int(np.argmax(e))
         maxima.append(float(e[k]))
         tops.append(seg[k])
