@@ -31,6 +31,7 @@ Units: nm, ps, kJ/mol, K throughout; model coordinates are dimensionless.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -49,6 +50,8 @@ from tps.diffusion.training import TrainingConfig, TrainingResult, train_denoise
 from tps.metrics.molecular import kabsch_align
 from tps.potentials.openmm import boltzmann_kT, positions_nm, select_platform
 from tps.sampling.md import MDData, as_mdtraj_topology, check_topology_match
+from tps.spacetime.domain import GeodesicWarning, curve_flags, report
+from tps.spacetime.geometry import rademacher, segment_terms
 from tps.spacetime.solver import GeodesicResult, geodesic
 
 __all__ = [
@@ -546,9 +549,6 @@ def solve_geodesic(model: DiffusionModel, endpoints: Endpoints, *, logsnr: float
     >>> curve.diagnostics.range_source, curve.diagnostics.logsnr_range     # the model's trained domain
     ('model', (-12.0, 12.0))
     """
-    from tps.spacetime import GeodesicWarning
-    from tps.spacetime.domain import report
-
     net = model.network
     param = next(net.parameters())
     za, zb = endpoints.model_coordinates(model.scaling)
@@ -598,11 +598,6 @@ def probe_checked_diagnostics(net, x, logsnr, diagnostics, *, n_probes: int = 16
     --------
     See :func:`solve_geodesic` (its diagnostics come from here).
     """
-    import dataclasses
-
-    from tps.spacetime.domain import curve_flags
-    from tps.spacetime.geometry import rademacher, segment_terms
-
     if int(n_probes) < 2:
         raise ValueError(f"n_probes: expected at least 2 (a standard error needs two), got {n_probes!r}")
     x, lam = x.detach()[None], logsnr.detach()[None]
