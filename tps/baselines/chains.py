@@ -109,7 +109,7 @@ def _shooting_task(shared, task):
 def shooting_tasks(potential, ensemble, initial, *, executor, seed, task_size, checkpoint, progress, kw):
     """The executor path of :func:`tps.baselines.two_way_shooting` (``initial``: one tensor per chain)."""
     from tps._validation import check_positive_int
-    from tps.parallel import TaskCheckpoint, fingerprint, make_tasks, run_tasks
+    from tps.parallel import as_checkpoint, make_tasks, run_tasks
 
     if seed is None:
         seed = int(torch.randint(0, 2**62, (1,)))
@@ -118,9 +118,8 @@ def shooting_tasks(potential, ensemble, initial, *, executor, seed, task_size, c
     initial = list(initial)
     shared = {"potential": potential, "ensemble": ensemble, "initial": initial, "kw": kw,
               "one_initial": all(p is initial[0] for p in initial)}
-    if checkpoint is not None and not isinstance(checkpoint, TaskCheckpoint):
-        checkpoint = TaskCheckpoint(checkpoint, fingerprint((type(potential).__name__, repr(ensemble), list(initial),
-                                                             {k: repr(v) for k, v in kw.items()}, seed, size)))
+    checkpoint = as_checkpoint(checkpoint, (type(potential).__name__, repr(ensemble), list(initial),
+                                            {k: repr(v) for k, v in kw.items()}, seed, size))
     t0 = time.perf_counter()
     results = run_tasks(_shooting_task, tasks, shared=shared, executor=executor, checkpoint=checkpoint,
                         progress=progress, desc="two-way shooting")
@@ -220,7 +219,7 @@ def _openmm_chains(fn, system, initial_path, *, n_chains, seed, executor, task_s
     import openmm
 
     from tps._validation import check_positive_int
-    from tps.parallel import TaskCheckpoint, fingerprint, make_tasks, run_tasks
+    from tps.parallel import as_checkpoint, fingerprint, make_tasks, run_tasks
 
     n_chains = check_positive_int(n_chains, "n_chains")
     task_size = check_positive_int(task_size, "task_size")
@@ -237,9 +236,8 @@ def _openmm_chains(fn, system, initial_path, *, n_chains, seed, executor, task_s
     key = fingerprint((xml, {k: repr(v) for k, v in kw.items() if k not in ("state_a", "state_b")}))
     tasks = make_tasks(n_chains, task_size=task_size, seed=seed)
     shared = {"xml": xml, "key": key, "initial": initial, "kw": kw, "fn": fn}
-    if checkpoint is not None and not isinstance(checkpoint, TaskCheckpoint):
-        checkpoint = TaskCheckpoint(checkpoint, fingerprint((fn, key, initial, repr(kw.get("state_a")),
-                                                             repr(kw.get("state_b")), int(seed), task_size)))
+    checkpoint = as_checkpoint(checkpoint, (fn, key, initial, repr(kw.get("state_a")), repr(kw.get("state_b")),
+                                            int(seed), task_size))
     results = run_tasks(_openmm_chain_task, tasks, shared=shared, executor=executor, checkpoint=checkpoint,
                         progress=progress, desc=desc)
     return [r for chunk in results for r in chunk]

@@ -7,7 +7,7 @@ bit-identical results for every executor, worker count and completion order.
 
 - :mod:`tps.parallel.executors`: :class:`InProcessExecutor`, :class:`ExecutorSpec`
   (``--workers N`` / ``--scheduler tcp://HOST:PORT``), :func:`open_executor`, :func:`local_client`.
-- :mod:`tps.parallel.tasks`: :func:`make_tasks`, :func:`run_tasks`, :class:`TaskCheckpoint`,
+- :mod:`tps.parallel.tasks`: :func:`make_tasks`, :func:`run_tasks`, :class:`TaskCheckpoint`, :func:`as_checkpoint`,
   :func:`worker_cache`, :class:`TaskError`.
 """
 
@@ -15,9 +15,10 @@ from tps.parallel.executors import (
     ExecutorSpec, InProcessExecutor, is_dask_client, local_client, n_workers, open_executor, parse_scheduler_address,
 )
 from tps.parallel.tasks import (
-    Task, TaskCheckpoint, TaskError, fingerprint, make_tasks, run_tasks, task_rng, task_seed, worker_cache,
+    Task, TaskCheckpoint, TaskError, as_checkpoint, fingerprint, make_tasks, run_tasks, task_rng, task_seed,
+    worker_cache,
 )
 
 __all__ = ["ExecutorSpec", "InProcessExecutor", "is_dask_client", "local_client", "n_workers", "open_executor",
-           "parse_scheduler_address", "Task", "TaskCheckpoint", "TaskError", "fingerprint", "make_tasks",
-           "run_tasks", "task_rng", "task_seed", "worker_cache"]
+           "parse_scheduler_address", "Task", "TaskCheckpoint", "TaskError", "as_checkpoint", "fingerprint",
+           "make_tasks", "run_tasks", "task_rng", "task_seed", "worker_cache"]

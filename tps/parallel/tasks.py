@@ -29,8 +29,8 @@ import numpy as np
 
 from tps.parallel.executors import InProcessExecutor, is_dask_client  # noqa: F401  (InProcessExecutor: doctests)
 
-__all__ = ["Task", "TaskError", "TaskCheckpoint", "make_tasks", "task_seed", "task_rng", "fingerprint",
-           "run_tasks", "worker_cache"]
+__all__ = ["Task", "TaskError", "TaskCheckpoint", "as_checkpoint", "make_tasks", "task_seed", "task_rng",
+           "fingerprint", "run_tasks", "worker_cache"]
 
 _SEED_MAX = 2**31 - 1  # OpenMM and torch both accept seeds in [1, 2^31 - 1)
 
@@ -255,6 +255,24 @@ class TaskCheckpoint:
             self.directory.rmdir()
         except OSError:
             pass
+
+
+def as_checkpoint(checkpoint, inputs) -> Optional[TaskCheckpoint]:
+    """The ``checkpoint=`` argument of a stage as a :class:`TaskCheckpoint` (or None).
+
+    None and a :class:`TaskCheckpoint` are returned as they are; a directory gets the key
+    ``fingerprint(inputs)`` (everything the stage's results depend on).
+
+    Examples
+    --------
+    >>> as_checkpoint(None, (1, 2)) is None
+    True
+    >>> as_checkpoint("ckpt", (1, 2)).key == fingerprint((1, 2))
+    True
+    """
+    if checkpoint is None or isinstance(checkpoint, TaskCheckpoint):
+        return checkpoint
+    return TaskCheckpoint(checkpoint, fingerprint(inputs))
 
 
 def _oneline(exc: BaseException) -> str:

@@ -357,7 +357,7 @@ def _annealed_task(shared, task):
 
 def _annealed_tasks(potential, curve_x, lam, x, *, executor, seed, task_size, generator, checkpoint, progress, kw):
     """The executor path of :func:`annealed_langevin`: tasks of ``task_size`` paths, results in task order."""
-    from tps.parallel import TaskCheckpoint, fingerprint, make_tasks, run_tasks
+    from tps.parallel import as_checkpoint, make_tasks, run_tasks
 
     if seed is None:
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
@@ -365,9 +365,8 @@ def _annealed_tasks(potential, curve_x, lam, x, *, executor, seed, task_size, ge
     tasks = make_tasks(x.shape[0], task_size=size, seed=seed)
     shared = {"potential": potential, "curve_x": curve_x.detach(), "curve_logsnr": lam.detach(), "x_start": x,
               "kw": kw}
-    if checkpoint is not None and not isinstance(checkpoint, TaskCheckpoint):
-        checkpoint = TaskCheckpoint(checkpoint, fingerprint((type(potential).__name__, shared["curve_x"], lam, x,
-                                                             {k: repr(v) for k, v in kw.items()}, seed, size)))
+    checkpoint = as_checkpoint(checkpoint, (type(potential).__name__, shared["curve_x"], lam, x,
+                                            {k: repr(v) for k, v in kw.items()}, seed, size))
     t0 = time.perf_counter()
     res = run_tasks(_annealed_task, tasks, shared=shared, executor=executor, checkpoint=checkpoint,
                     progress=progress, desc="annealed Langevin")

@@ -349,13 +349,12 @@ def md_samples(system: openmm.System, topology, starts, *, n_steps: int, report_
             times.extend((k + 1) * report_interval * timestep for k in range(n_reports))
             del context, integrator
     else:
-        from tps.parallel import Task, TaskCheckpoint, fingerprint, run_tasks
+        from tps.parallel import Task, as_checkpoint, fingerprint, run_tasks
 
         xml = openmm.XmlSerializer.serialize(system)
         common = (temperature, friction, timestep, chosen.getName(), report_interval, n_reports)
         tasks = [Task(i, i, i + 1, 1 + 1000 * int(seed) + i, int(seed)) for i in range(len(starts))]
-        if checkpoint is not None and not isinstance(checkpoint, TaskCheckpoint):
-            checkpoint = TaskCheckpoint(checkpoint, fingerprint((xml, common, starts, int(seed))))
+        checkpoint = as_checkpoint(checkpoint, (xml, common, starts, int(seed)))
         shared = {"xml": xml, "key": fingerprint((xml, common)), "common": common, "starts": starts}
         for i, fr in enumerate(run_tasks(_md_task, tasks, shared=shared, executor=executor, checkpoint=checkpoint,
                                          progress=progress, desc="MD")):

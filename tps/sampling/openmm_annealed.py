@@ -420,15 +420,14 @@ def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, tempe
                                                             integrator_seeds[0], *common, progress)
         n_tasks = 1
     else:
-        from tps.parallel import TaskCheckpoint, fingerprint, make_tasks, run_tasks
+        from tps.parallel import as_checkpoint, fingerprint, make_tasks, run_tasks
 
         size = DEFAULT_TASK_SIZE if task_size is None else task_size
         tasks = make_tasks(n_paths, task_size=size, seed=seed)
         key = fingerprint((xml, common))
         shared = {"key": key, "xml": xml, "common": common, "centres": centres, "stiffness": stiffness,
                   "starts": starts}
-        if checkpoint is not None and not isinstance(checkpoint, TaskCheckpoint):
-            checkpoint = TaskCheckpoint(checkpoint, fingerprint((key, centres, stiffness, starts, int(seed), size)))
+        checkpoint = as_checkpoint(checkpoint, (key, centres, stiffness, starts, int(seed), size))
         try:
             results = run_tasks(_paths_task, tasks, shared=shared, executor=executor, checkpoint=checkpoint,
                                 progress=progress, desc="OpenMM annealed Langevin")
