@@ -332,7 +332,7 @@ def md_samples(system: openmm.System, topology, starts, *, n_steps: int, report_
     starts, names = _starts_array(starts, n_atoms)
     chosen = select_platform(n_atoms, platform)
     n_reports = n_steps // report_interval
-    frames, start_of_frame, times = [], [], []
+    runs = []  # frames (nm) of each start, in start order
     bar = None
     if progress and executor is None:
         from tqdm.auto import tqdm
@@ -344,9 +344,7 @@ def md_samples(system: openmm.System, topology, starts, *, n_steps: int, report_
             integrator = openmm.LangevinMiddleIntegrator(temperature, friction, timestep)
             integrator.setRandomNumberSeed(run_seed)
             context = openmm.Context(system, integrator, chosen)
-            frames.extend(_md_run(context, integrator, x0, run_seed, temperature, report_interval, n_reports, bar))
-            start_of_frame.extend([i] * n_reports)
-            times.extend((k + 1) * report_interval * timestep for k in range(n_reports))
+            runs.append(_md_run(context, integrator, x0, run_seed, temperature, report_interval, n_reports, bar))
             del context, integrator
     else:
         from tps.parallel import Task, as_checkpoint, fingerprint, run_tasks
@@ -356,13 +354,13 @@ def md_samples(system: openmm.System, topology, starts, *, n_steps: int, report_
         tasks = [Task(i, i, i + 1, 1 + 1000 * int(seed) + i, int(seed)) for i in range(len(starts))]
         checkpoint = as_checkpoint(checkpoint, (xml, common, starts, int(seed)))
         shared = {"xml": xml, "key": fingerprint((xml, common)), "common": common, "starts": starts}
-        for i, fr in enumerate(run_tasks(_md_task, tasks, shared=shared, executor=executor, checkpoint=checkpoint,
-                                         progress=progress, desc="MD")):
-            frames.extend(fr)
-            start_of_frame.extend([i] * n_reports)
-            times.extend((k + 1) * report_interval * timestep for k in range(n_reports))
+        runs = run_tasks(_md_task, tasks, shared=shared, executor=executor, checkpoint=checkpoint,
+                         progress=progress, desc="MD")
     if bar is not None:
         bar.close()
+    frames = [f for run in runs for f in run]
+    start_of_frame = [i for i in range(len(starts)) for _ in range(n_reports)]
+    times = [(k + 1) * report_interval * timestep for _ in range(len(starts)) for k in range(n_reports)]
     xyz = np.asarray(frames, dtype=np.float32)
     if not np.isfinite(xyz).all():
         raise RuntimeError("md_samples: the simulation produced NaN positions; reduce the timestep or minimise "
