@@ -43,6 +43,7 @@ import torch
 from tps.diffusion.checkpoint import DiffusionModel
 from tps.metrics.molecular import kabsch_align
 from tps.sampling.md import check_topology_match
+from tps.systems.alanine_dipeptide import STATE_RADIUS, check_radians
 
 __all__ = [
     "AvoidanceRule", "Avoidance", "read_structure_to_avoid", "frames_near_phipsi", "recipe_training_frames",
@@ -104,7 +105,7 @@ def read_structure_to_avoid(path, topology) -> np.ndarray:
     return traj.xyz[0].astype(np.float64)
 
 
-def frames_near_phipsi(frames, topology, phipsi, *, k: int = 8, radius: float = 0.75) -> np.ndarray:
+def frames_near_phipsi(frames, topology, phipsi, *, k: int = 8, radius: float = STATE_RADIUS) -> np.ndarray:
     """Indices of the ``k`` frames nearest ``phipsi`` in periodic (phi, psi) distance, within ``radius``.
 
     Parameters
@@ -139,8 +140,6 @@ def frames_near_phipsi(frames, topology, phipsi, *, k: int = 8, radius: float = 
     >>> frames_near_phipsi(frames, alanine_dipeptide.topology(), (-1.3, 1.0), k=2).tolist()     # C7eq only
     [2]
     """
-    from tps.systems.alanine_dipeptide import check_radians
-
     point = check_radians(phipsi, "avoid_phipsi").numpy()
     if point.shape != (2,):
         raise ValueError(f"avoid_phipsi: expected two angles (phi, psi) in rad, got {phipsi!r}")
@@ -264,7 +263,7 @@ def avoided_model_coordinates(structures, endpoints, scaling) -> torch.Tensor:
     return scaling.to_model(torch.as_tensor(aligned, dtype=torch.float64))
 
 
-def check_endpoints_outside(points_phipsi, endpoints, topology, *, radius: float = 0.75,
+def check_endpoints_outside(points_phipsi, endpoints, topology, *, radius: float = STATE_RADIUS,
                             what: str = "avoid_phipsi") -> None:
     """Refuse an avoided (phi, psi) region that contains an endpoint.
 
@@ -607,7 +606,7 @@ def closest_approach(frames, structures, topology, *, phipsi=None) -> dict:
     return out
 
 
-def crossing_channels(phipsi, target_center, *, radius: float = 0.75) -> list:
+def crossing_channels(phipsi, target_center, *, radius: float = STATE_RADIUS) -> list:
     """Where each path crosses into the target's phi half: the last phi sign change before entering the target.
 
     Parameters
