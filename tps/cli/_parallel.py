@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from tps.cli._common import UserError, _err
 
@@ -41,18 +41,12 @@ def cli_executor(args):
     from tps.parallel import open_executor
 
     spec = executor_spec(args)
-    try:
-        cm = open_executor(spec)
-        executor = cm.__enter__()
-    except ValueError as exc:  # "scheduler: no Dask scheduler reachable at ... (...); start one with ..."
-        raise UserError(f"--{exc}") from None
-    try:
+    with ExitStack() as stack:  # only opening is translated, not errors of the command body
+        try:
+            executor = stack.enter_context(open_executor(spec))
+        except ValueError as exc:  # "scheduler: no Dask scheduler reachable at ... (...); start one with ..."
+            raise UserError(f"--{exc}") from None
         yield executor, spec
-    except BaseException as exc:
-        if not cm.__exit__(type(exc), exc, exc.__traceback__):
-            raise
-    else:
-        cm.__exit__(None, None, None)
 
 
 def parallel_key(spec):
