@@ -418,7 +418,7 @@ def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, tempe
         integrator_seeds = rng.integers(1, 2**31 - 1, size=n_workers)
         frames, energies, task_wall, cpu, plat = _run_paths(xml, centres, stiffness, starts, velocity_seeds,
                                                             integrator_seeds[0], *common, progress)
-        n_tasks = 1
+        n_tasks, size = 1, None
     else:
         from tps.parallel import as_checkpoint, fingerprint, make_tasks, run_tasks
 
@@ -457,7 +457,7 @@ def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, tempe
         "friction": float(friction),
         "n_workers": n_workers,
         "n_tasks": n_tasks,
-        "task_size": None if executor is None else int(task_size or DEFAULT_TASK_SIZE),
+        "task_size": None if size is None else int(size),
         "seed": int(seed),
         "n_md_steps": n_steps,
         "n_energy_readouts": n_paths * (1 + N * fpp),
