@@ -193,8 +193,9 @@ def soft_clamp_inverse(lam: float, lo: float, hi: float) -> float:
     a, b = lo + m, hi - m
     if a <= lam <= b:
         return float(lam)
-    r = max(-1 + 1e-12, min(1 - 1e-12, (lam - (b if lam > b else a)) / m))
-    return (b if lam > b else a) + m * math.atanh(r)
+    edge = b if lam > b else a
+    r = max(-1 + 1e-12, min(1 - 1e-12, (lam - edge) / m))
+    return edge + m * math.atanh(r)
 
 
 @dataclass(frozen=True)
