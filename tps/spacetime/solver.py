@@ -582,6 +582,5 @@ def edit_distance(denoiser, x_a, x_b, *, logsnr=4.0, n_points: int = 64, diverge
     """
     result = geodesic(denoiser, x_a, x_b, logsnr=logsnr, n_points=n_points, divergence=divergence,
                       logsnr_range=logsnr_range, **solver_kwargs)
-    lo, hi = result.diagnostics.logsnr_range
     return curve_length(denoiser, result.x, result.logsnr, divergence=divergence, clamp=False,
-                        logsnr_range=(lo, hi)).detach()
+                        logsnr_range=result.diagnostics.logsnr_range).detach()
