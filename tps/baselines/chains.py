@@ -118,7 +118,7 @@ def shooting_tasks(potential, ensemble, initial, *, executor, seed, task_size, c
     initial = list(initial)
     shared = {"potential": potential, "ensemble": ensemble, "initial": initial, "kw": kw,
               "one_initial": all(p is initial[0] for p in initial)}
-    checkpoint = as_checkpoint(checkpoint, (type(potential).__name__, repr(ensemble), list(initial),
+    checkpoint = as_checkpoint(checkpoint, (type(potential).__name__, repr(ensemble), initial,
                                             {k: repr(v) for k, v in kw.items()}, seed, size))
     t0 = time.perf_counter()
     results = run_tasks(_shooting_task, tasks, shared=shared, executor=executor, checkpoint=checkpoint,
