@@ -83,8 +83,8 @@ from typing import Optional
 import numpy as np
 import torch
 
-from benchmarks.common import (assign_path_density_jsd, hardware, markdown_table, save_figure, save_paths_npz, timer,
-                               write_results)
+from benchmarks.common import (assign_path_density_jsd, hardware, markdown_table, save_figure, save_paths_npz,
+                               subset_paths, timer, write_results)
 from benchmarks.muller_brown import EXTRA_KEYS, baseline_rows, density_curve, evaluation_ratio_note, write_tables
 from tps.baselines import (FixedLengthEnsemble, FlexibleLengthEnsemble, initial_path_high_temperature,
                            resample_path, two_way_shooting)
@@ -525,18 +525,15 @@ def shooting_row(setting: Setting, initial: Paths, proto: Protocol, seed: int, *
         n_chains, time_s = proto.shooting_chains, proto.shooting_time_s
     with timer() as t:
         cpu = time.process_time()
-        if executor is None:
-            res = two_way_shooting(setting.potential, ens, init, kT=setting.kT, dt=proto.md_dt / setting.kT,
-                                   n_chains=n_chains, n_rounds=proto.shooting_rounds, burn_in=0,
-                                   seed=seed + (5 if fixed else 3), time_limit_s=time_s)
-        else:
+        task_size = None  # executor=None: one batch in this process
+        if executor is not None:
             from tps.parallel import n_workers
 
             task_size = -(-n_chains // min(n_workers(executor), n_chains))
-            res = two_way_shooting(setting.potential, ens, init, kT=setting.kT, dt=proto.md_dt / setting.kT,
-                                   n_chains=n_chains, n_rounds=proto.shooting_rounds, burn_in=0,
-                                   seed=seed + (5 if fixed else 3), time_limit_s=time_s, executor=executor,
-                                   task_size=task_size)
+        res = two_way_shooting(setting.potential, ens, init, kT=setting.kT, dt=proto.md_dt / setting.kT,
+                               n_chains=n_chains, n_rounds=proto.shooting_rounds, burn_in=0,
+                               seed=seed + (5 if fixed else 3), time_limit_s=time_s, executor=executor,
+                               task_size=task_size)
         cpu = time.process_time() - cpu  # this process only: with an executor the workers' CPU is not in it
     n_rounds = res.info["n_rounds"]
     # burn-in: the first quarter of the rounds actually run (the time limit decides how many)
@@ -547,15 +544,9 @@ def shooting_row(setting: Setting, initial: Paths, proto: Protocol, seed: int, *
         chain = torch.as_tensor(res.paths.info["chain"])
         rounds_of_chain.scatter_reduce_(0, chain, rnd.to(torch.int64), "amax")
         own = rounds_of_chain[chain]
-        keep = (own < 4) | (rnd > own // 4)
-        info = {k: (v[keep] if isinstance(v, torch.Tensor) and v.shape[:1] == keep.shape else v)
-                for k, v in paths.info.items()}
-        paths = Paths(paths.frames[keep], paths.energies[keep], paths.n_energy_evals, paths.kT, info)
+        paths = subset_paths(paths, (own < 4) | (rnd > own // 4))
     elif rnd is not None and n_rounds >= 4:
-        keep = rnd > n_rounds // 4
-        info = {k: (v[keep] if isinstance(v, torch.Tensor) and v.shape[:1] == keep.shape else v)
-                for k, v in paths.info.items()}
-        paths = Paths(paths.frames[keep], paths.energies[keep], paths.n_energy_evals, paths.kT, info)
+        paths = subset_paths(paths, rnd > n_rounds // 4)
     row = summarize(paths, method=method, target=b, periods=PERIODS, n_training_energy_evals=0,
                     wall_s=t(), geodesic_wall_s=0.0)
     initial_evals = int(initial.n_energy_evals)
