@@ -292,23 +292,17 @@ def _paths_task(shared, task):
     """
     from tps.parallel.tasks import OPENMM_LOCK, worker_cache
 
-    with OPENMM_LOCK:
-        return _paths_task_locked(shared, task, worker_cache)
-
-
-def _paths_task_locked(shared, task, worker_cache):
-    common = shared["common"]
-    temperature, timestep, friction, platform, fpp, K = common
-    parts = worker_cache(("openmm-annealed-context", shared["key"]),
-                         lambda: _make_context(shared["xml"], task.seed, temperature, timestep, friction, platform))
-    parts[3].setRandomNumberSeed(int(task.seed))
-    parts[4].reinitialize()
-    rng = task.rng()
-    velocity_seeds = rng.integers(1, 2**31 - 1, size=task.size)
+    temperature, timestep, friction, platform, fpp, K = shared["common"]
+    velocity_seeds = task.rng().integers(1, 2**31 - 1, size=task.size)
     starts = shared["starts"][task.start:task.stop]
-    frames, energies, wall, cpu = _simulate(parts, shared["centres"], shared["stiffness"], starts, velocity_seeds,
-                                            temperature, fpp, K)
-    return frames, energies, wall, cpu, parts[5].getName()
+    with OPENMM_LOCK:
+        parts = worker_cache(("openmm-annealed-context", shared["key"]),
+                             lambda: _make_context(shared["xml"], task.seed, temperature, timestep, friction, platform))
+        parts[3].setRandomNumberSeed(int(task.seed))
+        parts[4].reinitialize()
+        frames, energies, wall, cpu = _simulate(parts, shared["centres"], shared["stiffness"], starts,
+                                                velocity_seeds, temperature, fpp, K)
+        return frames, energies, wall, cpu, parts[5].getName()
 
 
 def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, temperature: float = 300.0,
