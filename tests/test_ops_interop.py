@@ -1,4 +1,4 @@
-"""OpenPathSampling interoperability by files (tps.io.ops, tps/io/ops_to_tps.py, tps.io.ops_compare, CLI).
+"""OpenPathSampling interoperability by files (tps.interop.ops, tps/interop/ops_to_tps.py, tps.interop.ops_compare, CLI).
 
 The OPS side itself (numpy < 2) cannot run here; these tests pin down the files both sides
 exchange: the exported trajectories load in mdtraj with the right frames and topology and form
@@ -18,10 +18,10 @@ import torch
 
 from tps.cli import main
 from tps.io import load_paths, save_paths
-from tps.io import ops_to_tps
-from tps.io.ops import IMPORT_SCRIPT, export_ops, read_states, state_definitions, states_from_definitions
-from tps.io.ops_compare import compare_ensembles, noise_floor
-from tps.sampling import Paths
+from tps.interop import ops_to_tps
+from tps.interop.ops import IMPORT_SCRIPT, export_ops, read_states, state_definitions, states_from_definitions
+from tps.interop.ops_compare import compare_ensembles, noise_floor
+from tps.core import Paths
 from tps.systems import alanine_dipeptide as aldp
 
 

@@ -1,7 +1,7 @@
 """Transition path sampling in OpenPathSampling (OPS), started from a path exported by ``tps export-ops``.
 
 Runs in an OPS environment (openpathsampling, mdtraj, openmm, numpy < 2, six; no ``tps``). It
-reads the export folder of ``tps export-ops`` (or ``tps.io.export_ops``):
+reads the export folder of ``tps export-ops`` (or ``tps.interop.export_ops``):
 
 - ``transition_NNN.dcd`` + ``topology.pdb``: the initial path, loaded with mdtraj and turned into
   an OPS trajectory by ``openpathsampling.engines.openmm.tools.trajectory_from_mdtraj``;

@@ -1,4 +1,4 @@
-"""``tps export-ops`` and ``tps compare-ops``: OpenPathSampling interoperability by files (tps.io.ops)."""
+"""``tps export-ops`` and ``tps compare-ops``: OpenPathSampling interoperability by files (tps.interop)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _system():
 
 def cmd_export_ops(args) -> int:
     _threads()
-    from tps.io.ops import export_ops
+    from tps.interop.ops import export_ops
 
     paths = _run_paths(Path(args.run_dir))
     try:
@@ -50,7 +50,7 @@ def cmd_export_ops(args) -> int:
 def cmd_compare_ops(args) -> int:
     _threads()
     from tps.io import load_paths, write_json
-    from tps.io.ops_compare import compare_ensembles, noise_floor
+    from tps.interop.ops_compare import compare_ensembles, noise_floor
 
     ops_file = Path(args.ops_paths)
     if not ops_file.is_file():

@@ -2,24 +2,22 @@
 
 - :func:`atomic_path`, :func:`write_text`, :func:`write_json`, :func:`save_torch`,
   :func:`save_npz`: a run that fails or is interrupted never leaves a half-written file.
-- :func:`save_paths` / :func:`load_paths`: a :class:`tps.sampling.Paths` ensemble to ``.npz``
+- :func:`save_paths` / :func:`load_paths`: a :class:`tps.core.Paths` ensemble to ``.npz``
   (any system, exact) or, for molecules, through mdtraj to ``.dcd``, ``.pdb`` or ``.h5``
   (positions in nm), and back.
 - :func:`save_results` / :func:`load_results`: metric rows with numpy/torch values to strict
   JSON (non-finite floats as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``), and back.
-- :func:`export_ops`: transition paths, topology, OpenMM system and state definitions for
-  OpenPathSampling; ``tps/io/ops_to_tps.py`` reads an OPS storage back (:mod:`tps.io.ops`);
-  :func:`compare_ensembles` compares the two ensembles (:mod:`tps.io.ops_compare`).
+
+The writers are defined in :mod:`tps.core.atomic` (so that ``Paths.save`` can use them) and
+re-exported here. ``tps.io`` imports only ``tps.core``, ``tps._validation`` and third-party
+packages; OpenPathSampling export and comparison live one layer up, in :mod:`tps.interop`.
 """
 
 from tps.io.atomic import atomic_path, save_npz, save_torch, write_json, write_text
 from tps.io.results import load_results, save_results, to_json_compatible
 from tps.io.trajectories import FORMATS, load_paths, save_paths
-from tps.io.ops import export_ops
-from tps.io.ops_compare import compare_ensembles
 
 __all__ = [
     "atomic_path", "write_text", "write_json", "save_torch", "save_npz",
     "save_paths", "load_paths", "FORMATS", "save_results", "load_results", "to_json_compatible",
-    "export_ops", "compare_ensembles",
 ]

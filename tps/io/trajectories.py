@@ -402,7 +402,7 @@ _OWN_ERRORS = ("path: ", "top: ", "topology: ", "paths.info")
 def _read_paths(path: Path, ext: str, sidecar: Path, top):
     import torch
 
-    from tps.sampling.paths import Paths
+    from tps.core.paths import Paths
 
     if ext == ".npz":
         with np.load(path, allow_pickle=False) as data:

@@ -2,7 +2,7 @@
 
 Both ensembles are cut to their A -> B transition segments (from the last frame in A before the
 first entry into B, to that entry; :func:`tps.baselines.trim_to_transition`) under the same states
-(``states.json`` of :func:`tps.io.ops.export_ops`, or the system's default states), then
+(``states.json`` of :func:`tps.interop.ops.export_ops`, or the system's default states), then
 compared by:
 
 - ``path_density_jsd``: Jensen-Shannon divergence (bits) of the frame densities in the CV plane
@@ -38,7 +38,7 @@ def transition_segments(paths, state_a, state_b, *, name: str = "paths") -> tupl
         If no path goes from A to B.
     """
     from tps.baselines.openmm_engine import trim_to_transition
-    from tps.io.ops import _per_path
+    from tps.interop.ops import _per_path
 
     segments, kept = [], []
     per_path = _per_path(paths)
@@ -55,7 +55,7 @@ def transition_segments(paths, state_a, state_b, *, name: str = "paths") -> tupl
 
 def _definitions(system, states) -> dict:
     """``states.json`` content: ``states`` itself (dict), read from a file, or the system's defaults (None)."""
-    from tps.io.ops import read_states, state_definitions
+    from tps.interop.ops import read_states, state_definitions
 
     if states is None:
         return state_definitions(system)
@@ -131,7 +131,7 @@ def compare_ensembles(ops_paths, tps_paths, system, *, states=None, bins: int = 
         The molecule (its OpenMM system gives the energies).
     states : dict or str or Path, optional
         ``states.json`` (content or file) of the export; default: the system's default
-        states (:func:`tps.io.ops.state_definitions`).
+        states (:func:`tps.interop.ops.state_definitions`).
     bins : int
         JSD histogram bins per CV.
     weighted : bool
@@ -154,7 +154,7 @@ def compare_ensembles(ops_paths, tps_paths, system, *, states=None, bins: int = 
     """
     import torch
 
-    from tps.io.ops import states_from_definitions
+    from tps.interop.ops import states_from_definitions
     from tps.metrics import path_density_jsd
     from tps.potentials.openmm import dihedrals
     from tps.states import periodic_difference
@@ -223,7 +223,7 @@ def noise_floor(paths, system, *, states=None, bins: int = 36, weighted: bool = 
     """
     import torch
 
-    from tps.io.ops import states_from_definitions
+    from tps.interop.ops import states_from_definitions
     from tps.metrics import path_density_jsd
     from tps.potentials.openmm import dihedrals
 

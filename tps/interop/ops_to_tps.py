@@ -3,7 +3,7 @@
 A standalone script for the OpenPathSampling (OPS) environment: it does not import ``tps``
 (OPS 1.7 needs numpy < 2, ``tps`` numpy 2). It needs ``openpathsampling``, ``mdtraj`` and
 ``tables`` (pytables). ``tps export-ops`` copies it into its output folder as ``ops_to_tps.py``;
-it is also ``tps/io/ops_to_tps.py`` in the package.
+it is also ``tps/interop/ops_to_tps.py`` in the package.
 
 Usage::
 

@@ -26,7 +26,7 @@ Export (:func:`export_ops`) writes into one folder:
 
 Import: ``ops_to_tps.py STORAGE.nc OUT.h5`` (no ``tps`` import; needs openpathsampling, mdtraj
 and pytables) writes the OPS paths as an mdtraj HDF5 file with the ``/tps`` group of
-:func:`tps.io.save_paths`, so :func:`tps.io.load_paths` reads it; :func:`tps.io.ops_compare.compare_ensembles`
+:func:`tps.io.save_paths`, so :func:`tps.io.load_paths` reads it; :func:`tps.interop.ops_compare.compare_ensembles`
 compares it with a ``tps`` ensemble.
 """
 
@@ -42,6 +42,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from tps.core.units import temperature_from_kT
 from tps.io.atomic import atomic_path
 
 __all__ = ["OPSExport", "IMPORT_SCRIPT", "STATES_FORMAT", "export_ops", "state_definitions", "read_states",
@@ -52,7 +53,6 @@ STATES_FORMAT = "tps-ops-states"
 _VERSION = 1
 #: The import script shipped with the package (standalone: runs in an OPS environment without tps).
 IMPORT_SCRIPT = Path(__file__).with_name("ops_to_tps.py")
-_GAS_CONSTANT = 0.00831446261815324  # kJ/mol/K
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ def state_definitions(system, *, state_a=None, state_b=None) -> dict:
     names = ["phi", "psi"] if len(indices) == 2 else [f"cv{i}" for i in range(len(indices))]
     return {
         "format": STATES_FORMAT, "version": _VERSION, "system": getattr(system, "name", ""),
-        "kT": float(system.kT), "temperature_K": float(system.kT) / _GAS_CONSTANT,
+        "kT": float(system.kT), "temperature_K": temperature_from_kT(system.kT),
         "cv": {"names": names, "kind": "dihedral", "function": "mdtraj.compute_dihedrals",
                "atom_indices": indices.tolist(), "unit": "rad",
                "periods": None if periods[0] is None else list(periods[0])},
@@ -230,7 +230,7 @@ def read_states(path) -> dict:
     except json.JSONDecodeError as exc:
         raise ValueError(f"states: {str(path)!r} is not JSON ({exc})") from None
     if not isinstance(d, dict) or d.get("format") != STATES_FORMAT:
-        raise ValueError(f"states: {str(path)!r} is not a {STATES_FORMAT} file written by tps.io.export_ops")
+        raise ValueError(f"states: {str(path)!r} is not a {STATES_FORMAT} file written by tps.interop.export_ops")
     for key in ("cv", "states"):
         if key not in d:
             raise ValueError(f"states: {str(path)!r} has no {key!r} entry")
