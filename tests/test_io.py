@@ -291,3 +291,78 @@ def test_atomic_files_get_umask_permissions(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o644
+
+
+# ------------------------------------------------------------------ JSON conventions
+def _legacy_cli_jsonable(obj):
+    """The CLI's former private converter (tps/cli/_common.py ``_jsonable`` at the base commit),
+    kept here verbatim in behaviour as the reference the ``"null"`` convention must reproduce."""
+    from pathlib import Path
+
+    if isinstance(obj, dict):
+        return {str(k): _legacy_cli_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_legacy_cli_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:
+        return _legacy_cli_jsonable(obj.item())
+    if isinstance(obj, str):
+        return str(obj)
+    if isinstance(obj, bool) or obj is None:
+        return obj
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return float(obj)
+    return obj
+
+
+def _mixed_record(tmp_path):
+    return {"method": "spacetime-geodesic", "wall_s": float("nan"), "max_step": float("inf"),
+            "low": -math.inf, "n": np.int64(7), "x": np.float32(0.25), "t": torch.tensor(float("nan")),
+            "ok": np.bool_(True), "out": tmp_path / "run", 3: "int key", (1, 2): "tuple key",
+            "nested": [{"e": np.float64(-1.5), "f": [1.0, float("nan")]}], "tuple": (1, 2.5),
+            "grid": np.array([[1.0, np.nan], [np.inf, 0.0]]), "none": None}
+
+
+def test_null_convention_reproduces_the_cli_records(tmp_path):
+    """``nonfinite="null"`` gives the bytes of the CLI's results.json (old ``_jsonable`` then
+    ``save_results``) and of its stage keys (``json.dumps(_jsonable(parts), sort_keys=True)``)."""
+    from tps.io import json_text, to_json_compatible
+
+    rec = _mixed_record(tmp_path)
+    old_file = save_results(_legacy_cli_jsonable(rec), tmp_path / "old.json").read_bytes()
+    new_file = save_results(rec, tmp_path / "new.json", nonfinite="null").read_bytes()
+    assert new_file == old_file
+    assert b'"wall_s": null' in new_file and b'"max_step": "inf"' in new_file
+    plain = {k: v for k, v in rec.items() if k != "grid"}  # arrays never reached json.dumps directly
+    assert (json_text(plain, nonfinite="null", indent=None, sort_keys=True)
+            == json.dumps(_legacy_cli_jsonable(plain), sort_keys=True))
+    assert type(to_json_compatible(type("S", (str,), {})("abc"), nonfinite="null")) is str
+
+
+def test_tokens_convention_is_what_write_json_wrote(tmp_path):
+    """``nonfinite="tokens"`` leaves plain records as they are: the benchmarks' results.json bytes."""
+    from tps.io import json_text, write_json
+
+    rec = {"suite": "x", "methods": [{"wall_s": float("nan"), "hi": math.inf, "lo": -math.inf, "n": 3}],
+           "notes": {"a": "b"}, "flag": True, "none": None}
+    old = write_json(tmp_path / "old.json", rec).read_text()
+    assert json_text(rec, nonfinite="tokens") + "\n" == old
+    assert save_results(rec, tmp_path / "new.json", nonfinite="tokens").read_text() == old
+    assert "NaN" in old and "Infinity" in old
+    with pytest.raises(ValueError, match="nonfinite: expected one of strings, null, tokens"):
+        json_text(rec, nonfinite="none")
+
+
+def test_strings_convention_round_trips(tmp_path):
+    from tps.io import NONFINITE_STYLES, to_json_compatible
+
+    assert NONFINITE_STYLES == ("strings", "null", "tokens")
+    row = {"a": float("nan"), "b": [math.inf, -math.inf], "c": np.float64(2.0)}
+    assert to_json_compatible(row) == {"a": "NaN", "b": ["Infinity", "-Infinity"], "c": 2.0}
+    back = load_results(save_results(row, tmp_path / "r.json"))
+    assert math.isnan(back["a"]) and back["b"] == [math.inf, -math.inf] and back["c"] == 2.0

@@ -1,4 +1,20 @@
-"""Results as strict JSON: numpy/torch values converted, non-finite floats spelled out."""
+"""Results as JSON: numpy/torch values converted, non-finite floats spelled by one named convention.
+
+strict JSON has no NaN or Infinity. The package writes non-finite floats in one of three
+spellings, each chosen by name (``nonfinite=``) in :func:`to_json_compatible`, :func:`json_text`
+and :func:`save_results`, so that every file keeps the bytes it has always had:
+
+``"strings"`` (default; :func:`save_results`, path-ensemble metadata)
+    ``"NaN"``, ``"Infinity"``, ``"-Infinity"``: strict JSON, read back by :func:`load_results`.
+``"null"`` (records of the ``tps`` CLI: ``results.json`` of ``tps run``, ``state.json``,
+stage keys, checkpoint sidecars)
+    NaN becomes ``null`` and infinities ``"inf"`` / ``"-inf"``, for floats and 0-d
+    numpy/torch scalars; inside arrays (``ndim >= 1``) the ``"strings"`` spelling, and dict
+    keys of any type become ``str(key)``.
+``"tokens"`` (``results.json`` of the benchmark runners)
+    Non-finite floats are left as floats, so :func:`json.dumps` writes the bare tokens
+    ``NaN``, ``Infinity``, ``-Infinity`` (Python's and JavaScript's extension of JSON).
+"""
 
 from __future__ import annotations
 
@@ -9,19 +25,25 @@ from pathlib import Path, PurePath
 
 from tps.io.atomic import write_text
 
-#: How non-finite floats are written (strict JSON has no NaN/Infinity tokens).
+#: How non-finite floats are written by the default ``"strings"`` convention.
 NONFINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+#: The conventions for non-finite floats accepted as ``nonfinite=`` (see the module docstring).
+NONFINITE_STYLES = ("strings", "null", "tokens")
 
 
-def _float(value: float):
+def _float(value: float, style: str = "strings"):
+    if math.isfinite(value):
+        return value
+    if style == "tokens":
+        return value
+    if style == "null":
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if math.isnan(value):
         return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
+    return "Infinity" if value > 0 else "-Infinity"
 
 
-def to_json_compatible(obj, *, name: str = "results"):
+def to_json_compatible(obj, *, name: str = "results", nonfinite: str = "strings"):
     """Convert ``obj`` to plain JSON types (dict, list, str, int, float, bool, None).
 
     Parameters
@@ -31,39 +53,58 @@ def to_json_compatible(obj, *, name: str = "results"):
         numpy/torch scalars and arrays (arrays become nested lists).
     name : str
         How to name ``obj`` in error messages.
+    nonfinite : {"strings", "null", "tokens"}
+        Spelling of NaN and infinities (module docstring): ``"NaN"``/``"Infinity"``/
+        ``"-Infinity"`` (default), ``null``/``"inf"``/``"-inf"`` (the CLI's records), or left
+        as floats (``json.dumps`` then writes bare ``NaN``/``Infinity`` tokens).
 
     Returns
     -------
     object
-        Non-finite floats become ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``.
+        Plain JSON types; ``str`` subclasses become plain ``str``.
 
     Raises
     ------
     TypeError
         Naming the item (e.g. ``results['rows'][2]``) that has no JSON form.
+    ValueError
+        If ``nonfinite`` is not one of :data:`NONFINITE_STYLES`.
 
     Examples
     --------
     >>> import numpy as np, torch
     >>> to_json_compatible({"a": np.float32(0.5), "b": torch.tensor([1, 2]), "c": float("nan")})
     {'a': 0.5, 'b': [1, 2], 'c': 'NaN'}
+    >>> to_json_compatible([float("nan"), float("-inf"), np.float64(1.5)], nonfinite="null")
+    [None, '-inf', 1.5]
+    >>> to_json_compatible({"x": np.float64("inf")}, nonfinite="tokens")
+    {'x': inf}
     """
+    if nonfinite not in NONFINITE_STYLES:
+        raise ValueError(f"nonfinite: expected one of {', '.join(NONFINITE_STYLES)}, got {nonfinite!r}")
+    return _convert(obj, name, nonfinite)
+
+
+def _convert(obj, name: str, style: str):
     import numpy as np
 
-    if obj is None or isinstance(obj, (bool, str)):
+    if obj is None or isinstance(obj, bool):
         return obj
+    if isinstance(obj, str):
+        return str(obj)  # plain str (torch checkpoints load records with weights_only)
     if isinstance(obj, int):
         return int(obj)
     if isinstance(obj, float):
-        return _float(float(obj))
+        return _float(float(obj), style)
     if isinstance(obj, np.generic):
-        return to_json_compatible(obj.item(), name=name)
+        return _convert(obj.item(), name, style)
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind not in "biuf":
             raise TypeError(f"{name}: cannot write an array of dtype {obj.dtype} as JSON")
-        return to_json_compatible(obj.tolist(), name=name)
+        # the CLI records have always spelled non-finite array entries as strings
+        return _convert(obj.tolist(), name, "strings" if style == "null" and obj.ndim else style)
     if type(obj).__module__.startswith("torch") and hasattr(obj, "detach"):
-        return to_json_compatible(obj.detach().cpu().numpy(), name=name)
+        return _convert(obj.detach().cpu().numpy(), name, style)
     if isinstance(obj, PurePath):
         return str(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -71,17 +112,51 @@ def to_json_compatible(obj, *, name: str = "results"):
     if isinstance(obj, dict):
         out = {}
         for key, value in obj.items():
+            if style == "null":
+                out[str(key)] = _convert(value, f"{name}[{key!r}]", style)
+                continue
             if isinstance(key, np.generic):
                 key = key.item()
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 raise TypeError(f"{name}: key {key!r} of type {type(key).__name__} is not a JSON key")
-            out[str(key) if not isinstance(key, str) else key] = to_json_compatible(value, name=f"{name}[{key!r}]")
+            out[str(key) if not isinstance(key, str) else key] = _convert(value, f"{name}[{key!r}]", style)
         return out
     if isinstance(obj, (list, tuple)):
-        return [to_json_compatible(v, name=f"{name}[{i}]") for i, v in enumerate(obj)]
+        return [_convert(v, f"{name}[{i}]", style) for i, v in enumerate(obj)]
     if isinstance(obj, (set, frozenset)):
-        return [to_json_compatible(v, name=f"{name}[{i}]") for i, v in enumerate(sorted(obj, key=repr))]
+        return [_convert(v, f"{name}[{i}]", style) for i, v in enumerate(sorted(obj, key=repr))]
     raise TypeError(f"{name}: cannot write an object of type {type(obj).__name__} as JSON")
+
+
+def json_text(obj, *, nonfinite: str = "strings", indent=2, sort_keys: bool = False, name: str = "results") -> str:
+    """JSON text of ``obj`` under the convention ``nonfinite`` (no trailing newline).
+
+    Parameters
+    ----------
+    obj : object
+        Anything :func:`to_json_compatible` converts.
+    nonfinite : {"strings", "null", "tokens"}
+        Spelling of NaN and infinities; only ``"tokens"`` writes non-strict JSON.
+    indent : int or None
+        As in :func:`json.dumps` (None: one line).
+    sort_keys : bool
+        As in :func:`json.dumps`.
+    name : str
+        How to name ``obj`` in error messages.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> json_text({"b": float("inf"), "a": 1}, nonfinite="null", indent=None, sort_keys=True)
+    '{"a": 1, "b": "inf"}'
+    >>> json_text([float("nan")], nonfinite="tokens", indent=None)
+    '[NaN]'
+    """
+    data = to_json_compatible(obj, name=name, nonfinite=nonfinite)
+    return json.dumps(data, indent=indent, sort_keys=sort_keys, allow_nan=nonfinite == "tokens")
 
 
 def _restore_nonfinite(obj):
@@ -94,7 +169,7 @@ def _restore_nonfinite(obj):
     return obj
 
 
-def save_results(results, path) -> Path:
+def save_results(results, path, *, nonfinite: str = "strings") -> Path:
     """Write ``results`` (e.g. rows of :func:`tps.metrics.summarize`) as strict JSON, atomically.
 
     Parameters
@@ -106,6 +181,9 @@ def save_results(results, path) -> Path:
     path : str or Path
         Destination, conventionally ``*.json``; parent folders are created. If writing fails,
         an existing file is left untouched.
+    nonfinite : {"strings", "null", "tokens"}
+        Spelling of NaN and infinities (module docstring); :func:`load_results` restores the
+        default ``"strings"`` one.
 
     Returns
     -------
@@ -120,7 +198,7 @@ def save_results(results, path) -> Path:
     ...     load_results(f)
     [{'method': 'geodesic', 'minmax': -40.5, 'wall_s': nan}]
     """
-    return write_text(path, json.dumps(to_json_compatible(results), indent=2, allow_nan=False) + "\n")
+    return write_text(path, json_text(results, nonfinite=nonfinite) + "\n")
 
 
 def load_results(path, *, nonfinite: bool = True):
