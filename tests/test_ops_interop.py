@@ -216,6 +216,22 @@ def test_cli_export_and_compare(tmp_path, capsys, minima):
     assert "goes from state A to state B" in capsys.readouterr().err
 
 
+def test_cli_compare_ops_writes_the_cli_json(tmp_path, capsys, minima):
+    """A successful ``tps compare-ops``: one JSON line on stdout equal to the ``--out`` file, NaN
+    (the noise floor of a one-path ensemble) spelled ``null`` as in every CLI record."""
+    run = tmp_path / "run"
+    save_paths([_path(minima), _path(minima, n_between=9)], run / "paths" / "paths.dcd", topology=aldp.topology(),
+               split=True)
+    save_paths([_path(minima)], tmp_path / "ops.h5", topology=aldp.topology())
+    capsys.readouterr()
+    assert main(["compare-ops", str(tmp_path / "ops.h5"), str(run), "--json", "--out", str(tmp_path / "c.json"),
+                 "--bins", "12"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads((tmp_path / "c.json").read_text())
+    assert printed["ops_noise_floor"] is None and printed["tps_noise_floor"] >= 0.0
+    assert 0.0 <= printed["path_density_jsd"] <= 1.0 and printed["ops"]["n_paths"] == 1
+
+
 def test_ops_example_volumes_match_the_tps_balls(system, minima):
     """The OPS script's ball CV (mdtraj + numpy, run inside OPS) gives the distances of tps's own balls."""
     import importlib.util

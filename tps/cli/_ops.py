@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tps.cli._common import _err, _jsonable, _oneline, _say, _silence_c_output, _threads
+from tps.cli._common import _err, _oneline, _say, _silence_c_output, _threads
 
 _RUN_HINT = "pass the output directory of 'tps run alanine-dipeptide' (it holds paths/paths.dcd and paths/topology.pdb)"
 
@@ -49,7 +49,7 @@ def cmd_export_ops(args) -> int:
 
 def cmd_compare_ops(args) -> int:
     _threads()
-    from tps.io import load_paths, write_json
+    from tps.io import load_paths, to_json_compatible, write_json
     from tps.interop.ops_compare import compare_ensembles, noise_floor
 
     ops_file = Path(args.ops_paths)
@@ -76,7 +76,7 @@ def cmd_compare_ops(args) -> int:
                 result[f"{name}_noise_floor"] = float("nan")
     except ValueError as exc:
         raise _err(_oneline(exc), "check that both ensembles are alanine dipeptide paths from A to B") from None
-    result = _jsonable(result)
+    result = to_json_compatible(result, name="result", nonfinite="null")  # the CLI records' convention
     if args.out is not None:
         write_json(args.out, result)
     if args.json:
