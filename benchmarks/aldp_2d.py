@@ -39,7 +39,8 @@ Every reported energy (``max_energy_*``, ``minmax``, ``barrier_mean``) is the pe
 interpolation of the RAW grid (:func:`~tps.potentials.grid.bilinear`), never the spline or a
 model. ``max_step`` uses periodic differences, so it measures continuity on the torus.
 
-Issue-5 rows (as in ``benchmarks/muller_brown.py``, whose helpers are reused):
+Issue-5 rows (as in ``benchmarks/muller_brown.py``; the shared helpers are in
+``benchmarks/common_overdamped.py``):
 
 - ``density-geodesic``: density geodesic (Yu et al.) with the learned score of the run's
   PeriodicMLPDenoiser at the anchor logSNR; ``density-geodesic-exact-score``: the score
@@ -47,7 +48,8 @@ Issue-5 rows (as in ``benchmarks/muller_brown.py``, whose helpers are reused):
   the end point (its solver's force evaluations count in ``n_energy_evals``). Both feed the same
   annealed Langevin sampler (same N, K, step size) at constant logSNR = the anchor.
 - ``two-way-shooting-variable`` / ``two-way-shooting-fixed``: overdamped Langevin on the spline
-  potential (``md_dt / kT``), states A = C5 | C7eq (:data:`STATE_A_CENTRES`) and B = the ball
+  potential (``md_dt / kT``), states A = C5 | C7eq
+  (:data:`benchmarks.common_phipsi.STATE_A_CENTRES`) and B = the ball
   around the end point, initial path = one unbiased transition at a higher temperature (a dynamical path:
   an annealed-Langevin path as initial path was accepted 0 of 192 times); the fixed-length row
   pads it to ``fixed_frames`` frames; limited to ``shooting_time_s`` / ``fixed_time_s`` of wall
@@ -62,7 +64,8 @@ Issue-5 rows (as in ``benchmarks/muller_brown.py``, whose helpers are reused):
 - ``path_density_jsd`` for every row against the shooting ensemble on a periodic (phi, psi) grid.
 
 States (every row, both surfaces): A = the union of the balls of radius ``STATE_RADIUS`` around
-the C5 and C7eq minima, B = the ball around the end point (see :data:`STATE_A_CENTRES` for why);
+the C5 and C7eq minima, B = the ball around the end point (see
+:data:`benchmarks.common_phipsi.STATE_A_CENTRES` for why);
 recorded in ``results.json`` under ``states``.
 
 Note on the training data: at kT = 1 the 36 kT barriers are not crossed by the data chains,
@@ -75,169 +78,30 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Optional
 
-import numpy as np
 import torch
 
-from benchmarks.common import (assign_path_density_jsd, hardware, markdown_table, save_figure, save_paths_npz,
-                               subset_paths, timer, write_results)
-from benchmarks.muller_brown import EXTRA_KEYS, baseline_rows, density_curve, evaluation_ratio_note, write_tables
-from tps.baselines import (FixedLengthEnsemble, FlexibleLengthEnsemble, initial_path_high_temperature,
-                           resample_path, two_way_shooting)
+from benchmarks.common import (hardware, markdown_table, save_paths_npz, timer, use_reference_ensemble,
+                               write_results)
+from benchmarks.common_overdamped import EXTRA_KEYS, baseline_rows, density_curve, evaluation_ratio_note, write_tables
+from benchmarks.common_phipsi import (PERIODS, STATE_A_DEFINITION, TWO_PI, Setting, own_setting, reference_setting,
+                                     state_description)
+from benchmarks.common_protocols import PHIPSI_QUICK as QUICK
+from benchmarks.common_protocols import PhiPsiProtocol as Protocol
+from benchmarks.common_torus import (add_path_density_jsd, centres, choose_image, crossing_point, figure,
+                                     high_temperature_initial_path, image_shifts, min_periodic_distance,
+                                     nearest_image, raw_energies, relative_kl_profile, shooting_row, solver_kwargs,
+                                     straight_curve)
 from tps.diffusion import (AffineScaling, DiffusionModel, PeriodicMLPConfig, PeriodicMLPDenoiser, TrainingConfig,
                            train_denoiser)
 from tps.metrics import summarize
-from tps.metrics.lower_bound import grid_lower_bound
-from tps.potentials.grid import Grid2D, PeriodicGridPotential, bilinear, check_radians, read_grid
+from tps.potentials.grid import bilinear, check_radians
 from tps.sampling import annealed_langevin, langevin_samples
 from tps.sampling.paths import Paths
 from tps.spacetime import LowVariance, RegionAvoidance, geodesic
-from tps.spacetime.geometry import segment_products
-from tps.spacetime.constraints import CurveState
-from tps.states import Ball, Volume, periodic_difference
-
-TWO_PI = 2.0 * math.pi
-PERIODS = (TWO_PI, TWO_PI)
-#: The seed paper's endpoints on the reference surface, (phi, psi) in rad.
-REFERENCE_ENDPOINTS = ((-2.55, 2.70), (0.95, -0.40))
-STATE_RADIUS = 0.75  # rad
-#: State A of EVERY method of this runner (issue 5), on both surfaces: the union of the periodic
-#: balls of radius ``STATE_RADIUS`` around the C5 and the C7eq minimum, (phi, psi) in rad of the
-#: minimised structures (``tps/systems/data/alanine_dipeptide/minima.json``), the same numbers on
-#: the package's own and on the reference surface. Why: on the package's surface C7eq (0.00 kJ/mol)
-#: and C5 (0.42) are one beta/PII super-basin with a small barrier between them (about 5-7 kJ/mol,
-#: 2-3 kT), separated from C7ax by the 36.7 kJ/mol barrier. With A = the C5 ball only, frames of a
-#: C5 -> C7ax transition are committed to C5 almost everywhere, shots dwell in C7eq (in neither
-#: state) and two-way shooting accepted 0 of 128 (variable) and 0 of 448 (fixed) trials, and the
-#: reference run 0 of 512. The standard TPS definition for alanine dipeptide (Bolhuis, Dellago
-#: and Chandler 2000, and later work) likewise puts C7eq and C5 together in state A (the phi < 0
-#: beta region) and C7ax in B. The geodesics still start at the C5 point and end at the B point;
-#: target_hit, the transition segments of path_density_jsd, shooting, the high-temperature initial
-#: path and unbiased MD all use A = C5 | C7eq and B = the ball around the end point.
-STATE_A_CENTRES = {"C5": (-2.565986, 2.776615), "C7eq": (-1.352293, 0.943792)}
-STATE_A_DEFINITION = ("A = union of periodic (phi, psi) balls of radius 0.75 rad around C5 (-2.566, 2.777) and "
-                      "C7eq (-1.352, 0.944) (the beta/PII super-basin, as in the standard TPS definition of "
-                      "alanine dipeptide); B = periodic ball of radius 0.75 rad around the end point")
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """Every setting of the benchmark (frozen; written to ``results.json``).
-
-    Step sizes are in reduced units (energies divided by kT): the data chains use ``data_dt``
-    (overdamped, diffusion ``2 data_dt`` rad^2 per step; ``dt = data_dt / kT`` in the surface's
-    unit), the annealed sampler ``step_size`` rad^2 (update ``x - ds/2 grad(U/kT + restraint)``).
-
-    Why these values (measured on the reference surface, 1000 paths, every step a frame):
-
-    - ``N * K = 128 * 12 = 1536`` evaluations per path (1.54 M for 1000 paths, the issue's budget).
-    - ``ds = 3e-3``: with K = 12, ds = 1e-3 leaves chains behind (target hit 0.35); 2e-3 to 6e-3
-      all reach the target, with max energy 37.24 / 37.15 / 37.12 / 37.07 and the largest
-      single step growing from 0.25 to 0.43 rad. 3e-3 keeps steps <= 0.3 rad.
-    - ``frames_per_point = K``: every Langevin step is a frame, so ``max_energy`` is the maximum
-      over all configurations visited and ``max_step`` is a per-step continuity check (recording
-      one frame per curve point hides up to 12 steps and gave max_step > 1 rad and max energies
-      below the lower bound).
-    - ``clamp = True``: the learned model's Jeffreys estimate can go negative where the model is
-      inexact; the ReLU'd per-coordinate products (authors' notebooks) stop the optimiser from
-      exploiting that by diving to very low logSNR.
-    - ``low_variance_weight = 1e4``: curve energies are O(100), so the weight 100 of the paper
-      does not bind; 1e4 keeps the curve's logSNR at about the threshold or above.
-    - ``coarse_iter = max_iter = 60``: 100/100 iterations gave the same paths (37.16 vs 37.19)
-      at twice the solver time.
-    - ``avoid_kl_margin = 20``: the region-avoiding curve keeps ``KL(p(.|z*) || p(.|gamma_k))``
-      at least 20 nats above its smallest value on the free geodesic; larger margins (200, 1000)
-      pushed the curve over higher ridges (max energy 80 to 90) without moving it further away.
-    """
-
-    n_chains: int = 2000
-    data_steps: int = 3000
-    data_dt: float = 1e-3            # reduced (U/kT) time step of the training-data chains
-    burn_in: int = 1000
-    thin: int = 20
-    hidden: int = 128
-    n_blocks: int = 3
-    n_harmonics: int = 3
-    train_steps: int = 3000
-    batch_size: int = 512
-    logsnr: float = 4.0              # endpoint anchor
-    clamp: bool = True               # ReLU per-coordinate products (authors' notebooks)
-    n_points: int = 128              # N
-    steps_per_point: int = 12        # K: N*K + 1 = 1537 evaluations per path
-    step_size: float = 3e-3          # ds, rad^2 (reduced)
-    frames_per_point: int = 12       # every Langevin step is a frame (max energy over all visited states)
-    init_dips: tuple = (4.0, 1.0)    # multi-start logSNR dips
-    coarse_points: int = 32
-    image_chord_ratio: float = 1.5   # periodic images solved: chord <= ratio * shortest chord
-    coarse_iter: int = 60             # L-BFGS iterations, coarse multi-start (all candidate images at once)
-    max_iter: int = 60                # L-BFGS iterations at full resolution (100/100 cost 2x, same paths)
-    low_variance_threshold: float = 3.0
-    low_variance_weight: float = 1e4  # curve energies are O(100): the penalty must dominate
-    avoid_logsnr: float = 4.0
-    avoid_kl_margin: float = 20.0     # relative-KL threshold = (min on the free geodesic) + margin
-    avoid_weight: float = 1e3
-    avoid_low_variance_threshold: float = 3.75
-    # issue-5 rows (benchmarks/muller_brown.py): density geodesics at the anchor logSNR, MD baselines
-    density_beta: float = 3.0
-    density_iter: int = 150
-    md_dt: float = 2e-3               # reduced (U/kT) time step of the MD baselines (dt = md_dt / kT)
-    md_chains: int = 500              # unbiased MD budget: chains x steps (36 kT barrier: no transition expected)
-    md_steps: int = 4000
-    shooting_chains: int = 64         # variable-length two-way shooting chains (from a high-temperature transition)
-    shooting_rounds: int = 400        # upper bound; shooting_time_s limits the wall time
-    shooting_time_s: float = 40.0    # checked after each round (a round takes up to ~20 s)
-    shooting_max_frames: int = 8000   # longer trials rejected (as in the reference-ensemble run; a round lasts
-                                      # as long as its longest trial: 20000 made rounds of ~200 s under load)
-    kT_high_factor: float = 2.5       # initial path of shooting: unbiased MD at 2.5 kT (a dynamical transition)
-    initial_candidates: int = 4
-    fixed_chains: int = 64            # two-way-shooting-fixed
-    fixed_frames: int = 400           # its length (initial path padded with its end frames). With A = C5 | C7eq
-                                      # variable-length paths average ~150 frames; measured 20 s runs (64 chains):
-                                      # 250 / 400 / 800 / 2000 frames accepted 1.3 / 0.9 / 1.0 / 0.4 % of trials
-    fixed_time_s: float = 30.0
-    jsd_bins: int = 60                # path_density_jsd grid: bins per axis over [-pi, pi)^2 (periodic)
-
-
-QUICK = Protocol(n_chains=1000, data_steps=2000, burn_in=600, train_steps=1500, density_iter=60, md_chains=250,
-                 md_steps=2000, shooting_chains=32, shooting_time_s=10.0, shooting_max_frames=8000, fixed_chains=32,
-                 fixed_time_s=8.0, initial_candidates=2)
-
-
-@dataclass
-class Setting:
-    """The surface and the problem posed on it."""
-
-    name: str
-    grid: Grid2D
-    potential: PeriodicGridPotential
-    kT: float
-    unit: str
-    start: torch.Tensor               # (2,) rad
-    end: torch.Tensor                 # (2,) rad
-    lower_bound: float
-    lower_bound_path: np.ndarray
-    notes: dict = field(default_factory=dict)
-
-    @property
-    def target(self) -> Ball:
-        return Ball(self.end, STATE_RADIUS, periods=PERIODS, name="end")
-
-    @property
-    def source(self) -> Volume:
-        """State A of every method: :func:`state_a` (the C5 and C7eq balls; ``start`` lies in the C5 one)."""
-        return state_a()
-
-    def as_system(self, x_b: torch.Tensor) -> SimpleNamespace:
-        """The attributes the Muller-Brown helpers read (potential, kT, endpoints, states, reference);
-        endpoint B is the chosen periodic image ``x_b`` (unwrapped)."""
-        return SimpleNamespace(potential=self.potential, kT=self.kT,
-                               endpoints={"A": self.start.double(), "B": x_b.double()},
-                               states={"A": self.source, "B": self.target},
-                               reference={"lower_bound": SimpleNamespace(value=self.lower_bound)})
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -265,57 +129,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(K in -1, 0, 1)")
 
 
-# ------------------------------------------------------------------ settings
-def state_a() -> Volume:
-    """State A of the runner: ``Ball(C5) | Ball(C7eq)`` (:data:`STATE_A_CENTRES`, radius :data:`STATE_RADIUS`)."""
-    balls = [Ball(torch.tensor(c, dtype=torch.float64), STATE_RADIUS, periods=PERIODS, name=name)
-             for name, c in STATE_A_CENTRES.items()]
-    return balls[0] | balls[1]
-
-
-def state_description(setting: "Setting") -> dict:
-    """The state definitions, as written to ``results.json`` and into the reference ensemble's meta."""
-    return {"A": repr(setting.source), "A_centres_rad": {k: list(v) for k, v in STATE_A_CENTRES.items()},
-            "B": repr(setting.target), "B_centre_rad": setting.end.tolist(), "radius_rad": STATE_RADIUS,
-            "definition": STATE_A_DEFINITION}
-
-
-def reference_setting(path: Path) -> Optional[Setting]:
-    """The seed paper's setting on the reference grid, or None (with a message) if the file is missing."""
-    path = Path(path)
-    if not path.exists():
-        print(f"aldp-2d: reference surface {path} not found; skipping the reference-surface comparison "
-              f"(it is not shipped with the package: pass --surface PATH to the Holdijk et al. grid)")
-        return None
-    grid = read_grid(path)
-    start, end = (torch.tensor(p, dtype=torch.float64) for p in REFERENCE_ENDPOINTS)
-    lb = grid_lower_bound(grid, start.tolist(), end.tolist())
-    return Setting("alanine-dipeptide (phi, psi), reference surface of Holdijk et al. (kT = 1)", grid,
-                   PeriodicGridPotential(grid), 1.0, "as in the file (unstated)", start, end, lb.value, lb.path,
-                   {"surface": str(path), "endpoints": "(-2.55, 2.70) -> (0.95, -0.40), the seed paper's"})
-
-
-def own_setting() -> Optional[Setting]:
-    """The package's own free-energy surface (kJ/mol, 300 K), or None (with a message) if not built yet."""
-    from tps.systems.alanine_dipeptide import KT, data_dir, reference_minima
-
-    path = data_dir() / "fes_phipsi.dat"
-    if not path.exists():
-        print(f"aldp-2d: the package's own free-energy surface {path} does not exist yet (it is produced by the "
-              f"metadynamics recipe in systems/alanine_dipeptide); nothing to do without --surface")
-        return None
-    grid = read_grid(path)
-    minima = reference_minima()["minima"]
-    start = torch.tensor([minima["C5"]["phi_rad"], minima["C5"]["psi_rad"]], dtype=torch.float64)
-    end = torch.tensor([minima["C7ax"]["phi_rad"], minima["C7ax"]["psi_rad"]], dtype=torch.float64)
-    lb = grid_lower_bound(grid, start.tolist(), end.tolist())
-    return Setting("alanine-dipeptide (phi, psi), own OpenMM free-energy surface (amber99sbildn, vacuum, 300 K)",
-                   grid, PeriodicGridPotential(grid, energy_unit="kJ/mol"), float(KT), "kJ/mol", start, end,
-                   lb.value, lb.path,
-                   {"surface": str(path), "endpoints": "(phi, psi) of the minimised C5 and C7ax structures "
-                                                        "(tps/systems/data/alanine_dipeptide/minima.json)"})
-
-
 # ------------------------------------------------------------------ model
 def training_data(setting: Setting, proto: Protocol, seed: int):
     """Overdamped Langevin samples of the spline potential from uniform starts on the torus."""
@@ -340,124 +153,6 @@ def train_model(setting: Setting, data, proto: Protocol, seed: int, out: Optiona
     return model.freeze(), result
 
 
-# ------------------------------------------------------------------ curves
-def image_shifts(dtype=torch.float32) -> torch.Tensor:
-    """The nine lattice shifts ``2 pi k``, ``k in {-1, 0, 1}^2``, shape ``(9, 2)``; index 4 is ``k = (0, 0)``."""
-    k = torch.tensor([(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1)], dtype=dtype)
-    return TWO_PI * k
-
-
-def solver_kwargs(proto: Protocol) -> dict:
-    return dict(logsnr=proto.logsnr, clamp=proto.clamp, coarse_points=proto.coarse_points,
-                coarse_iter=proto.coarse_iter, max_iter=proto.max_iter)
-
-
-def choose_image(net, x_a: torch.Tensor, x_b: torch.Tensor, proto: Protocol, force=None, potential=None):
-    """Solve the free geodesic to the candidate images of ``x_b`` as one batch and keep the best one.
-
-    Candidates are the images ``x_b + 2 pi k``, ``k in {-1, 0, 1}^2``, whose chord from ``x_a`` is
-    at most ``proto.image_chord_ratio`` times the shortest chord (the others cross a period
-    more than needed; on both alanine dipeptide surfaces their geodesic energies were over
-    2.5 times the best when all nine were solved). The candidates' geodesics (multi-start,
-    ``proto.coarse_points`` points) are solved together with ``geodesic(..., batched=True)``.
-
-    Parameters
-    ----------
-    net : callable
-        Denoiser ``(B, 2), (B,) -> (B, 2)`` (angles in rad).
-    x_a, x_b : Tensor, shape ``(2,)``
-        Start and (wrapped) end point.
-    proto : Protocol
-    force : pair of int, optional
-        Solve and return this image ``k`` (still solved alongside the candidates, for the record).
-    potential : Potential, optional
-        If given, choose the image whose coarse curve has the lowest highest potential energy
-        over its restraint centres ``x / alpha`` (costs ``n_candidates * coarse_points``
-        evaluations, counted in ``potential.n_evals``) instead of the lowest curve energy.
-
-    Returns
-    -------
-    index : int
-        Row of :func:`image_shifts` chosen.
-    shift : Tensor, shape ``(2,)``
-    energies : list of float or None
-        Curve energy of every image's geodesic (None for images not solved).
-    result : GeodesicResult
-        The batched solve over the candidates.
-    nodes : Tensor, shape ``(1, n_nodes, 3)``
-        Spline nodes of the chosen image's curve (to warm-start the full-resolution solve).
-    """
-    shifts = image_shifts(x_a.dtype)
-    chords = (x_b[None] + shifts - x_a[None]).norm(dim=1)
-    keep = chords <= proto.image_chord_ratio * chords.min()
-    forced = None
-    if force is not None:
-        if not all(int(v) in (-1, 0, 1) for v in force) or len(force) != 2:
-            raise ValueError(f"image: expected two integers in {{-1, 0, 1}}, got {force!r}")
-        forced = (int(force[0]) + 1) * 3 + (int(force[1]) + 1)
-        keep[forced] = True
-    cand = torch.nonzero(keep).flatten()
-    xa = x_a.expand(len(cand), 2).clone()
-    xb = x_b[None] + shifts[cand]
-    r = geodesic(net, xa, xb, batched=True, n_points=proto.coarse_points, init_dips=proto.init_dips,
-                 logsnr=proto.logsnr, clamp=proto.clamp, max_iter=proto.coarse_iter)
-    energies = [None] * len(shifts)
-    for i, e in zip(cand.tolist(), r.energy.tolist()):
-        energies[i] = e
-    if forced is not None:
-        best = int((cand == forced).nonzero()[0, 0])
-    elif potential is not None:
-        c = centres(r.x.reshape(-1, 2), r.logsnr.reshape(-1)).reshape(r.x.shape)
-        best = int(torch.argmin(potential.energy(c).max(1).values))
-    else:
-        best = int(torch.argmin(r.energy))
-    index = int(cand[best])
-    return index, shifts[index], energies, r, r.nodes[best][None]
-
-
-def straight_curve(x_a, x_b, proto: Protocol):
-    s = torch.linspace(0, 1, proto.n_points, dtype=x_a.dtype)[:, None]
-    return (1 - s) * x_a + s * x_b, torch.full((proto.n_points,), proto.logsnr, dtype=x_a.dtype)
-
-
-def centres(cx: torch.Tensor, clam: torch.Tensor) -> torch.Tensor:
-    """Restraint centres ``x / alpha`` (physical = model coordinates here), shape ``(N, 2)``."""
-    alpha = torch.sigmoid(clam.double()).sqrt()
-    return cx.double() / alpha[:, None]
-
-
-def relative_kl_profile(net, cx, clam, x_star, logsnr_star, proto: Protocol) -> torch.Tensor:
-    """``KL(p(.|z*) || p(.|gamma_k)) - KL(p(.|z*) || p(.|gamma_0))`` along one curve, shape ``(N,)``."""
-    probe = RegionAvoidance(x_star, logsnr_star=logsnr_star, threshold=0.0)
-    with torch.enable_grad():
-        x = cx[None].detach()
-        lam = clam[None].detach()
-        _, (eta_x, eta_t, mu_x, mu_t) = segment_products(net, x, lam, clamp=proto.clamp, return_parameters=True)
-    state = CurveState(x, lam, eta_x, eta_t, mu_x, mu_t, net)
-    return probe.relative_kl(state)[0].detach()
-
-
-def nearest_image(point: torch.Tensor, curve_points: torch.Tensor) -> torch.Tensor:
-    """The periodic image ``point + 2 pi k`` (``k in {-2..2}^2``) closest to any of ``curve_points`` ``(M, 2)``, shape ``(2,)``."""
-    k = torch.tensor([(i, j) for i in range(-2, 3) for j in range(-2, 3)], dtype=torch.float64)
-    cands = point.double()[None] + TWO_PI * k
-    d = torch.cdist(cands, curve_points.double()).min(1).values
-    return cands[int(d.argmin())]
-
-
-def crossing_point(paths: Paths) -> torch.Tensor:
-    """Median (unwrapped) position of each path's highest-energy frame, shape ``(2,)``: where paths cross."""
-    i = paths.energies.argmax(1)
-    pts = paths.frames[torch.arange(paths.n_paths), i]
-    return pts.median(0).values.double()
-
-
-def min_periodic_distance(frames: torch.Tensor, point) -> float:
-    """Smallest periodic distance of any frame (``(n, T, 2)``) to ``point`` (rad)."""
-    p = torch.as_tensor(point, dtype=frames.dtype)
-    return float(periodic_difference(p, frames, PERIODS).norm(dim=-1).min())
-
-
 # ------------------------------------------------------------------ sampling
 def sample(setting: Setting, cx, clam, proto: Protocol, n_paths: int, gen: torch.Generator, *,
            executor=None) -> Paths:
@@ -476,170 +171,6 @@ def sample(setting: Setting, cx, clam, proto: Protocol, n_paths: int, gen: torch
     raw = bilinear(setting.grid, paths.frames)
     info = dict(paths.info, energies="periodic bilinear interpolation of the raw grid")
     return Paths(paths.frames, raw, paths.n_energy_evals, paths.kT, info)
-
-
-# ------------------------------------------------------------------ MD baselines, path density
-def raw_energies(setting: Setting, paths: Paths) -> Paths:
-    """``paths`` with every frame's energy replaced by the periodic bilinear value of the raw grid."""
-    info = dict(paths.info, energies="periodic bilinear interpolation of the raw grid")
-    return Paths(paths.frames, bilinear(setting.grid, paths.frames), paths.n_energy_evals, paths.kT, info)
-
-
-def high_temperature_initial_path(setting: Setting, proto: Protocol, seed: int) -> Paths:
-    """One start -> target transition of unbiased overdamped Langevin at ``kT_high`` = the larger of
-    ``proto.kT_high_factor * kT`` and a sixth of the grid barrier (same dt): a dynamical initial path for
-    shooting (the lowest-max-energy of ``initial_candidates``)."""
-    barrier = setting.lower_bound - float(bilinear(setting.grid, setting.start))
-    kT_high = max(proto.kT_high_factor * setting.kT, barrier / 6.0)  # at most a 6 kT_high barrier
-    return initial_path_high_temperature(setting.potential, setting.start, state_a=setting.source,
-                                         state_b=setting.target, kT_high=kT_high,
-                                         dt=proto.md_dt / setting.kT, n_chains=64, max_steps=50_000,
-                                         n_candidates=proto.initial_candidates, seed=seed + 2)
-
-
-def shooting_row(setting: Setting, initial: Paths, proto: Protocol, seed: int, *, fixed: bool = False,
-                 executor=None):
-    """Two-way shooting (overdamped Langevin on the spline potential, dt = md_dt / kT) from the
-    high-temperature transition ``initial`` (:func:`high_temperature_initial_path`): variable length
-    (at most ``proto.shooting_max_frames`` frames) or fixed length (``proto.fixed_frames``, the initial path
-    padded with its end frames);
-    wall time limited by ``proto.shooting_time_s`` / ``proto.fixed_time_s``; the first quarter of
-    the rounds run is burn-in.
-
-    With an executor the chains are cut into one task per worker (``ceil(n_chains / workers)``
-    chains each, task ``i`` seeded from ``(seed, i)``), and every task gets the whole wall-time
-    budget: the row still lasts about ``time_s`` of wall time, with ``workers`` times the CPU time.
-    The tasks stop independently, so they may run different numbers of rounds; the burn-in is
-    the first quarter of the rounds run by each chain's own task. A wall-time-limited run is not
-    reproducible in either mode (how many rounds fit depends on the machine's load).
-    """
-    a, b = setting.source, setting.target
-    init = initial.frames[0, :int(initial.info["lengths"][0])]
-    method = "two-way-shooting-fixed" if fixed else "two-way-shooting-variable"
-    if fixed:
-        init = resample_path(init, max(proto.fixed_frames, init.shape[0]), mode="pad")
-        ens = FixedLengthEnsemble(a, b, n_frames=init.shape[0])
-        n_chains, time_s = proto.fixed_chains, proto.fixed_time_s
-    else:
-        ens = FlexibleLengthEnsemble(a, b, max_frames=proto.shooting_max_frames)
-        n_chains, time_s = proto.shooting_chains, proto.shooting_time_s
-    with timer() as t:
-        cpu = time.process_time()
-        task_size = None  # executor=None: one batch in this process
-        if executor is not None:
-            from tps.parallel import n_workers
-
-            task_size = -(-n_chains // min(n_workers(executor), n_chains))
-        res = two_way_shooting(setting.potential, ens, init, kT=setting.kT, dt=proto.md_dt / setting.kT,
-                               n_chains=n_chains, n_rounds=proto.shooting_rounds, burn_in=0,
-                               seed=seed + (5 if fixed else 3), time_limit_s=time_s, executor=executor,
-                               task_size=task_size)
-        cpu = time.process_time() - cpu  # this process only: with an executor the workers' CPU is not in it
-    n_rounds = res.info["n_rounds"]
-    # burn-in: the first quarter of the rounds actually run (the time limit decides how many)
-    rnd = torch.as_tensor(res.paths.info["round"]) if "round" in res.paths.info else None
-    paths = raw_energies(setting, res.paths)
-    rounds_of_chain = torch.zeros(n_chains, dtype=torch.int64)
-    if rnd is not None and executor is not None:  # tasks stop independently: each chain's own rounds
-        chain = torch.as_tensor(res.paths.info["chain"])
-        rounds_of_chain.scatter_reduce_(0, chain, rnd.to(torch.int64), "amax")
-        own = rounds_of_chain[chain]
-        paths = subset_paths(paths, (own < 4) | (rnd > own // 4))
-    elif rnd is not None and n_rounds >= 4:
-        paths = subset_paths(paths, rnd > n_rounds // 4)
-    row = summarize(paths, method=method, target=b, periods=PERIODS, n_training_energy_evals=0,
-                    wall_s=t(), geodesic_wall_s=0.0)
-    initial_evals = int(initial.n_energy_evals)
-    row.update({
-        "n_energy_evals": int(initial_evals + res.n_energy_evals), "shooting_energy_evals": int(res.n_energy_evals),
-        "initial_path_energy_evals": initial_evals,
-        "initial_path": f"unbiased overdamped Langevin transition at kT_high = {initial.kT:.4g} "
-                        f"({init.shape[0]} frames)",
-        "initial_path_max_energy": float(bilinear(setting.grid, init).max()),
-        "n_chains": n_chains, "n_rounds": n_rounds, "n_trials": res.n_trials,
-        "n_accepted": res.n_accepted, "acceptance_rate": res.acceptance_rate,
-        "n_decorrelated_paths": res.n_decorrelated, "evals_per_accepted_path": res.evals_per_accepted_path,
-        "evals_per_decorrelated_path": res.evals_per_decorrelated_path,
-        "chains_decorrelated_from_initial": res.info["final_decorrelated_from_initial"],
-        "mean_path_frames": float(paths.info["lengths"].double().mean()), "cpu_s": cpu,
-        "burn_in_rounds": n_rounds // 4, "n_frames": int(init.shape[0]) if fixed else None})
-    if executor is not None:  # burn-in per task: the first quarter of the rounds each task ran
-        row.update({"task_size": res.info["task_size"], "n_tasks": res.info["n_tasks"], "task_time_limit_s": time_s,
-                    "rounds_per_task": rounds_of_chain[::res.info["task_size"]].tolist(), "burn_in_rounds": None})
-    return row, paths
-
-
-def add_path_density_jsd(results, paths_by_method, setting: Setting, proto: Protocol) -> None:
-    """``path_density_jsd`` of every row against the variable-length shooting ensemble on the periodic
-    ``jsd_bins x jsd_bins`` (phi, psi) grid over [-pi, pi)^2 (in place); the shooting row reports its
-    two chain halves' JSD (noise floor)."""
-    a, b = setting.source, setting.target
-    kw = dict(bins=proto.jsd_bins, ranges=((-math.pi, math.pi), (-math.pi, math.pi)), periods=PERIODS)
-    ref_name = "two-way-shooting-variable"
-    assign_path_density_jsd(results["methods"], paths_by_method, a, b, reference_method=ref_name, **kw)
-    results["notes"]["path_density_jsd"] = (
-        f"Jensen-Shannon divergence in bits between the periodic {proto.jsd_bins} x {proto.jsd_bins} (phi, psi) "
-        f"histograms over [-pi, pi)^2 of all transition-segment frames (last frame in state A before first "
-        f"entering the target ball, to that entry) of a row and of the {ref_name} ensemble of this run (after "
-        f"burn-in); the {ref_name} row reports the JSD between its chains' two halves (noise floor). The "
-        f"reference is only as converged as the shooting budget allows (chains_decorrelated_from_initial)")
-
-
-# ------------------------------------------------------------------ figure
-def _wrapped_segments(xy: np.ndarray) -> np.ndarray:
-    """Wrap an unwrapped (T, 2) polyline into [-pi, pi)^2, with NaN breaks where it crosses the boundary."""
-    w = (xy + math.pi) % TWO_PI - math.pi
-    jump = np.abs(np.diff(w, axis=0)).max(1) > math.pi
-    out = []
-    for i in range(len(w)):
-        out.append(w[i])
-        if i < len(jump) and jump[i]:
-            out.append([np.nan, np.nan])
-    return np.asarray(out)
-
-
-def figure(setting: Setting, curves: dict, paths_by_method: dict, out: Path, avoid_point=None, n_show: int = 30):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    g = setting.grid
-    P, Q = np.meshgrid(g.phi, g.psi, indexing="ij")
-    z = g.z
-    vmax = float(np.quantile(z, 0.95))
-    methods = list(paths_by_method)
-    fig, axes = plt.subplots(1, len(methods), figsize=(5.4 * len(methods), 4.8), squeeze=False,
-                             constrained_layout=True)
-    lbp = _wrapped_segments(setting.lower_bound_path)
-    for ax, m in zip(axes[0], methods):
-        ax.contourf(P, Q, np.minimum(z, vmax), levels=30, cmap="viridis")
-        ax.contour(P, Q, np.minimum(z, vmax), levels=12, colors="k", linewidths=0.3)
-        for f in paths_by_method[m].frames[:n_show].numpy():
-            seg = _wrapped_segments(f)
-            ax.plot(seg[:, 0], seg[:, 1], color="white", lw=0.5, alpha=0.6)
-        ax.plot(lbp[:, 0], lbp[:, 1], "r--", lw=1, label="minimax grid path")
-        if m in curves:
-            c = curves[m].numpy()
-            w = (c[:, :2] + math.pi) % TWO_PI - math.pi
-            sc = ax.scatter(w[:, 0], w[:, 1], c=c[:, 2], cmap="magma", s=6, zorder=3)
-            fig.colorbar(sc, ax=ax, label="logSNR of curve point")
-        if avoid_point is not None and "region" in m:
-            a = (np.asarray(avoid_point) + math.pi) % TWO_PI - math.pi
-            ax.plot(a[0], a[1], "rx", ms=10, mew=2)
-        for p, mk in ((setting.start, "o"), (setting.end, "s")):
-            ax.plot(float(p[0]), float(p[1]), "w" + mk, ms=7, mec="k")
-        if ax is axes[0][0]:
-            ax.legend(loc="lower left", fontsize=7)
-        ax.set_xlim(-math.pi, math.pi)
-        ax.set_ylim(-math.pi, math.pi)
-        ax.set_title(m, fontsize=9)
-        ax.set_xlabel("phi (rad)")
-        ax.set_ylabel("psi (rad)")
-    fig.suptitle(f"{setting.name}\n{n_show} paths per method (wrapped onto the torus); dots: restraint centres",
-                 fontsize=9)
-    save_figure(fig, out / "paths.png")
-    plt.close(fig)
 
 
 # ------------------------------------------------------------------ run
@@ -868,8 +399,6 @@ def run(args) -> Optional[dict]:
         f"{t_base():.1f} s wall")
     add_path_density_jsd(results, paths_by_method, setting, proto)
     if getattr(args, "reference", None) is not None:
-        from benchmarks.common import use_reference_ensemble
-
         def same_surface(meta):
             if meta.get("surface") != setting.notes.get("surface"):
                 raise ValueError(f"--reference: {args.reference} was made on {meta.get('surface')}, this run uses "

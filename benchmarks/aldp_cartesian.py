@@ -49,7 +49,8 @@ and then the SAME sampler as the spacetime geodesic (``curve_restraints`` at con
 
 Baseline rows (issue 5; :mod:`tps.baselines.openmm_engine`, OpenMM LangevinMiddleIntegrator
 300 K, 2 fs, 1/ps, one reused context, a frame every ``steps_per_point // frames_per_point`` = 25
-steps, states A = C5 | C7eq and B = C7ax (:func:`transition_states`); evaluations = MD steps,
+steps, states A = C5 | C7eq and B = C7ax (:func:`benchmarks.common_cartesian.transition_states`);
+evaluations = MD steps,
 rejected trials included):
 
 - ``two-way-shooting-variable``: flexible-length two-way shooting (Maxwell-Boltzmann velocity
@@ -71,7 +72,8 @@ rejected trials included):
   ``path_density_jsd_whole_path`` for the annealed rows' whole paths.
 
 States (every row, issue 5): A = the union of the periodic (phi, psi) balls of radius 0.75 rad around
-the C5 and the C7eq minimum, B = the ball around C7ax (:func:`transition_states`, recorded in
+the C5 and the C7eq minimum, B = the ball around C7ax
+(:func:`benchmarks.common_cartesian.transition_states`, recorded in
 ``results.json`` under ``states``). The geodesics and annealed paths still start at the minimised C5
 structure and end at C7ax; target_hit, the transition segments of ``path_density_jsd``, both
 shooting rows, their initial path and unbiased MD all use this A and B. Until 2026-11-21 A was the
@@ -95,15 +97,19 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from benchmarks.common import hardware, markdown_table, save_figure, timer, write_results
+from benchmarks.common import (hardware, markdown_table, subset_paths, timer, transition_frames, use_reference_ensemble,
+                               write_results)
+from benchmarks.common_cartesian import (STATE_DEFINITION, density_curve, figures, neb_reference, plain_md,
+                                         state_description, transition_states)
+from benchmarks.common_protocols import CARTESIAN_QUICK as QUICK
+from benchmarks.common_protocols import CartesianProtocol as Protocol
+from tps.baselines import openmm_two_way_shooting, openmm_unbiased_md, resample_path
 from tps.diffusion import DiffusionModel, TrainingConfig
+from tps.metrics import path_density_jsd
 from tps.metrics.molecular import summarize_molecular
 from tps.sampling.md import md_samples
 from tps.spacetime import LowVariance
@@ -120,93 +126,10 @@ from tps.workflows.cartesian import (
 QUICK_WALL_S = 240.0
 
 
-@dataclass(frozen=True)
-class Protocol:
-    md_steps: int = 250_000            # per start (C5, C7ax): 0.5 ns each at 2 fs
-    md_report_interval: int = 50       # 0.1 ps between training frames
-    hidden: int = 32
-    n_layers: int = 3
-    train_steps: int = 2400
-    batch_size: int = 64
-    logsnr: float = 4.0                # endpoint anchor, model coordinates
-    n_points: int = 64
-    n_nodes: int = 8
-    max_iter: int = 30
-    coarse_points: int = 16
-    coarse_iter: int = 20
-    init_dips: tuple = (2.0, -1.0)
-    low_variance_threshold: float = 3.0
-    low_variance_weight: float = 1e4
-    steps_per_point: int = 250         # 64 * 250 = 16 000 MD steps (32 ps) per path
-    frames_per_point: int = 10         # a frame every 25 steps (50 fs)
-    timestep: float = 0.002
-    friction: float = 1.0
-    neb_images: int = 16
-    neb_max_iterations: int = 4000
-    throughput_steps: int = 20_000     # plain OpenMM MD, for the sampler's relative throughput
-    shooting_trials: int = 1000        # two-way-shooting-variable (OpenMM engine, one chain)
-    shooting_max_frames: int = 800     # longest trial path, frames (800 * 25 = 20 000 MD steps)
-    shooting_time_s: float = 100.0     # wall-time cap of the shooting row
-    md_budget: int = 2_000_000         # unbiased-md: MD steps (4 ns) from C5
-    md_time_s: float = 70.0            # wall-time cap of the unbiased-md row
-    # issue-5 rows: density geodesics (method.md section 6) at the anchor logSNR, same OpenMM sampler
-    density_beta: float = 3.0
-    density_iter: int = 100            # solver iterations per knot level
-    # shooting: initial path = an 800 K transition (unbiased MD), relaxed at 300 K (paths discarded)
-    initial_temperature: float = 800.0
-    relax_trials: int = 40             # flexible shooting without the length factor, then proper TPS
-    fixed_frames: int = 20             # two-way-shooting-fixed: path length in frames (20 * 25 = 500 MD steps). With
-                                       # A = C5 | C7eq transitions take ~8 frames; 30 s runs (2026-11-21) accepted
-                                       # 1.3 / 0.9 / 0.5 % of trials at 20 / 40 / 80 frames
-    fixed_trials: int = 1000
-    fixed_time_s: float = 60.0         # wall-time cap of the fixed-length row
-
-
-QUICK = Protocol(md_steps=20_000, md_report_interval=20, hidden=16, n_layers=2, train_steps=150, batch_size=32,
-                 n_points=32, max_iter=8, coarse_points=12, coarse_iter=6, init_dips=(), steps_per_point=100,
-                 frames_per_point=4, neb_images=10, neb_max_iterations=1500, throughput_steps=5000,
-                 shooting_trials=300, shooting_max_frames=400, shooting_time_s=20.0, md_budget=300_000,
-                 md_time_s=15.0, density_iter=20, relax_trials=20, fixed_trials=200, fixed_time_s=10.0)
-
-#: Rows run by the OpenMM shooting / MD engine (tps.baselines.openmm_engine), not by transition_paths.
 BASELINE_ROWS = ("two-way-shooting-variable", "two-way-shooting-fixed", "unbiased-md")
 #: Density-geodesic rows (learned score of the EGNN model; exact Boltzmann score of the force field).
 DENSITY_ROWS = ("density-geodesic", "density-geodesic-exact-score")
 JSD_BINS = 36
-#: State A of every row: the basins whose (phi, psi) balls are united (the beta/PII super-basin); B: C7ax.
-STATE_A_BASINS = ("C5", "C7eq")
-STATE_B_BASIN = "C7ax"
-STATE_DEFINITION = ("A = union of the periodic (phi, psi) balls of radius 0.75 rad around the C5 and C7eq minima "
-                    "(the beta/PII super-basin, as in the standard TPS definition of alanine dipeptide: Bolhuis, "
-                    "Dellago and Chandler 2000); B = periodic ball of radius 0.75 rad around the C7ax minimum "
-                    "(centres: the minimised structures, tps/systems/data/alanine_dipeptide/minima.json)")
-
-
-def transition_states(states=None):
-    """States ``(A, B)`` of every row: ``A = Ball(C5) | Ball(C7eq)``, ``B = Ball(C7ax)``.
-
-    ``states``: the package's basin balls (:func:`tps.systems.alanine_dipeptide.load` ``.states``,
-    radius 0.75 rad around the minimised structures); loaded when None. ``B.cv`` maps positions
-    (nm) to (phi, psi) (rad).
-    """
-    if states is None:
-        states = aldp.load(platform="Reference").states
-    a = states[STATE_A_BASINS[0]]
-    for name in STATE_A_BASINS[1:]:
-        a = a | states[name]
-    return a, states[STATE_B_BASIN]
-
-
-def state_description(states=None) -> dict:
-    """The state definitions, as written to ``results.json`` and into the reference ensemble's meta."""
-    if states is None:
-        states = aldp.load(platform="Reference").states
-    a, b = transition_states(states)
-    return {"A": repr(a), "A_centres_rad": {k: states[k].center.tolist() for k in STATE_A_BASINS},
-            "B": repr(b), "B_centre_rad": states[STATE_B_BASIN].center.tolist(),
-            "radius_rad": states[STATE_B_BASIN].radius, "definition": STATE_DEFINITION}
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="output directory")
     p.add_argument("--quick", action="store_true", help="tiny model and short paths (a few minutes)")
@@ -224,153 +147,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (training and geodesic)")
 
 
-def neb_reference(system, endpoints, topology, proto: Protocol):
-    """Lowest climbing-image NEB saddle over both senses of the phi rotation (kJ/mol), and notes."""
-    try:
-        from tps.metrics.neb import bond_graph, climbing_image_neb, torsion_band
-    except ImportError as exc:  # pragma: no cover - depends on the colleague's module
-        return None, f"NEB unavailable ({exc})"
-    from tps.potentials.openmm import phi_psi_indices
-
-    torsions = phi_psi_indices(topology)
-    found = []
-    for turn in (+1, -1):
-        band = torsion_band(endpoints.start, endpoints.target, torsions, bond_graph(system), proto.neb_images,
-                            turns=(turn, 0))
-        r = climbing_image_neb(system, band, max_iterations=proto.neb_max_iterations)
-        found.append((r.saddle_energy, turn, r))
-    energy, turn, r = min(found, key=lambda t: t[0])
-    detail = "; ".join(f"phi sense {t:+d}: saddle {e:.2f} kJ/mol (converged {x.converged}, max force "
-                       f"{x.max_force:.1f} kJ/mol/nm, {x.n_iterations} iterations, {x.wall_s:.0f} s)"
-                       for e, t, x in found)
-    return energy, f"climbing-image NEB, {proto.neb_images} images: {detail}"
-
-
-def plain_md(system, topology, start, proto: Protocol) -> tuple:
-    """Plain OpenMM MD from ``start`` with frames at the sampler's frame spacing.
-
-    Returns
-    -------
-    steps_per_s : float
-        Throughput (frames read out as often as the sampler does).
-    max_step : float
-        Largest all-atom Kabsch RMSD between consecutive frames (nm): the thermal baseline of
-        ``max_step`` at this frame spacing.
-    mean_energy : float
-        Mean potential energy of the frames after the first fifth (kJ/mol): the thermal level.
-    max_energy : float
-        Largest potential energy over all frames (kJ/mol): what max_energy is without any transition.
-    n_frames : int
-    """
-    from tps.metrics.molecular import consecutive_frame_rmsd, openmm_energies
-
-    every = proto.steps_per_point // proto.frames_per_point
-    t0 = time.perf_counter()
-    data = md_samples(system, topology, start, n_steps=proto.throughput_steps, report_interval=every,
-                      timestep=proto.timestep, friction=proto.friction)
-    rate = proto.throughput_steps / (time.perf_counter() - t0)
-    x = torch.as_tensor(data.positions)
-    energies = openmm_energies(system, data.positions)
-    return rate, float(consecutive_frame_rmsd(x[:-1], x[1:]).max()), float(energies[len(x) // 5:].mean()), \
-        float(energies.max()), len(x)
-
-
-def _phi_psi_lines(phi_psi):
-    """Insert NaN where a path crosses the periodic boundary (for line plots)."""
-    out = []
-    for i in range(phi_psi.shape[0]):
-        if i and np.abs(phi_psi[i] - phi_psi[i - 1]).max() > math.pi:
-            out.append([np.nan, np.nan])
-        out.append(phi_psi[i])
-    return np.asarray(out)
-
-
-def figures(paths_by_method, cv, endpoints, out: Path, n_show: int = 30) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    phi, psi, fes = aldp.load_free_energy_surface()
-    methods = list(paths_by_method)
-    fig, axes = plt.subplots(1, len(methods), figsize=(5 * len(methods), 4.6), squeeze=False)
-    ends = cv(torch.as_tensor(np.stack([endpoints.start, endpoints.target]))).numpy()
-    for ax, m in zip(axes[0], methods):
-        cs = ax.contourf(phi, psi, np.clip(fes, None, 60), levels=24, cmap="viridis")
-        pp = cv(paths_by_method[m].frames[:n_show]).numpy()
-        for path in pp:
-            line = _phi_psi_lines(path)
-            ax.plot(line[:, 0], line[:, 1], color="white", lw=0.5, alpha=0.6)
-        ax.plot(ends[:, 0], ends[:, 1], "r*", ms=12)
-        ax.set_xlim(-math.pi, math.pi)
-        ax.set_ylim(-math.pi, math.pi)
-        ax.set_title(m)
-        ax.set_xlabel("phi (rad)")
-        ax.set_ylabel("psi (rad)")
-    fig.colorbar(cs, ax=axes[0].tolist(), label="free energy (kJ/mol), package FES")
-    fig.suptitle(f"alanine dipeptide C5 -> C7ax, 300 K: {n_show} paths per method over the (phi, psi) FES")
-    save_figure(fig, out / "ramachandran.png")
-    plt.close(fig)
-
-    fig, axes = plt.subplots(1, len(methods), figsize=(5 * len(methods), 3.8), squeeze=False, sharey=True)
-    for ax, m in zip(axes[0], methods):
-        e = paths_by_method[m].energies[:5].numpy()
-        s = np.linspace(0, 1, e.shape[1])
-        for row in e:
-            ax.plot(s, row, lw=0.7)
-        ax.set_title(m)
-        ax.set_xlabel("curve progress s")
-    axes[0][0].set_ylabel("OpenMM potential energy (kJ/mol)")
-    save_figure(fig, out / "energies.png")
-    plt.close(fig)
-
-
-def _first_transition(paths, state_a, state_b):
-    """The first path of ``paths`` that goes from A to B, trimmed to its transition (index, frames)."""
-    from tps.baselines import trim_to_transition
-
-    lengths = paths.info.get("lengths")
-    for i in range(paths.n_paths):
-        n = int(lengths[i]) if lengths is not None else paths.n_frames
-        try:
-            return i, trim_to_transition(paths.frames[i, :n], state_a, state_b)
-        except ValueError:
-            continue
-    return None, None
-
-
-def density_curve(model, system, endpoints, proto: Protocol, *, exact: bool):
-    """Density-geodesic (Yu et al.) curve at constant logSNR ``proto.logsnr``, in noisy model coordinates.
-
-    ``exact=False``: the learned score of the EGNN model at ``proto.logsnr`` (66-D model
-    coordinates), between ``alpha z_start`` and ``alpha z_target``. ``exact=True``: the exact
-    Boltzmann score ``F / kT`` of the force field (:class:`~tps.potentials.openmm.OpenMMPotential`)
-    between the prepared endpoints in nm, then mapped to ``alpha * z``. Either way the restraint
-    centres ``x / alpha`` run from the start to the aligned target, as for the spacetime geodesic.
-    """
-    from tps.spacetime import density_geodesic, exact_boltzmann_score, learned_score
-
-    lam = torch.full((proto.n_points,), proto.logsnr, dtype=torch.float64)
-    alpha = float(torch.sigmoid(torch.tensor(proto.logsnr, dtype=torch.float64)).sqrt())
-    kw = dict(beta=proto.density_beta, n_knots=proto.n_points, n_iter=proto.density_iter, n_coarse=16)
-    if exact:
-        from tps.potentials.openmm import OpenMMPotential
-
-        score = exact_boltzmann_score(OpenMMPotential(system), aldp.KT)
-        r = density_geodesic(score, torch.as_tensor(endpoints.start, dtype=torch.float64),
-                             torch.as_tensor(endpoints.target, dtype=torch.float64), **kw)
-        z = model.scaling.to_model(r.x - torch.as_tensor(endpoints.origin, dtype=torch.float64))
-        return alpha * z, lam, r
-    za, zb = endpoints.model_coordinates(model.scaling)
-    r = density_geodesic(learned_score(model.network, proto.logsnr), alpha * za, alpha * zb, **kw)
-    return r.x.double(), lam, r
-
-
 def _burned_in(res):
     """The chain states of an OpenMM shooting run from its first decorrelated path on (the first
     decorrelation period discarded); all of them, flagged, when the chain never decorrelated."""
-    from benchmarks.common import subset_paths
-
     dec = res.info["decorrelation_trials"]
     if not dec:
         return res.paths, 0, False
@@ -392,10 +171,6 @@ def baseline_rows(wanted, system, top, endpoints, states, proto: Protocol, args,
     without the length factor (discarded; their MD steps count in ``initial_path_energy_evals``).
     Each row keeps its chain states from its first decorrelated path on.
     """
-    from benchmarks.common import transition_frames
-    from tps.baselines import openmm_two_way_shooting, openmm_unbiased_md, resample_path
-    from tps.metrics import path_density_jsd
-
     state_a, state_b = transition_states(states)
     every = proto.steps_per_point // proto.frames_per_point
     md = dict(temperature=aldp.TEMPERATURE, timestep=proto.timestep, friction=proto.friction, save_every=every)
@@ -509,8 +284,6 @@ def baseline_rows(wanted, system, top, endpoints, states, proto: Protocol, args,
         "shooting row reports the JSD between its first and second half of trials (noise floor, correlated: one "
         "chain); path_density_jsd_whole_path: whole annealed paths against the same ensemble")
     if getattr(args, "reference", None) is not None:
-        from benchmarks.common import use_reference_ensemble
-
         def same_states(meta):
             if meta.get("states") != results["states"]:
                 raise ValueError(f"--reference: {args.reference} was made with other states ({meta.get('states')}); "

@@ -1,10 +1,17 @@
-"""Shared pieces of the benchmark programs: hardware description, result files, tables, figures."""
+"""Shared pieces of the benchmark programs: hardware description, result files, tables, figures, path-density
+comparisons and the reference-ensemble files (:func:`write_reference`, :func:`load_reference`).
+
+The runners import only ``tps`` and the ``benchmarks.common*`` modules, never each other; their
+protocols are in :mod:`benchmarks.common_protocols`.
+"""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +20,7 @@ import numpy as np
 import torch
 
 from tps.io import atomic_path, write_json, write_text
+from tps.metrics import path_density_jsd
 
 RESULT_KEYS = ("method", "n_paths", "max_energy_mean", "max_energy_std", "minmax", "barrier_mean", "max_step",
                "target_hit_fraction", "n_energy_evals", "n_training_energy_evals", "wall_s", "geodesic_wall_s")
@@ -113,8 +121,6 @@ def assign_path_density_jsd(rows, paths_by_method, state_a, state_b, *, referenc
     ensemble; the reference row itself gets the JSD between its two halves of chains (the noise
     floor). ``jsd_kwargs`` go to :func:`tps.metrics.path_density_jsd` (bins, ranges, periods).
     """
-    from tps.metrics import path_density_jsd
-
     ref_paths = paths_by_method.get(reference_method)
     reference = transition_frames(ref_paths, state_a, state_b) if ref_paths is not None else None
     for row in rows:
@@ -144,14 +150,12 @@ def apply_reference_ensemble(results, paths_by_method, state_a, state_b, referen
                              **jsd_kwargs) -> None:
     """Measure every row's ``path_density_jsd`` against a stored reference ensemble (in place).
 
-    ``reference``: :func:`benchmarks.reference_ensemble.load_reference` (frames are collective
+    ``reference``: :func:`load_reference` (frames are collective
     variables ``(n, 2)``). Each row's transition-segment frames (:func:`transition_frames`, mapped
     by ``cv``) are compared with them; the value measured against the in-run shooting ensemble,
     if any, is kept as ``path_density_jsd_in_run``. ``results["reference_ensemble"]`` records the
     file, its size, its split-half noise floor (chains of the two halves) and its description.
     """
-    from tps.metrics import path_density_jsd
-
     ref = reference["frames"]
     for row in results["methods"]:
         if "path_density_jsd" in row:
@@ -185,15 +189,11 @@ def apply_reference_ensemble(results, paths_by_method, state_a, state_b, referen
 
 def use_reference_ensemble(results, paths_by_method, state_a, state_b, path, system: str, *, cv=None, check=None,
                            **jsd_kwargs) -> bool:
-    """Load ``path`` (:func:`benchmarks.reference_ensemble.load_reference`) and apply it with
+    """Load ``path`` (:func:`load_reference`) and apply it with
     :func:`apply_reference_ensemble`; ``check(meta)`` may raise ValueError when the reference was made
     with other settings. A reference that cannot be used (missing, empty, other system or settings)
     does not stop a finished run: it is reported in ``results["notes"]["reference_ensemble"]`` and on
     stderr, and the in-run shooting ensemble stays the reference. Returns whether it was used."""
-    import sys
-
-    from benchmarks.reference_ensemble import load_reference
-
     try:
         reference = load_reference(path, system)
         if check is not None:
@@ -205,3 +205,32 @@ def use_reference_ensemble(results, paths_by_method, state_a, state_b, path, sys
         return False
     apply_reference_ensemble(results, paths_by_method, state_a, state_b, reference, cv=cv, **jsd_kwargs)
     return True
+
+
+def write_reference(path: Path, frames: list, chains: list, meta: dict) -> None:
+    """The npz read by :func:`load_reference` (atomic)."""
+    f = torch.cat(frames).numpy().astype(np.float32) if frames else np.zeros((0, 2), np.float32)
+    c = np.concatenate([np.full(len(x), ch, np.int32) for x, ch in zip(frames, chains)]) if frames else \
+        np.zeros(0, np.int32)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, frames=f, chain=c, meta=np.array(json.dumps(meta)))
+
+
+def load_reference(path, system: str) -> dict:
+    """Read a reference ensemble npz: ``{"frames": Tensor (n, 2), "chain": Tensor (n,), "meta": dict, "path": str}``.
+
+    Raises ValueError when it is missing, empty or was made for another system.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"--reference: {path} does not exist (make it with `python -m benchmarks reference-ensemble "
+                         f"--system {system} --out DIR`)")
+    with np.load(path) as z:
+        frames, chain, meta = z["frames"], z["chain"], json.loads(str(z["meta"]))
+    if meta.get("system") != system:
+        raise ValueError(f"--reference: {path} is a reference ensemble of {meta.get('system')!r}, not {system!r}")
+    if len(frames) == 0:
+        raise ValueError(f"--reference: {path} holds no frames yet (its run has not kept any decorrelated path)")
+    return {"frames": torch.from_numpy(frames.astype(np.float64)), "chain": torch.from_numpy(chain.astype(np.int64)),
+            "meta": meta, "path": str(path)}

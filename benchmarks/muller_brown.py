@@ -4,7 +4,8 @@ Protocol (issue 2; benchmarks.md section 4): kT = 12.5, endpoints at minima A an
 disks of radius 0.1, 1000 paths. Pipeline: Boltzmann training data by overdamped Langevin ->
 MLP denoiser -> spacetime geodesics (L-BFGS) -> annealed Langevin -> metrics.
 
-Issue 5 rows (method.md section 6; benchmarks.md section 5):
+Issue 5 rows (method.md section 6; benchmarks.md section 5; their helpers are in
+``benchmarks/common_overdamped.py``, shared with ``benchmarks/aldp_2d.py``):
 
 - ``density-geodesic``: the density geodesic of Yu et al. with the LEARNED score at the anchor
   logSNR (``proto.logsnr``), in noisy model coordinates; ``density-geodesic-exact-score``: the
@@ -26,70 +27,23 @@ Issue 5 rows (method.md section 6; benchmarks.md section 5):
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from benchmarks.common import (assign_path_density_jsd, hardware, markdown_table, save_figure, save_paths_npz, timer,
-                               write_results)
-from tps.io import write_text
+                               use_reference_ensemble, write_results)
+from benchmarks.common_overdamped import EXTRA_KEYS, baseline_rows, density_curve, evaluation_ratio_note, write_tables
+from benchmarks.common_protocols import MULLER_BROWN_QUICK as QUICK
+from benchmarks.common_protocols import MullerBrownProtocol as Protocol
 from tps.diffusion import AffineScaling, DiffusionModel, MLPConfig, MLPDenoiser, TrainingConfig, train_denoiser
-from tps.baselines import (FixedLengthEnsemble, FlexibleLengthEnsemble, initial_path_high_temperature,
-                           resample_path, two_way_shooting, unbiased_md)
 from tps.metrics import summarize
 from tps.metrics.lower_bound import grid_lower_bound
 from tps.sampling import annealed_langevin, langevin_samples
-from tps.spacetime import LowVariance, density_geodesic, exact_boltzmann_score, geodesic, learned_score
+from tps.spacetime import LowVariance, geodesic
 from tps.systems import load
 from tps.systems.muller_brown import BOX
 
-
-@dataclass(frozen=True)
-class Protocol:
-    n_chains: int = 1000
-    data_steps: int = 10_000
-    data_dt: float = 2e-4
-    burn_in: int = 2000
-    thin: int = 20
-    hidden: int = 128
-    n_blocks: int = 3
-    train_steps: int = 4000
-    batch_size: int = 512
-    logsnr: float = 6.0            # endpoint anchor, model coordinates
-    low_variance_threshold: float = 5.0
-    low_variance_weight: float = 1e5   # must dominate curve energies of ~1e3 at logSNR 5-6
-    calibration_logsnr: float = 8.0    # restraints on the exact minimum-energy path (sampler check)
-    n_points: int = 128
-    steps_per_point: int = 15      # 128 * 15 + 1 = 1921 evaluations per path
-    step_size: float = 4e-4
-    init_dips: tuple = (6.0, 2.0, -2.0)   # multi-start logSNR dips of the geodesic solver
-    coarse_points: int = 32
-    # density geodesics (method.md section 6), at the anchor logSNR
-    density_beta: float = 3.0          # p^(-beta); 3 is within 0.1 of the minimax limit with the exact score
-    density_iter: int = 150            # solver iterations per knot level (levels 32, 64, 128 knots)
-    # MD baselines (benchmarks.md section 5), Doob's protocol: overdamped Euler-Maruyama, dt = 1e-4
-    md_dt: float = 1e-4
-    md_chains: int = 1000              # unbiased MD: chains x steps is the budget
-    md_steps: int = 3000
-    kT_high: float = 20.0              # initial path for shooting: unbiased MD at this temperature
-    initial_chains: int = 32
-    initial_max_steps: int = 20_000
-    initial_candidates: int = 4
-    shooting_chains: int = 256         # variable-length two-way shooting
-    shooting_rounds: int = 40
-    shooting_max_frames: int = 1000    # longer trials are rejected (their cost is counted)
-    shooting_save_every: int = 2       # chain states saved every this many rounds after a quarter burn-in
-    fixed_chains: int = 128            # fixed-length two-way shooting
-    fixed_frames: int = 1000           # its length: ~2.5 x the mean transition-path length (~400 frames); at the
-                                       # initial path's own length (366) no trial was accepted in 1280
-    fixed_rounds: int = 10
-    jsd_bins: int = 60                 # path_density_jsd grid: bins per axis over BOX
-
-
-QUICK = Protocol(n_chains=500, data_steps=6000, burn_in=1000, hidden=96, train_steps=1500, density_iter=60,
-                 md_chains=500, md_steps=2000, shooting_chains=128, shooting_rounds=10, shooting_save_every=1,
-                 fixed_chains=64, fixed_rounds=5)
 
 #: Rows of the table, in run order (``--methods`` selects among them).
 METHODS = ("spacetime-geodesic", "spacetime-geodesic-low-variance", "linear-interpolation", "mep-calibration",
@@ -170,92 +124,6 @@ def minimum_energy_curve(system, model, proto: Protocol):
     return model.to_model(centres) * alpha[:, None], lam
 
 
-def density_curve(system, model, net, proto: Protocol, *, exact: bool):
-    """Density-geodesic restraint curve at constant logSNR ``proto.logsnr`` (model coordinates, noisy).
-
-    ``exact``: the exact Boltzmann score, path in physical coordinates, mapped to ``alpha * z``.
-    Otherwise the learned score of the noisy marginal at ``proto.logsnr``, path between
-    ``alpha * z_A`` and ``alpha * z_B`` (restraint centres ``x / alpha`` are then ``z_A``, ``z_B``).
-    """
-    lam = torch.full((proto.n_points,), proto.logsnr, dtype=torch.float64)
-    alpha = float(torch.sigmoid(torch.tensor(proto.logsnr, dtype=torch.float64)).sqrt())
-    kw = dict(beta=proto.density_beta, n_knots=proto.n_points, n_iter=proto.density_iter, n_coarse=32)
-    if exact:
-        r = density_geodesic(exact_boltzmann_score(system.potential, system.kT), system.endpoints["A"],
-                             system.endpoints["B"], **kw)
-        return model.to_model(r.x) * alpha, lam, r
-    z_a = model.to_model(system.endpoints["A"]).double()
-    z_b = model.to_model(system.endpoints["B"]).double()
-    r = density_geodesic(learned_score(net, proto.logsnr), alpha * z_a, alpha * z_b, **kw)
-    return r.x, lam, r
-
-
-def baseline_rows(system, proto: Protocol, seed: int, methods, *, executor=None):
-    """Rows of the MD baselines (benchmarks.md section 5): ``[(method, row, paths), ...]``."""
-    pot, kT, dt = system.potential, system.kT, proto.md_dt
-    a, b = system.states["A"], system.states["B"]
-    out = []
-    init, t_init = None, 0.0
-    if any(m.startswith("two-way-shooting") for m in methods):
-        with timer() as t:
-            init = initial_path_high_temperature(pot, system.endpoints["A"], state_a=a, state_b=b,
-                                                 kT_high=proto.kT_high, dt=dt, n_chains=proto.initial_chains,
-                                                 max_steps=proto.initial_max_steps,
-                                                 n_candidates=proto.initial_candidates, seed=seed + 2)
-        t_init = t()
-    for method in methods:
-        if method.startswith("two-way-shooting"):
-            variable = method == "two-way-shooting-variable"
-            if variable:
-                ens = FlexibleLengthEnsemble(a, b, max_frames=proto.shooting_max_frames)
-                n_chains, n_rounds, start = proto.shooting_chains, proto.shooting_rounds, init
-                save_every = proto.shooting_save_every
-            else:
-                n_fixed = max(proto.fixed_frames, init.n_frames)  # initial path padded with its end frames
-                ens = FixedLengthEnsemble(a, b, n_frames=n_fixed)
-                start = resample_path(init.frames[0], n_fixed, mode="pad")
-                n_chains, n_rounds, save_every = proto.fixed_chains, proto.fixed_rounds, 1
-            with timer() as t:
-                res = two_way_shooting(pot, ens, start, kT=kT, dt=dt, n_chains=n_chains, n_rounds=n_rounds,
-                                       burn_in=n_rounds // 4, save_every=save_every, seed=seed + 3,
-                                       executor=executor)
-            row = summarize(res.paths, method=method, target=b, n_training_energy_evals=0,
-                            wall_s=t_init + t(), geodesic_wall_s=0.0)
-            row["n_energy_evals"] = int(init.n_energy_evals + res.n_energy_evals)
-            row.update({
-                "initial_path_energy_evals": int(init.n_energy_evals),
-                "initial_path_max_energy": float(init.energies.max()),
-                "shooting_energy_evals": int(res.n_energy_evals),
-                "n_chains": n_chains, "n_rounds": res.info["n_rounds"], "n_trials": res.n_trials,
-                "n_accepted": res.n_accepted, "acceptance_rate": res.acceptance_rate,
-                "n_decorrelated_paths": res.n_decorrelated,
-                "evals_per_accepted_path": res.evals_per_accepted_path,
-                "evals_per_decorrelated_path": res.evals_per_decorrelated_path,
-                "chains_decorrelated_from_initial": res.info["final_decorrelated_from_initial"],
-                "mean_path_frames": float(res.paths.info["lengths"].double().mean()),
-                "n_frames": None if variable else ens.n_frames,
-            })
-            out.append((method, row, res.paths))
-        elif method == "unbiased-md":
-            with timer() as t:
-                md = unbiased_md(pot, system.endpoints["A"], state_a=a, state_b=b, kT=kT, dt=dt,
-                                 n_chains=proto.md_chains, max_steps=proto.md_steps, seed=seed + 4,
-                                 barrier_energy=system.reference["lower_bound"].value)
-            extra = {"n_transitions": md.n_transitions, "evals_per_transition": md.evals_per_transition,
-                     "evals_per_transition_lower_bound": md.evals_per_transition_lower_bound,
-                     "evals_per_transition_extrapolated": md.evals_per_transition_extrapolated,
-                     "mean_path_frames": md.info.get("mean_path_frames")}
-            if md.paths is not None:
-                row = summarize(md.paths, method=method, target=b, wall_s=t(), geodesic_wall_s=0.0)
-                row["n_energy_evals"] = int(md.n_energy_evals)
-            else:  # no transition in the budget: metrics undefined, the budget is a lower bound
-                row = {"method": method, "n_paths": 0, "n_energy_evals": int(md.n_energy_evals),
-                       "n_training_energy_evals": 0, "wall_s": t(), "geodesic_wall_s": 0.0}
-            row.update(extra)
-            out.append((method, row, md.paths))
-    return out
-
-
 def add_path_density_jsd(results, paths_by_method, system, proto: Protocol) -> None:
     """``path_density_jsd`` for every row against the variable-length shooting ensemble (in place)."""
     a, b = system.states["A"], system.states["B"]
@@ -269,45 +137,6 @@ def add_path_density_jsd(results, paths_by_method, system, proto: Protocol) -> N
         f"{REFERENCE_METHOD} row itself reports the JSD between its chains' two halves (noise floor of the "
         f"reference). The reference is only as converged as the shooting budget allows "
         f"(see chains_decorrelated_from_initial)")
-
-
-def evaluation_ratio_note(results) -> str:
-    """Evaluations per transition path: shooting (and unbiased MD) versus the spacetime geodesic."""
-    rows = {r["method"]: r for r in results["methods"]}
-    geo = rows.get("spacetime-geodesic")
-    if geo is None or not geo.get("n_paths"):
-        return "spacetime-geodesic row not run"
-    per_path = geo["n_energy_evals"] / geo["n_paths"]
-    with_training = (geo["n_energy_evals"] + geo["n_training_energy_evals"]) / geo["n_paths"]
-    parts = [f"spacetime geodesic: {per_path:.0f} evaluations per path ({with_training:.0f} with its training "
-             f"data amortised over {geo['n_paths']} paths)"]
-    shoot = rows.get("two-way-shooting-variable")
-    if shoot is not None:
-        for key, label in (("evals_per_accepted_path", "accepted"), ("evals_per_decorrelated_path", "decorrelated")):
-            v = shoot.get(key)
-            if v:
-                parts.append(f"variable-length shooting per {label} path: {v:.0f} = {v / per_path:.1f}x "
-                             f"({v / with_training:.2f}x the amortised cost)")
-        parts.append(f"plus a one-off initial path of {shoot['initial_path_energy_evals']} evaluations")
-    md = rows.get("unbiased-md")
-    if md is not None:
-        v = md.get("evals_per_transition") or md.get("evals_per_transition_lower_bound")
-        if v:
-            bound = "" if md.get("evals_per_transition") else " (lower bound: no transition seen)"
-            parts.append(f"unbiased MD per transition: {v:.0f}{bound} = {v / per_path:.0f}x")
-    return "; ".join(parts)
-
-
-EXTRA_KEYS = ("method", "path_density_jsd", "max_energy_all_steps_mean", "acceptance_rate", "n_decorrelated_paths",
-              "evals_per_accepted_path", "evals_per_decorrelated_path", "n_transitions", "evals_per_transition")
-
-
-def write_tables(out: Path, results: dict) -> None:
-    """``results.json`` and ``table.md`` (benchmarks.common), then a second table of the issue-5 keys in table.md."""
-    write_results(out, results)
-    if any("path_density_jsd" in r or "acceptance_rate" in r or "n_transitions" in r for r in results["methods"]):
-        text = (out / "table.md").read_text()
-        write_text(out / "table.md", text + "\n" + markdown_table(results["methods"], keys=EXTRA_KEYS))
 
 
 def figure(system, curves, paths_by_method, out: Path, n_show: int = 30):
@@ -448,8 +277,6 @@ def run(args) -> dict:
             f"bound when none is seen). n_paths of the shooting rows counts saved (correlated) chain states")
     add_path_density_jsd(results, paths_by_method, system, proto)
     if getattr(args, "reference", None) is not None:
-        from benchmarks.common import use_reference_ensemble
-
         def same_kT(meta):
             if abs(float(meta.get("kT", float("nan"))) - system.kT) > 1e-9:
                 raise ValueError(f"--reference: {args.reference} was made at kT = {meta.get('kT')}, this run uses "

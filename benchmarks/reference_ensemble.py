@@ -52,8 +52,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import hardware
+from benchmarks.common import hardware, load_reference, transition_frames, write_reference  # noqa: F401 (re-exported)
+from benchmarks.common_cartesian import state_description as cartesian_states
+from benchmarks.common_cartesian import transition_states
+from benchmarks.common_phipsi import own_setting
+from benchmarks.common_phipsi import state_description as phipsi_states
+from benchmarks.common_protocols import CartesianProtocol, MullerBrownProtocol, PhiPsiProtocol
 from tps.io import atomic_path, write_json
+from tps.sampling.paths import Paths
 
 SYSTEMS = ("muller-brown", "aldp-2d", "aldp-cartesian")
 
@@ -99,27 +105,24 @@ class TorchEngine:
 
         self.name, self.cfg = name, cfg
         if name == "muller-brown":
-            from benchmarks.muller_brown import Protocol
             from tps.systems import load
 
             mb = load("muller-brown")
-            self.potential, self.kT, self.dt = mb.potential, mb.kT, Protocol().md_dt
+            self.potential, self.kT, self.dt = mb.potential, mb.kT, MullerBrownProtocol().md_dt
             self.a, self.b, self.start = mb.states["A"], mb.states["B"], mb.endpoints["A"]
             self.describe = {"system": "muller-brown", "kT": self.kT, "dt": self.dt,
                              "states": "disks of radius 0.1 around minima A and B (tps.systems muller-brown)",
                              "dynamics": "overdamped Euler-Maruyama"}
             self.wrap = None
         else:
-            from benchmarks.aldp_2d import Protocol, own_setting, state_description
-
             setting = own_setting()
             if setting is None:
                 raise SystemExit("aldp-2d: the package's free-energy surface is missing")
             self.potential, self.kT = setting.potential, setting.kT
-            self.dt = Protocol().md_dt / setting.kT
+            self.dt = PhiPsiProtocol().md_dt / setting.kT
             self.a, self.b, self.start = setting.source, setting.target, setting.start
             self.describe = {"system": "aldp-2d", "surface": setting.notes.get("surface"), "kT": self.kT,
-                             "dt": self.dt, "states": state_description(setting),
+                             "dt": self.dt, "states": phipsi_states(setting),
                              "dynamics": "overdamped Euler-Maruyama on the periodic spline of the package's own "
                                          "free-energy surface (kJ/mol)"}
             self.wrap = setting.potential.wrap
@@ -165,12 +168,11 @@ class OpenMMEngine:
     """aldp-cartesian: OpenMM two-way shooting (tps.baselines.openmm_two_way_shooting), chains one after another."""
 
     def __init__(self, cfg: Config):
-        from benchmarks.aldp_cartesian import Protocol, state_description, transition_states
         from tps.systems import alanine_dipeptide as aldp
         from tps.workflows.cartesian import prepare_endpoints
 
         self.cfg = cfg
-        proto = Protocol()
+        proto = CartesianProtocol()
         self.top = aldp.topology()
         self.system = aldp.create_openmm_system(self.top)
         minima = aldp.minimized_structures()
@@ -182,7 +184,7 @@ class OpenMMEngine:
                        save_every=proto.steps_per_point // proto.frames_per_point)
         self.kT = aldp.KT
         self.describe = {"system": "aldp-cartesian", "kT": self.kT, "temperature": self.temperature, **self.md,
-                         "states": state_description(states),
+                         "states": cartesian_states(states),
                          "dynamics": "OpenMM LangevinMiddleIntegrator, amber99sbildn, vacuum"}
 
     def initial(self, seed: int):
@@ -240,36 +242,6 @@ def make_engine(name: str):
     return OpenMMEngine(cfg) if name == "aldp-cartesian" else TorchEngine(name, cfg)
 
 
-# ------------------------------------------------------------------ files
-def write_reference(path: Path, frames: list, chains: list, meta: dict) -> None:
-    """The npz read by :func:`load_reference` (atomic)."""
-    f = torch.cat(frames).numpy().astype(np.float32) if frames else np.zeros((0, 2), np.float32)
-    c = np.concatenate([np.full(len(x), ch, np.int32) for x, ch in zip(frames, chains)]) if frames else \
-        np.zeros(0, np.int32)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, frames=f, chain=c, meta=np.array(json.dumps(meta)))
-
-
-def load_reference(path, system: str) -> dict:
-    """Read a reference ensemble npz: ``{"frames": Tensor (n, 2), "chain": Tensor (n,), "meta": dict, "path": str}``.
-
-    Raises ValueError when it is missing, empty or was made for another system.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"--reference: {path} does not exist (make it with `python -m benchmarks reference-ensemble "
-                         f"--system {system} --out DIR`)")
-    with np.load(path) as z:
-        frames, chain, meta = z["frames"], z["chain"], json.loads(str(z["meta"]))
-    if meta.get("system") != system:
-        raise ValueError(f"--reference: {path} is a reference ensemble of {meta.get('system')!r}, not {system!r}")
-    if len(frames) == 0:
-        raise ValueError(f"--reference: {path} holds no frames yet (its run has not kept any decorrelated path)")
-    return {"frames": torch.from_numpy(frames.astype(np.float64)), "chain": torch.from_numpy(chain.astype(np.int64)),
-            "meta": meta, "path": str(path)}
-
-
 # ------------------------------------------------------------------ run
 def run(args) -> dict:
     torch.set_num_threads(1)
@@ -287,7 +259,7 @@ def run(args) -> dict:
             raise SystemExit(f"{ckpt_path}: made with other settings ({state['config']}, seed {state['seed']}); "
                              "use --force to start over")
         # checkpoints written before the states were recorded: valid for Muller-Brown only; on both alanine
-        # dipeptide systems state A became C5 | C7eq (benchmarks.aldp_2d.STATE_A_CENTRES)
+        # dipeptide systems state A became C5 | C7eq (benchmarks.common_phipsi.STATE_A_CENTRES)
         legacy = engine.describe["states"] if name == "muller-brown" else None
         if state.get("states", legacy) != engine.describe["states"]:
             raise SystemExit(f"{ckpt_path}: made with other state definitions ({state.get('states')}); use --force "
@@ -305,9 +277,6 @@ def run(args) -> dict:
                  "initial_path_frames": [int(c.shape[0]) for c in chains]}
         print(f"[reference] {name}: initial path(s) of {sorted(set(state['initial_path_frames']))} frames from unbiased MD at "
               f"{cfg.high_factor:g} x the target temperature, {evals} evaluations")
-    from benchmarks.common import transition_frames
-    from tps.sampling.paths import Paths
-
     meta = None
     while state["wall_s"] < args.time_s:
         seg_s = min(args.segment_s, args.time_s - state["wall_s"])

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-aldp_2d = pytest.importorskip("benchmarks.aldp_2d")
+aldp_2d = pytest.importorskip("benchmarks.common_phipsi")
 
 
 def test_state_a_centres_are_the_minimised_structures():

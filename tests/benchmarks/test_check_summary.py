@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from benchmarks.check_summary import check, main
-from benchmarks.common import apply_reference_ensemble
-from benchmarks.reference_ensemble import load_reference, write_reference
+from benchmarks.common import apply_reference_ensemble, load_reference, write_reference
 from tps.sampling.paths import Paths
 from tps.states import Ball
 
