@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import hardware, save_figure
-from tps.io import write_json, write_text
+from tps.io import save_results, write_text
 
 N_PROBES = (1, 2, 4, 8, 16)
 
@@ -211,7 +211,7 @@ def run(args) -> dict:
         "methods": rows, "probe_study": probes,
         "wall_s": {"training_frames": t_frames, "probe_study": t_probes, "total": time.perf_counter() - t_start},
     }
-    write_json(out / "results.json", results)
+    save_results(results, out / "results.json", nonfinite="tokens")
     write_text(out / "table.md", table(results))
     print(table(results))
     return results

@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Optional
 
 from benchmarks.common import fmt, hardware
-from tps.io import write_json, write_text
+from tps.io import save_results, write_text
 
 #: Wall-clock budget of the whole quick suite on 2 CPU cores (issue 5).
 QUICK_BUDGET_S = 600.0
@@ -170,7 +170,7 @@ def mark_finished(folder: Path, wall_s: float, results: Optional[dict] = None, s
     results["suite_wall_s"] = float(wall_s)
     if settings is not None:
         results["suite_settings"] = settings
-    write_json(path, results)
+    save_results(results, path, nonfinite="tokens")
     write_text(folder / ".done", f"complete {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} "
                                  f"wall_s {wall_s:.1f}\n")
     return results
@@ -244,7 +244,7 @@ def write_summary(out: Path, args, statuses: dict, wall_s: float) -> dict:
         lines.append("")
     write_text(out / "summary.md", "\n".join(lines))
     summary = {"seed": args.seed, "quick": bool(args.quick), "wall_s": wall_s, "systems": systems, "rows": rows}
-    write_json(out / "summary.json", summary)
+    save_results(summary, out / "summary.json", nonfinite="tokens")
     return summary
 
 

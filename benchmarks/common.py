@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tps.io import atomic_path, write_json, write_text
+from tps.io import atomic_path, save_results, write_text
 from tps.metrics import path_density_jsd
 
 RESULT_KEYS = ("method", "n_paths", "max_energy_mean", "max_energy_std", "minmax", "barrier_mean", "max_step",
@@ -71,7 +71,7 @@ def markdown_table(rows, keys=RESULT_KEYS) -> str:
 def write_results(out: Path, results: dict) -> None:
     """Write ``results.json`` and ``table.md`` atomically (called after every method, so an
     interrupted run keeps what it finished)."""
-    write_json(out / "results.json", results)
+    save_results(results, out / "results.json", nonfinite="tokens")
     lines = [f"# {results['suite']}: {results['system']}", "",
              f"kT = {results['kT']}, lower bound = {results['lower_bound']}, hardware: {results['hardware']}", ""]
     lines.append(markdown_table(results["methods"]))

@@ -21,7 +21,7 @@ import torch
 from benchmarks.common import hardware
 from tps.diffusion import AffineScaling, DiffusionModel
 from tps.diffusion.quadrature import QuadratureDenoiser
-from tps.io import write_json, write_text
+from tps.io import save_results, write_text
 from tps.metrics.lower_bound import grid_lower_bound
 from tps.spacetime import curve_energy
 from tps.systems import load
@@ -71,7 +71,8 @@ def run(args):
             row["ratio_mep_to_line"] = row["minimum-energy-path"] / row["straight-line"]
             rows.append(row)
             print(row)
-    write_json(out / "results.json", {"suite": "mb-geometry", "hardware": hardware(), "rows": rows})
+    save_results({"suite": "mb-geometry", "hardware": hardware(), "rows": rows}, out / "results.json",
+                 nonfinite="tokens")
     lines = ["| denoiser | logSNR | E(straight line) | E(minimum-energy path) | ratio |", "|---|---|---|---|---|"]
     lines += [f"| {r['denoiser']} | {r['logsnr']:g} | {r['straight-line']:.1f} | {r['minimum-energy-path']:.1f} | "
               f"{r['ratio_mep_to_line']:.2f} |" for r in rows]

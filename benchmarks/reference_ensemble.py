@@ -58,7 +58,7 @@ from benchmarks.common_cartesian import transition_states
 from benchmarks.common_phipsi import own_setting
 from benchmarks.common_phipsi import state_description as phipsi_states
 from benchmarks.common_protocols import CartesianProtocol, MullerBrownProtocol, PhiPsiProtocol
-from tps.io import atomic_path, write_json
+from tps.io import atomic_path, save_results
 from tps.sampling.paths import Paths
 
 SYSTEMS = ("muller-brown", "aldp-2d", "aldp-cartesian")
@@ -326,7 +326,7 @@ def run(args) -> dict:
         with atomic_path(ckpt_path) as tmp:
             torch.save(state, tmp)
         write_reference(npz_path, state["frames"], state["frame_chain"], meta)
-        write_json(out / f"reference_{name}.json", meta)
+        save_results(meta, out / f"reference_{name}.json", nonfinite="tokens")
         print(f"[reference] {name} segment {state['segment']} ({'relax' if relax else 'sample'}): "
               f"{cnt['accepted']}/{cnt['trials']} accepted, {cnt['decorrelated']} decorrelated; kept paths "
               f"{c['kept_paths']}, frames {meta['n_frames']}, chains relaxed {sum(state['relaxed'])}/"

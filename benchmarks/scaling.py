@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import fmt, hardware
-from tps.io import write_json, write_text
+from tps.io import save_results, write_text
 
 
 @dataclass(frozen=True)
@@ -279,7 +279,7 @@ def run(args) -> dict:
                "notes": "parallel_efficiency: throughput / (n_workers x throughput of local-cluster 1) for "
                         "2-worker rows, against in-process for 1-worker rows; bit-identity checked on frames; executor 'none' is "
                         "executor=None (one context, the historical stream: other frames by design)"}
-    write_json(out / "results.json", results)
+    save_results(results, out / "results.json", nonfinite="tokens")
     lines = [f"scaling benchmark ({'quick' if args.quick else 'full'}), {hardware()}", "",
              "| method | executor | n_workers | throughput (steps/s) | parallel_efficiency | overhead_fraction | "
              "task s | task time / 1 worker | identical |", "|---|---|---|---|---|---|---|---|---|"]
