@@ -1,17 +1,64 @@
-"""Registry of bundled systems: ``tps.systems.load(name)``."""
+"""Registry of bundled systems: ``tps.systems.load(name)``.
+
+Each system is one module that calls :func:`register` with a factory (returning a
+:class:`System`) and its default protocols (:mod:`tps.systems.protocols`). The bundled modules
+are imported on first use, so that importing :mod:`tps.systems` pays for no system's
+dependencies; a new molecule is one file (see ``tps/systems/glycine_dipeptide.py``) plus its
+data, registered when its module is imported.
+"""
 
 from __future__ import annotations
 
 import importlib
+from typing import Callable, Dict, Tuple
 
-from tps.systems.base import ReferenceValue, System
+from tps.systems.base import ModelMismatch, ReferenceValue, System
 
-# name -> "module:function" returning a System; imported lazily so that loading one system
-# never pays for another's dependencies.
-_REGISTRY = {
-    "muller-brown": "tps.systems.muller_brown:load",
-    "alanine-dipeptide": "tps.systems.alanine_dipeptide:load",
-}
+#: Modules of the bundled systems (each calls :func:`register` when imported).
+BUNDLED = ("tps.systems.muller_brown", "tps.systems.alanine_dipeptide", "tps.systems.alanine_dipeptide_phipsi",
+           "tps.systems.glycine_dipeptide")
+
+_REGISTRY: Dict[str, Tuple[Callable, Callable]] = {}
+_LOADED = False
+
+
+def register(name: str, factory: Callable, *, protocols: Callable) -> None:
+    """Register a system under ``name`` (registering a name again replaces it).
+
+    Parameters
+    ----------
+    name : str
+        Registry name (lower case, words joined by ``-``).
+    factory : callable
+        ``factory(**kwargs) -> System``; called by :func:`load`.
+    protocols : callable
+        ``protocols(quick=False) -> Protocols``: the default numbers, available without building
+        the system (:func:`protocols_of`).
+
+    Examples
+    --------
+    >>> from tps.systems import muller_brown
+    >>> register("muller-brown-hot", lambda **kw: muller_brown.load(kT=20.0, **kw), protocols=muller_brown.protocols)
+    >>> load("muller-brown-hot").kT, "muller-brown-hot" in available()
+    (20.0, True)
+    >>> unregister("muller-brown-hot")
+    """
+    if not callable(factory) or not callable(protocols):
+        raise TypeError("register: factory and protocols must be callables")
+    _REGISTRY[str(name)] = (factory, protocols)
+
+
+def unregister(name: str) -> None:
+    """Remove ``name`` from the registry (no error if absent)."""
+    _REGISTRY.pop(name, None)
+
+
+def _ensure_bundled() -> None:
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        for module in BUNDLED:
+            importlib.import_module(module)
 
 
 def available() -> list:
@@ -25,9 +72,28 @@ def available() -> list:
     Examples
     --------
     >>> available()
-    ['alanine-dipeptide', 'muller-brown']
+    ['alanine-dipeptide', 'alanine-dipeptide-phipsi', 'glycine-dipeptide', 'muller-brown']
     """
+    _ensure_bundled()
     return sorted(_REGISTRY)
+
+
+def _entry(name: str) -> tuple:
+    _ensure_bundled()
+    if name not in _REGISTRY:
+        raise ValueError(f"name: unknown system {name!r}; available: {', '.join(available())}")
+    return _REGISTRY[name]
+
+
+def protocols_of(name: str, *, quick: bool = False):
+    """The default :class:`~tps.systems.protocols.Protocols` of ``name`` without building the system.
+
+    Examples
+    --------
+    >>> protocols_of("alanine-dipeptide").sampler.n_paths, protocols_of("alanine-dipeptide", quick=True).geodesic.n_points
+    (30, 32)
+    """
+    return _entry(name)[1](quick=quick)
 
 
 def load(name: str, **kwargs) -> System:
@@ -36,10 +102,11 @@ def load(name: str, **kwargs) -> System:
     Parameters
     ----------
     name : str
-        ``"muller-brown"`` (dimensionless, ``kT = 12.5``) or ``"alanine-dipeptide"`` (OpenMM,
-        nm and kJ/mol, 300 K).
+        ``"muller-brown"`` (dimensionless, ``kT = 12.5``), ``"alanine-dipeptide"`` (OpenMM,
+        nm and kJ/mol, 300 K), ``"alanine-dipeptide-phipsi"`` ((phi, psi) in rad on the package's
+        free-energy surface, kJ/mol) or ``"glycine-dipeptide"`` (OpenMM, capped glycine).
     **kwargs
-        Passed to the system's loader: :func:`tps.systems.muller_brown.load` (``kT``,
+        Passed to the system's loader, e.g. :func:`tps.systems.muller_brown.load` (``kT``,
         ``state_radius``) or :func:`tps.systems.alanine_dipeptide.load` (``platform``,
         ``state_radius``, ``state_centers``).
 
@@ -71,10 +138,8 @@ def load(name: str, **kwargs) -> System:
     >>> bool(aldp.states["C5"](c5)), [round(v, 2) for v in aldp.cv(c5).tolist()]   # (phi, psi) rad
     (True, [-2.57, 2.78])
     """
-    if name not in _REGISTRY:
-        raise ValueError(f"name: unknown system {name!r}; available: {', '.join(available())}")
-    module, func = _REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module), func)(**kwargs)
+    return _entry(name)[0](**kwargs)
 
 
-__all__ = ["System", "ReferenceValue", "load", "available"]
+__all__ = ["System", "ReferenceValue", "ModelMismatch", "load", "available", "register", "unregister",
+           "protocols_of", "BUNDLED"]

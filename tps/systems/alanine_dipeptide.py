@@ -33,9 +33,14 @@ import torch
 
 from tps.potentials.openmm import OpenMMPotential, PhiPsi, boltzmann_kT
 from tps.states import Ball
+from tps.systems import register
 from tps.systems.base import ReferenceValue, System
+from tps.systems.molecule import MoleculeSystem
+from tps.systems.protocols import ConstraintProtocol, GeodesicOptions, Protocols, TrainingProtocol, sampler_protocol
 
 NAME = "alanine-dipeptide"
+DESCRIPTION = ("alanine dipeptide all-atom (22 atoms, amber99sbildn, vacuum, 300 K), C5 -> C7ax, "
+               "paths run inside OpenMM")
 FORCE_FIELD = "amber99sbildn.xml"
 TEMPERATURE = 300.0  # K
 FRICTION = 1.0  # 1/ps
@@ -315,6 +320,31 @@ def load_free_energy_surface(path=None):
     return phi, psi, data[:, 2].reshape(len(psi), len(phi))
 
 
+# -------------------------------------------------------------------- protocols
+def protocols(quick: bool = False) -> Protocols:
+    """Default protocols (benchmarks/aldp_cartesian.py; ``quick``: its ``--quick`` protocol).
+
+    Examples
+    --------
+    >>> protocols().geodesic.n_nodes, protocols(quick=True).training.data_steps
+    (8, 20000)
+    """
+    geodesic = GeodesicOptions(logsnr=4.0, n_points=64, n_nodes=8, max_iter=30, coarse_points=16, coarse_iter=20,
+                               init_dips=(2.0, -1.0))
+    sampler = sampler_protocol(n_paths=30, steps_per_point=250, frames_per_point=10, timestep=TIMESTEP,
+                               friction=FRICTION)
+    training = TrainingProtocol(steps=2400, batch_size=64, hidden=32, layers=3, data_steps=250_000,
+                                report_interval=50, holdout_per_band=1024)
+    if quick:
+        geodesic = geodesic.replace(n_points=32, max_iter=8, coarse_points=12, coarse_iter=6, init_dips=())
+        sampler = sampler.replace(steps_per_point=100, frames_per_point=4)
+        training = training.replace(data_steps=20_000, report_interval=20, hidden=16, layers=2, steps=150,
+                                    batch_size=32)
+    constraints = ConstraintProtocol(low_variance_threshold=3.0, low_variance_weight=1e4, avoid_frames=8,
+                                     avoid_depth_fraction=0.5, avoid_penalty_ratio=10.0)
+    return Protocols(geodesic=geodesic, constraints=constraints, sampler=sampler, training=training)
+
+
 # ------------------------------------------------------------------------- load
 def load(*, platform="auto", state_radius: float = STATE_RADIUS, state_centers: Optional[dict] = None) -> System:
     """The bundled alanine dipeptide as a :class:`tps.systems.System`.
@@ -369,7 +399,13 @@ def load(*, platform="auto", state_radius: float = STATE_RADIUS, state_centers: 
         meta = json.loads(fes_meta.read_text())
         for k, v in meta.get("basin_free_energies_kj_per_mol", {}).items():
             reference[f"{k}_free_energy"] = ReferenceValue(v, "kJ/mol", "fes_phipsi.dat (well-tempered metadynamics)")
-    return System(
+    return MoleculeSystem(
         name=NAME, potential=potential, kT=KT, endpoints=endpoints, states=states,
-        topology=potential.topology, cv=cv, reference=reference,
+        topology=potential.topology, cv=cv, reference=reference, description=DESCRIPTION, energy_unit="kJ/mol",
+        start="C5", target="C7ax", pretrained=NAME, force_field=FORCE_FIELD, temperature=TEMPERATURE,
+        timestep=TIMESTEP, friction=FRICTION, openmm_factory=create_openmm_system,
+        free_energy_surface=load_free_energy_surface, openmm_topology=top,
     )
+
+
+register(NAME, load, protocols=protocols)

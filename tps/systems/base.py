@@ -1,8 +1,17 @@
-"""The bundled-system record returned by :func:`tps.systems.load`."""
+"""The bundled-system record returned by :func:`tps.systems.load`, and what every system can do.
+
+A :class:`System` holds the data of one system (potential, kT, endpoints, states, topology,
+collective variables, reference values) and the steps of a run that depend on it: its default
+protocols, how a model is checked and where the endpoints lie in model coordinates, the
+geodesic solve, the annealed-Langevin sampler, the metrics row, the figure, the path files and
+the training recipe. Subclasses (one file per system) implement the steps; this base class
+keeps the record usable on its own.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 import torch
@@ -33,6 +42,34 @@ class ReferenceValue:
     source: str
 
 
+class ModelMismatch(ValueError):
+    """A model that does not fit the system (the message names what differs)."""
+
+
+def curve_parts(curve) -> tuple:
+    """``(x, logsnr, scaling, extra)`` of a curve: a :class:`tps.spacetime.curve.Curve` or the
+    ``tps-curve/1`` dict of ``tps geodesic`` (``x`` float64 model coordinates, ``logsnr`` float64,
+    ``scaling`` an :class:`~tps.diffusion.AffineScaling`, ``extra`` a dict)."""
+    from tps.diffusion.scaling import AffineScaling
+
+    if isinstance(curve, dict):
+        scaling = curve["scaling"]
+        scaling = AffineScaling.from_dict(scaling) if isinstance(scaling, dict) else scaling
+        return curve["x"].double(), curve["logsnr"].double(), scaling, dict(curve.get("extra", {}))
+    provenance = getattr(curve, "provenance", {}) or {}
+    return (curve.x.double(), curve.logsnr.double(), curve.scaling,
+            dict(provenance.get("extra", {}) or {}))
+
+
+def curve_centres(curve) -> torch.Tensor:
+    """Restraint centres ``scaling^-1(x / alpha)`` of a curve (dict or Curve), physical units."""
+    if isinstance(curve, dict) and "centres" in curve:
+        return curve["centres"]
+    x, lam, scaling, _ = curve_parts(curve)
+    alpha = torch.sigmoid(lam).sqrt().reshape(-1, *([1] * (x.dim() - 1)))
+    return scaling.to_physical(x / alpha)
+
+
 @dataclass(frozen=True)
 class System:
     """Everything a TPS run needs to know about one bundled system.
@@ -40,7 +77,7 @@ class System:
     Attributes
     ----------
     name : str
-        Registry name (``"muller-brown"``, ``"alanine-dipeptide"``).
+        Registry name (``"muller-brown"``, ``"alanine-dipeptide"``, ...).
     potential : tps.potentials.Potential
     kT : float
         Thermal energy in ``potential.energy_unit``.
@@ -49,11 +86,21 @@ class System:
     states : dict of str to tps.states.Volume
         Metastable states, one per endpoint, each containing its endpoint.
     topology : object or None
-        ``mdtraj.Topology`` for molecules, None for model potentials.
+        ``mdtraj.Topology`` / ``openmm.app.Topology`` for molecules, None for model potentials.
     cv : callable or None
         Collective variables used by the state definitions and figures, e.g. (phi, psi).
     reference : dict of str to ReferenceValue
         Known answers (minimum energies, barriers, angles) with units and provenance.
+    description : str
+        One line for ``tps systems`` and ``results.json``.
+    energy_unit : str
+        Unit of energies and ``kT`` (default: the potential's).
+    start, target : str or None
+        Endpoint / state names of the default transition (paths start in ``start``).
+    pretrained : str or None
+        Name of the shipped model in :mod:`tps.pretrained`.
+    periods : tuple or None
+        Periods of periodic coordinates (for metrics), e.g. ``(2 pi, 2 pi)``.
 
     Examples
     --------
@@ -63,6 +110,8 @@ class System:
     ('muller-brown', (2,), True)
     >>> round(float(mb.potential.energy(mb.endpoints["B"])), 2)       # U(B) = -108.17
     -108.17
+    >>> mb.start, mb.target, mb.energy_unit, mb.pretrained
+    ('A', 'B', 'dimensionless', 'muller-brown')
     """
 
     name: str
@@ -73,3 +122,90 @@ class System:
     topology: Optional[Any] = None
     cv: Optional[Callable] = None
     reference: Dict[str, ReferenceValue] = field(default_factory=dict)
+    description: str = ""
+    energy_unit: Optional[str] = None
+    start: Optional[str] = None
+    target: Optional[str] = None
+    pretrained: Optional[str] = None
+    periods: Optional[tuple] = None
+
+    def __post_init__(self):
+        if self.energy_unit is None:
+            object.__setattr__(self, "energy_unit", getattr(self.potential, "energy_unit", "dimensionless"))
+
+    # ------------------------------------------------------------------ protocols
+    def protocols(self, quick: bool = False):
+        """The default :class:`~tps.systems.protocols.Protocols` (``quick``: the benchmarks' ``--quick``)."""
+        from tps.systems import protocols_of
+
+        return protocols_of(self.name, quick=quick)
+
+    # ------------------------------------------------------------------ the steps of a run
+    def _missing(self, what: str):
+        return NotImplementedError(f"{type(self).__name__} ({self.name}) does not implement {what}")
+
+    def make_engine(self, *, seed: int = 0, **overrides):
+        """The dynamics engine of this system (:mod:`tps.engines`)."""
+        raise self._missing("make_engine")
+
+    def check_model(self, model, *, source: str = "model") -> None:
+        """Raise :class:`ModelMismatch` (a ``ValueError``) if ``model`` was not trained for this system."""
+        raise self._missing("check_model")
+
+    def model_endpoints(self, model) -> tuple:
+        """``(x_a, x_b)`` of the default transition in ``model``'s coordinates."""
+        raise self._missing("model_endpoints")
+
+    def solve_payload(self, model, options, *, constraint="none", constraint_protocol=None, avoid=None,
+                      extras=None, progress=False) -> dict:
+        """The spacetime geodesic as the ``tps-curve/1`` dict (see :meth:`solve_geodesic`)."""
+        raise self._missing("solve_geodesic")
+
+    def solve_geodesic(self, model, options, *, constraint="none", constraint_protocol=None, avoid=None,
+                       extras=None, progress=False):
+        """The spacetime geodesic from ``start`` to ``target`` (a :class:`tps.spacetime.curve.Curve`
+        when that type is available, else the ``tps-curve/1`` dict of :meth:`solve_payload`)."""
+        payload = self.solve_payload(model, options, constraint=constraint, constraint_protocol=constraint_protocol,
+                                     avoid=avoid, extras=extras, progress=progress)
+        try:
+            from tps.spacetime.curve import Curve
+        except ImportError:  # pragma: no cover - transitional
+            return payload
+        return Curve.from_dict(payload)
+
+    def sample(self, curve, protocol, *, seed: int, executor=None, checkpoint=None, progress: bool = False):
+        """Annealed-Langevin transition paths along ``curve`` (:class:`tps.sampling.Paths`)."""
+        raise self._missing("sample")
+
+    def summarize(self, paths, *, method: str, curve=None, n_training_energy_evals: int = 0,
+                  wall_s: float = float("nan"), geodesic_wall_s: float = float("nan")) -> dict:
+        """The metrics row of ``paths`` (keys of ``results.json``)."""
+        raise self._missing("summarize")
+
+    def figure(self, paths, curve, path, *, n_total=None, n_show: int = 30, title: str = "") -> Path:
+        """``paths.png``: the paths over the system's potential or free-energy surface."""
+        raise self._missing("figure")
+
+    def paths_file(self, directory) -> Path:
+        """Where :meth:`save_paths` writes the paths in ``directory`` (``paths.npz``)."""
+        return Path(directory) / "paths.npz"
+
+    def save_paths(self, paths, directory) -> list:
+        """Write ``paths`` into ``directory``; returns the files written."""
+        from tps.io import save_paths
+
+        return save_paths(paths, self.paths_file(directory))
+
+    def load_paths(self, directory):
+        """Read the paths written by :meth:`save_paths`."""
+        from tps.io import load_paths
+
+        return load_paths(self.paths_file(directory))
+
+    def training_data(self, protocol, *, seed: int, progress: bool = False):
+        """Training samples of this system for ``protocol`` (a :class:`TrainingProtocol`)."""
+        raise self._missing("training_data")
+
+    def train(self, protocol, *, seed: int, device: str = "cpu", progress: bool = False, checkpoint=None):
+        """``(model, result, info)``: a model trained with ``protocol`` (``info``: training cost and times)."""
+        raise self._missing("train")

@@ -1,0 +1,379 @@
+"""All-atom molecules in OpenMM: one system class parameterised by data, force field, endpoints,
+states and protocols (alanine and glycine dipeptide are instances).
+
+A molecule's data directory holds ``minima.json`` (full-precision minimised structures,
+``minima[name]["positions_nm"]``) and a PDB file per endpoint (topology). Physical setting:
+vacuum, ``NoCutoff``, ``HBonds`` constraints with ``flexibleConstraints=True`` (energies of any
+positions include the X-H bonds), Langevin at ``temperature`` K, ``timestep`` ps, ``friction``
+1/ps. Model coordinates are centroid-free frames divided by one scalar scale; the target is
+Kabsch-rotated onto the start (:mod:`tps.workflows.cartesian`). Units: nm, ps, kJ/mol, K, rad.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Tuple
+
+import torch
+
+from tps.systems.base import ModelMismatch, System, curve_centres, curve_parts
+from tps.systems.surface import add_selection_evals, draw_phipsi, low_variance, paths_figure, payload
+
+#: Prepared (minimised, aligned) endpoints per system name: minimisation is deterministic, done once.
+_ENDPOINTS: dict = {}
+
+
+class AvoidInputError(ValueError):
+    """What to avoid cannot be used (``"problem; fix"``; the problem names the caller's ``label``)."""
+
+
+def _oneline(exc) -> str:
+    return " ".join(str(exc).split())
+
+
+def create_openmm_system(topology, force_field: str = "amber99sbildn.xml"):
+    """Vacuum ``NoCutoff`` system of ``force_field`` with ``HBonds`` constraints kept flexible.
+
+    Examples
+    --------
+    >>> from tps.systems import alanine_dipeptide as aldp
+    >>> create_openmm_system(aldp.topology()).getNumConstraints()
+    12
+    """
+    import openmm.app as app
+
+    return app.ForceField(force_field).createSystem(topology, nonbondedMethod=app.NoCutoff, constraints=app.HBonds,
+                                                    rigidWater=True, flexibleConstraints=True)
+
+
+@dataclass(frozen=True)
+class MoleculeSystem(System):
+    """An all-atom OpenMM molecule (see the module docstring).
+
+    Attributes (besides :class:`~tps.systems.base.System`'s)
+    ----------------------------------------------------------
+    force_field : str
+        OpenMM force-field file, e.g. ``"amber99sbildn.xml"``.
+    temperature, timestep, friction : float
+        K, ps, 1/ps.
+    openmm_factory : callable
+        ``topology -> openmm.System`` (default :func:`create_openmm_system` with ``force_field``).
+    free_energy_surface : callable or None
+        ``() -> (phi, psi, F)`` drawn under the paths' (phi, psi) in the figure.
+    """
+
+    force_field: str = "amber99sbildn.xml"
+    temperature: float = 300.0
+    timestep: float = 0.002
+    friction: float = 1.0
+    openmm_factory: Optional[Callable] = None
+    free_energy_surface: Optional[Callable] = None
+    openmm_topology: Any = None
+
+    @property
+    def omm_topology(self):
+        """The ``openmm.app.Topology`` the system was built from (``topology`` is its mdtraj view)."""
+        return self.topology if self.openmm_topology is None else self.openmm_topology
+
+    @property
+    def force_field_label(self) -> str:
+        return self.force_field.removesuffix(".xml")
+
+    def openmm_system(self):
+        """A fresh ``openmm.System`` of the molecule."""
+        if self.openmm_factory is not None:
+            return self.openmm_factory(self.omm_topology)
+        return create_openmm_system(self.omm_topology, self.force_field)
+
+    def prepared_endpoints(self):
+        """``start`` and ``target`` minimised in the force field, centred, target aligned
+        (:func:`tps.workflows.cartesian.prepare_endpoints`; cached per process)."""
+        if self.name not in _ENDPOINTS:
+            from tps.workflows.cartesian import prepare_endpoints
+
+            _ENDPOINTS[self.name] = prepare_endpoints(self.openmm_system(), self.endpoints[self.start].numpy(),
+                                                      self.endpoints[self.target].numpy(),
+                                                      temperature=self.temperature)
+        return _ENDPOINTS[self.name]
+
+    # ----------------------------------------------------------------- model
+    def check_model(self, model, *, source: str = "model") -> None:
+        from tps.workflows.cartesian import check_model_matches
+
+        net = type(model.network).__name__
+        trained_for = model.metadata.get("system")
+        what = f"{source}: a {net} model" + (f" trained for {trained_for!r}" if trained_for else "")
+        try:
+            check_model_matches(model, self.omm_topology)
+        except ValueError as exc:
+            raise ModelMismatch(f"{what} does not fit {self.name} ({_oneline(exc)})") from None
+
+    def model_endpoints(self, model) -> tuple:
+        p = next(model.network.parameters())
+        za, zb = self.prepared_endpoints().model_coordinates(model.scaling)
+        return za.to(dtype=p.dtype, device=p.device), zb.to(dtype=p.dtype, device=p.device)
+
+    # ----------------------------------------------------------------- geodesic
+    def solve_payload(self, model, options, *, constraint="none", constraint_protocol=None, avoid=None,
+                      extras=None, progress=False) -> dict:
+        """The geodesic (Hutchinson divergence, :func:`tps.workflows.cartesian.solve_geodesic`).
+
+        ``avoid`` (region-avoiding): ``{"structure": path}`` or ``{"phipsi": (phi, psi)}`` (rad),
+        optionally with ``"label"`` (the name used in error messages)."""
+        from tps.workflows.cartesian import solve_geodesic
+
+        t0 = time.perf_counter()
+        cp = constraint_protocol or self.protocols().constraints
+        ends = self.prepared_endpoints()
+        o = options
+        kw = dict(logsnr=o.logsnr, n_points=o.n_points, n_nodes=o.n_nodes, max_iter=o.max_iter,
+                  init_dips=o.init_dips, coarse_points=o.coarse_points, coarse_iter=o.coarse_iter, seed=o.seed,
+                  progress=progress)
+        extra, avoid_payload = {}, None
+        if constraint == "region-avoiding":
+            r, avoid_payload = self._solve_avoiding(model, ends, avoid, cp, kw)
+            extra.update(avoid_payload.pop("extra"))
+        else:
+            r = solve_geodesic(model, ends, constraints=low_variance(constraint, cp), **kw)
+        extra["origin_nm"] = ends.origin.tolist()
+        curve = payload(self.name, model, r, t0, extra)
+        if avoid_payload is not None:
+            curve.update(avoid_payload)  # avoided structures (nm) and point, for the paths' closest approach
+        return curve
+
+    def _solve_avoiding(self, model, ends, avoid, cp, kw):
+        """Unconstrained geodesic, then the region-avoiding one (:mod:`tps.workflows.avoidance`)."""
+        import numpy as np
+
+        from tps.potentials.openmm import phi_psi
+        from tps.workflows.avoidance import (
+            AvoidanceRule, frames_near_phipsi, read_structure_to_avoid, recipe_training_frames, solve_avoiding,
+        )
+
+        avoid = dict(avoid or {})
+        top = self.omm_topology
+        extra = {}
+        if avoid.get("structure") is not None:
+            flag = avoid.get("label", "avoid_structure")
+            structures = read_structure_to_avoid(avoid["structure"], top)[None]
+        else:
+            flag = avoid.get("label", "avoid_phipsi")
+            try:
+                frames = recipe_training_frames(model)
+            except ValueError as exc:
+                problem, _, fix = _oneline(exc).partition("; ")
+                raise AvoidInputError(f"{flag}: {problem.removeprefix('model: ')}; "
+                                      "pass --avoid-structure FILE.pdb instead") from None
+            try:
+                idx = frames_near_phipsi(frames, top, avoid["phipsi"], k=cp.avoid_frames)
+            except ValueError as exc:
+                problem, _, fix = _oneline(exc).partition("; ")
+                raise AvoidInputError(f"{problem.replace('avoid_phipsi', flag, 1)}; {fix}") from None
+            structures = frames[idx]
+            extra["avoid_training_frames"] = [int(i) for i in idx]
+        rule = AvoidanceRule(depth_fraction=cp.avoid_depth_fraction, penalty_ratio=cp.avoid_penalty_ratio)
+        try:
+            r, free, info = solve_avoiding(model, ends, structures, rule=rule, **kw)
+        except ValueError as exc:
+            problem, _, fix = _oneline(exc).partition("; ")
+            raise AvoidInputError(f"{problem.replace('avoid_structure', flag, 1)}; "
+                                  f"{fix or 'choose another region'}") from None
+        pp = phi_psi(torch.as_tensor(structures), top).numpy()
+        extra.update(avoid_structures_phipsi=pp.tolist(), avoid=info.as_dict(),
+                     avoid_free_curve_energy=float(free.energy), avoid_free_n_evaluations=int(free.n_evaluations))
+        phipsi = avoid.get("phipsi")
+        return r, {"avoid_structures": torch.as_tensor(np.asarray(structures)),
+                   "avoid_phipsi": None if phipsi is None else list(phipsi), "extra": extra}
+
+    # ----------------------------------------------------------------- paths
+    def sample(self, curve, protocol, *, seed: int, executor=None, checkpoint=None, progress: bool = False):
+        """OpenMM annealed Langevin along the curve's restraints, every path from the minimised start."""
+        from tps.workflows.cartesian import curve_restraints, sample_paths
+
+        cx, clam, scaling, _ = curve_parts(curve)
+        ends = self.prepared_endpoints()
+        par = {} if executor is None else {"executor": executor,
+                                           **({} if checkpoint is None else {"checkpoint": checkpoint})}
+        restraints = curve_restraints(cx, clam, scaling, temperature=self.temperature, origin=ends.origin)
+        s = protocol
+        return sample_paths(self.openmm_system(), restraints, ends, n_paths=s.n_paths,
+                            steps_per_point=s.steps_per_point, temperature=self.temperature,
+                            timestep=s.timestep, friction=s.friction, frames_per_point=s.frames_per_point,
+                            seed=seed, progress=progress, **par)
+
+    def summarize(self, paths, *, method: str, curve=None, n_training_energy_evals: int = 0,
+                  wall_s: float = float("nan"), geodesic_wall_s: float = float("nan")) -> dict:
+        from tps.metrics.molecular import summarize_molecular
+
+        row = summarize_molecular(paths, system=self.openmm_system(), target_state=self.states[self.target],
+                                  target_positions=self.prepared_endpoints().target, topology=self.omm_topology,
+                                  method=method, n_training_energy_evals=n_training_energy_evals, wall_s=wall_s,
+                                  geodesic_wall_s=geodesic_wall_s)
+        if isinstance(curve, dict) and curve.get("avoid_structures") is not None:
+            row.update(self.avoid_metrics(paths, curve))
+        return add_selection_evals(row, curve)
+
+    def avoid_metrics(self, paths, curve) -> dict:
+        """Closest approach of the paths to the avoided structures / point, and their crossing channels."""
+        import collections
+
+        from tps.potentials.openmm import phi_psi
+        from tps.workflows.avoidance import closest_approach, crossing_channels
+
+        top = self.omm_topology
+        frames = paths.frames.detach().cpu().double()
+        ca = closest_approach(frames.numpy(), curve["avoid_structures"].double().numpy(), top,
+                              phipsi=curve.get("avoid_phipsi"))
+        target = phi_psi(torch.as_tensor(self.prepared_endpoints().target, dtype=torch.float64), top).numpy()
+        channels = collections.Counter(c["channel"] for c in crossing_channels(phi_psi(frames, top).numpy(), target))
+        return {"avoid_rmsd_min_nm": ca["rmsd_min_nm"], "avoid_rmsd_mean_nm": ca["rmsd_mean_nm"],
+                "avoid_phipsi_min_rad": ca.get("phipsi_min_rad"), "avoid_phipsi_mean_rad": ca.get("phipsi_mean_rad"),
+                "crossing_channels": dict(sorted(channels.items()))}
+
+    def figure(self, paths, curve, path, *, n_total=None, n_show: int = 30, title: str = ""):
+        """(phi, psi) of the paths (over the free-energy surface where the system has one) and
+        the OpenMM energies along them."""
+        import numpy as np
+
+        cv = self.cv
+
+        def draw(fig, ax, frames, centres, logsnr):
+            ends = self.prepared_endpoints()
+            pp = cv(frames).numpy()
+            ends_pp = cv(torch.as_tensor(np.stack([ends.start, ends.target]))).numpy()
+            c = None if centres is None else cv(centres.double()).numpy()
+            if self.free_energy_surface is not None:
+                return draw_phipsi(fig, ax, pp, c, logsnr, ends_pp)
+            return _draw_phipsi_plain(ax, pp, c, logsnr, ends_pp)
+
+        return paths_figure(self, paths, curve, path, draw=draw, n_show=n_show, title=title, n_total=n_total,
+                            energies_panel=True)
+
+    def paths_file(self, directory) -> Path:
+        return Path(directory) / "paths" / "paths.dcd"
+
+    def save_paths(self, paths, directory) -> list:
+        """``paths/paths_000.dcd``, ... (with their JSON sidecars) and ``paths/topology.pdb``."""
+        from tps.io import save_paths
+
+        files = save_paths(paths, self.paths_file(directory), topology=self.omm_topology, split=True)
+        files.append(self.write_topology_pdb(Path(directory) / "paths" / "topology.pdb", paths.frames[0, 0]))
+        return files
+
+    def write_topology_pdb(self, path, positions) -> Path:
+        """One-frame PDB of the molecule at ``positions`` (nm), written atomically."""
+        import mdtraj
+        import numpy as np
+
+        from tps.io import atomic_path
+        from tps.sampling.md import as_mdtraj_topology
+
+        top = as_mdtraj_topology(self.omm_topology)
+        xyz = np.asarray(positions.detach().cpu() if hasattr(positions, "detach") else positions, dtype=np.float32)
+        with atomic_path(path) as tmp:
+            mdtraj.Trajectory(xyz[None], top).save_pdb(str(tmp))
+        return Path(path)
+
+    # ----------------------------------------------------------------- training
+    def training_data(self, protocol, *, seed: int, progress: bool = False):
+        """OpenMM MD from the start and target minima (``data_steps`` each, a frame every ``report_interval``)."""
+        from tps.sampling.md import md_samples
+
+        s = protocol
+        starts = {k: self.endpoints[k].numpy() for k in (self.start, self.target)}
+        return md_samples(self.openmm_system(), self.omm_topology, starts, n_steps=s.data_steps,
+                          report_interval=s.report_interval, timestep=self.timestep, friction=self.friction,
+                          seed=seed, progress=progress)
+
+    def train(self, protocol, *, seed: int, device: str = "cpu", progress: bool = False, checkpoint=None):
+        """EGNN denoiser on MD frames (:func:`tps.workflows.cartesian.train_model`)."""
+        from tps.diffusion import TrainingConfig
+        from tps.workflows.cartesian import train_model
+
+        s = protocol
+        cfg = TrainingConfig(n_steps=s.steps, batch_size=s.batch_size, lr=s.lr, seed=seed,
+                             warmup_steps=min(100, s.steps // 10), eval_every=200,
+                             holdout_per_band=s.holdout_per_band)
+        t0 = time.perf_counter()
+        data = self.training_data(s, seed=seed, progress=progress)
+        t_data = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        # train_model builds the network before seeding: seed here so that its initial weights are reproducible
+        torch.manual_seed(seed)
+        model, result = train_model(data, self.omm_topology, system=self.openmm_system(), hidden=s.hidden,
+                                    n_layers=s.layers, training=cfg, device=device, checkpoint=checkpoint,
+                                    progress=progress,
+                                    metadata={"system": self.name, "kT": float(self.kT),
+                                              "temperature": self.temperature, "md_wall_s": t_data})
+        info = {"n_training_energy_evals": int(data.n_energy_evals), "data_wall_s": t_data,
+                "training_wall_s": time.perf_counter() - t1}
+        return model.freeze(), result, info
+
+
+def _draw_phipsi_plain(ax, pp, centres_pp, logsnr, ends_pp):
+    import math
+
+    import numpy as np
+
+    from tps.systems.surface import wrapped_lines
+
+    for p in pp:
+        line = wrapped_lines(p)
+        ax.plot(line[:, 0], line[:, 1], color="tab:blue", lw=0.4, alpha=0.6)
+    if centres_pp is not None:
+        c = centres_pp.copy()
+        c[logsnr.numpy() < 0] = np.nan
+        line = wrapped_lines(c)
+        ax.plot(line[:, 0], line[:, 1], color="red", lw=1.5, label="geodesic restraint centres (logSNR >= 0)")
+    ax.set_xlim(-math.pi, math.pi)
+    ax.set_ylim(-math.pi, math.pi)
+    ax.set_xlabel(r"$\phi$ (rad)")
+    ax.set_ylabel(r"$\psi$ (rad)")
+    return ends_pp
+
+
+def load_molecule(cls=MoleculeSystem, *, name: str, data: Path, structure: str, endpoint_names: Tuple[str, ...],
+                  start: str, target: str, description: str, pretrained: Optional[str] = None,
+                  force_field: str = "amber99sbildn.xml", temperature: float = 300.0, platform="auto",
+                  state_radius: float = 0.75, state_centers: Optional[dict] = None, **fields: Any) -> MoleculeSystem:
+    """A :class:`MoleculeSystem` from a data directory (``structure`` PDB for the topology,
+    ``minima.json`` for the endpoints and the (phi, psi) state centres, degrees or radians).
+
+    Examples
+    --------
+    >>> from tps.systems import load
+    >>> gly = load("glycine-dipeptide", platform="Reference")
+    >>> gly.endpoints["C5"].shape, gly.start, gly.target, round(gly.kT, 3)
+    (torch.Size([19, 3]), 'C5', 'C7eq', 2.494)
+    """
+    import json
+    import math
+
+    import openmm.app as app
+
+    from tps.potentials.openmm import OpenMMPotential, PhiPsi, boltzmann_kT
+    from tps.systems.alanine_dipeptide import basin_states
+    from tps.systems.base import ReferenceValue
+
+    top = app.PDBFile(str(Path(data) / structure)).topology
+    openmm_factory = fields.pop("openmm_factory", None)
+    omm = openmm_factory(top) if openmm_factory is not None else create_openmm_system(top, force_field)
+    potential = OpenMMPotential(omm, top, platform=platform)
+    cv = PhiPsi(potential.topology)
+    minima = json.loads((Path(data) / "minima.json").read_text())["minima"]
+    endpoints = {k: torch.as_tensor(minima[k]["positions_nm"], dtype=torch.float64) for k in endpoint_names}
+
+    def angle(m, a):
+        return m[f"{a}_rad"] if f"{a}_rad" in m else math.radians(m[f"{a}_deg"])
+
+    if state_centers is None:
+        state_centers = {k: (angle(minima[k], "phi"), angle(minima[k], "psi")) for k in endpoint_names}
+    states = basin_states(state_centers, cv, radius=state_radius)
+    src = f"{Path(data).name}/minima.json"
+    reference = {f"{k}_energy": ReferenceValue(minima[k]["energy_kj_per_mol"], "kJ/mol", src) for k in endpoint_names}
+    return cls(name, potential, boltzmann_kT(temperature), endpoints, states, potential.topology, cv, reference,
+               description=description, energy_unit="kJ/mol", start=start, target=target, pretrained=pretrained,
+               force_field=force_field, temperature=temperature, openmm_factory=openmm_factory, openmm_topology=top,
+               **fields)

@@ -1,0 +1,221 @@
+"""The numbers of a run, owned by the system: geodesic, constraints, sampler and training protocols.
+
+Each registered system returns a :class:`Protocols` bundle from ``system.protocols(quick=False)``:
+the full protocol is what ``tps run`` / ``tps train`` use by default and what the benchmarks run
+without ``--quick``; ``quick=True`` is the benchmarks' ``--quick`` protocol. Command-line flags
+and benchmark settings are ``replace(...)`` overrides of these objects, so every default has
+one home.
+
+Units: logSNR values in model coordinates; ``step_size`` in the reduced units of
+:func:`tps.sampling.annealed_langevin` (2-D systems); ``timestep`` ps and ``friction`` 1/ps
+(OpenMM, all-atom); ``data_dt`` reduced (U/kT) time step of the 2-D training-data chains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+from tps.spacetime.options import GeodesicOptions
+
+try:  # the sampler protocol of tps.sampling (same fields); local definition until it lands there
+    from tps.sampling.protocol import SamplerProtocol
+except ImportError:  # pragma: no cover - transitional
+    SamplerProtocol = None
+
+__all__ = ["Protocols", "ConstraintProtocol", "TrainingProtocol", "SamplerProtocol", "GeodesicOptions",
+           "sampler_protocol", "RUN_FIELDS"]
+
+
+class _Replace:
+    """``replace(**changes)`` that names unknown fields, and ``as_dict()`` without the None fields."""
+
+    def replace(self, **changes):
+        """A copy with ``changes`` applied (``TypeError`` for an unknown field)."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unknown field {unknown[0]!r}; valid fields: "
+                            f"{', '.join(sorted(names))}")
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        """The fields that apply (None ones left out)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
+
+
+if SamplerProtocol is None:
+    @dataclass(frozen=True)
+    class SamplerProtocol(_Replace):  # noqa: F811 - transitional stand-in for tps.sampling.protocol
+        """Annealed-Langevin sampler settings: paths, steps and frames per curve point, step size
+        (2-D, reduced length^2) or timestep (ps) and friction (1/ps) (OpenMM), paths written."""
+
+        n_paths: int
+        steps_per_point: int
+        frames_per_point: int = 1
+        step_size: Optional[float] = None
+        timestep: Optional[float] = None
+        friction: Optional[float] = None
+        save_paths: Optional[int] = None
+
+
+def sampler_protocol(**fields) -> "SamplerProtocol":
+    """A :class:`SamplerProtocol` from keyword fields (whichever module defines the class).
+
+    Examples
+    --------
+    >>> sampler_protocol(n_paths=10, steps_per_point=15, step_size=4e-4).n_paths
+    10
+    """
+    return SamplerProtocol(**fields)
+
+
+@dataclass(frozen=True)
+class ConstraintProtocol(_Replace):
+    """Settings of the geodesic constraints (``--constraint low-variance`` / ``region-avoiding``).
+
+    Attributes
+    ----------
+    low_variance_threshold : float
+        Lowest allowed logSNR of the low-variance constraint (model coordinates).
+    low_variance_weight : float
+        Its penalty weight (must dominate the curve energy).
+    avoid_logsnr : float, optional
+        logSNR of the avoided point ``(z*, lambda*)`` (2-D systems).
+    avoid_kl_margin : float, optional
+        Region-avoiding threshold = smallest relative KL on the free geodesic + this margin (nats).
+    avoid_weight : float, optional
+        Penalty weight of the region-avoiding constraint.
+    avoid_low_variance_threshold : float, optional
+        Low-variance threshold used TOGETHER with region avoidance (None: region avoidance alone).
+    avoid_frames : int, optional
+        All-atom: training frames nearest an avoided (phi, psi) that stand for it.
+    avoid_depth_fraction, avoid_penalty_ratio : float, optional
+        All-atom: thresholds from the free curve (:class:`tps.workflows.avoidance.AvoidanceRule`).
+
+    Examples
+    --------
+    >>> c = ConstraintProtocol(3.0, 1e4, avoid_low_variance_threshold=3.75)
+    >>> c.replace(low_variance_weight=1e5).low_variance_weight, c.as_dict()["avoid_low_variance_threshold"]
+    (100000.0, 3.75)
+    """
+
+    low_variance_threshold: float
+    low_variance_weight: float
+    avoid_logsnr: Optional[float] = None
+    avoid_kl_margin: Optional[float] = None
+    avoid_weight: Optional[float] = None
+    avoid_low_variance_threshold: Optional[float] = None
+    avoid_frames: Optional[int] = None
+    avoid_depth_fraction: Optional[float] = None
+    avoid_penalty_ratio: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class TrainingProtocol(_Replace):
+    """Training data and network settings (the ``arguments`` of a ``tps train`` recipe).
+
+    ``data_steps`` is Langevin steps per chain (2-D; ``data_dt`` reduced time step, U/kT units) or
+    OpenMM MD steps per start structure (all-atom, a frame every ``report_interval`` steps);
+    ``layers`` is residual blocks (MLP) or message-passing layers (EGNN). System-specific
+    fields are None elsewhere.
+
+    Examples
+    --------
+    >>> t = TrainingProtocol(steps=10, batch_size=8, hidden=16, layers=2, data_steps=300, report_interval=10)
+    >>> t.as_dict()
+    {'steps': 10, 'batch_size': 8, 'hidden': 16, 'layers': 2, 'data_steps': 300, 'lr': 0.002, 'report_interval': 10}
+    """
+
+    steps: int
+    batch_size: int
+    hidden: int
+    layers: int
+    data_steps: int
+    lr: float = 2e-3
+    chains: Optional[int] = None            # 2-D: Langevin chains from uniform starts
+    data_dt: Optional[float] = None
+    burn_in: Optional[int] = None
+    thin: Optional[int] = None
+    harmonics: Optional[int] = None         # (phi, psi): Fourier features of the periodic MLP
+    report_interval: Optional[int] = None   # all-atom: MD steps between training frames
+    holdout_per_band: Optional[int] = None  # all-atom: held-out samples per logSNR band (default 4096 is slow)
+
+
+#: ``tps run`` setting name -> (protocol part, field): how the CLI's flat settings map onto a bundle.
+RUN_FIELDS = {
+    "paths": ("sampler", "n_paths"), "points": ("geodesic", "n_points"),
+    "steps_per_point": ("sampler", "steps_per_point"), "frames_per_point": ("sampler", "frames_per_point"),
+    "step_size": ("sampler", "step_size"), "timestep": ("sampler", "timestep"), "friction": ("sampler", "friction"),
+    "save_paths": ("sampler", "save_paths"), "logsnr": ("geodesic", "logsnr"), "init_dips": ("geodesic", "init_dips"),
+    "coarse_points": ("geodesic", "coarse_points"), "coarse_iter": ("geodesic", "coarse_iter"),
+    "max_iter": ("geodesic", "max_iter"), "clamp": ("geodesic", "clamp"), "n_nodes": ("geodesic", "n_nodes"),
+    "image_chord_ratio": ("extras", "image_chord_ratio"),
+    "low_variance_threshold": ("constraints", "low_variance_threshold"),
+    "low_variance_weight": ("constraints", "low_variance_weight"),
+    "avoid_logsnr": ("constraints", "avoid_logsnr"), "avoid_kl_margin": ("constraints", "avoid_kl_margin"),
+    "avoid_weight": ("constraints", "avoid_weight"), "avoid_frames": ("constraints", "avoid_frames"),
+    "avoid_depth_fraction": ("constraints", "avoid_depth_fraction"),
+    "avoid_penalty_ratio": ("constraints", "avoid_penalty_ratio"),
+}
+
+
+@dataclass(frozen=True)
+class Protocols:
+    """Every number of a run of one system.
+
+    Attributes
+    ----------
+    geodesic : tps.spacetime.options.GeodesicOptions
+        Solver settings (only the fields the system's solve uses are set; ``n_nodes`` for the
+        all-atom spline).
+    constraints : ConstraintProtocol
+    sampler : SamplerProtocol
+    training : TrainingProtocol
+    extras : dict
+        System-specific numbers (e.g. ``image_chord_ratio`` of the periodic (phi, psi) system).
+
+    Examples
+    --------
+    >>> from tps.systems import protocols_of
+    >>> p = protocols_of("muller-brown")
+    >>> p.geodesic.logsnr, p.sampler.n_paths, p.constraints.low_variance_threshold, p.training.steps
+    (6.0, 1000, 5.0, 4000)
+    >>> p.with_settings(points=64, paths=10).geodesic.n_points
+    64
+    """
+
+    geodesic: GeodesicOptions
+    constraints: ConstraintProtocol
+    sampler: Any
+    training: TrainingProtocol
+    extras: Dict[str, Any] = field(default_factory=dict)
+
+    def replace(self, **changes) -> "Protocols":
+        """A copy with whole parts replaced (``geodesic=...``, ``sampler=...``, ...)."""
+        return dataclasses.replace(self, **changes)
+
+    def with_settings(self, **settings) -> "Protocols":
+        """Apply flat ``tps run`` settings (names of :data:`RUN_FIELDS`; None values ignored).
+
+        Raises
+        ------
+        TypeError
+            For a name that is not a run setting.
+        """
+        parts: Dict[str, dict] = {}
+        for name, value in settings.items():
+            if name not in RUN_FIELDS:
+                raise TypeError(f"Protocols.with_settings: unknown setting {name!r}")
+            if value is None:
+                continue
+            part, key = RUN_FIELDS[name]
+            parts.setdefault(part, {})[key] = value
+        out = self
+        for part, values in parts.items():
+            if part == "extras":
+                out = dataclasses.replace(out, extras={**out.extras, **values})
+            else:
+                out = dataclasses.replace(out, **{part: getattr(out, part).replace(**values)})
+        return out
