@@ -41,3 +41,12 @@ def test_io_imports_nothing_above_core():
             "and m.split('.')[1] not in ('io', 'core', '_validation')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_constants_below_the_systems_agree_with_the_systems():
+    """Defaults that a lower layer cannot import from tps.systems equal the systems' values."""
+    from tps.systems import alanine_dipeptide as aldp
+    from tps.workflows.avoidance_targets import STATE_RADIUS
+
+    assert STATE_RADIUS == aldp.STATE_RADIUS
+    assert boltzmann_kT(aldp.TEMPERATURE) == aldp.KT

@@ -55,3 +55,47 @@ def temperature_from_kT(kT: float) -> float:
     300.0
     """
     return float(kT) / MOLAR_GAS_CONSTANT_KJ
+
+
+def check_radians(values, name: str):
+    """Return ``values`` as a float64 tensor; reject angles outside ``[-2 pi, 2 pi]``.
+
+    Such values are almost always degrees passed where radians are expected.
+
+    Parameters
+    ----------
+    values : float or array-like of float
+        Angles, rad.
+    name : str
+        Argument named in the error message.
+
+    Returns
+    -------
+    Tensor, float64, the shape of ``values``.
+
+    Raises
+    ------
+    ValueError
+        If a value is not finite or lies outside ``[-2 pi, 2 pi]``.
+
+    Examples
+    --------
+    >>> check_radians([-2.5, 2.7], "centers").tolist()
+    [-2.5, 2.7]
+    >>> check_radians([-150.0, 150.0], "centers")
+    Traceback (most recent call last):
+        ...
+    ValueError: centers: angles must be in radians within [-2*pi, 2*pi]; got [-150.0, 150.0], which looks like degrees (convert with math.radians)
+    """
+    import math
+
+    import torch
+
+    t = torch.as_tensor(values, dtype=torch.float64)
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name}: expected finite angles in radians, got {values!r}")
+    if (t.abs() > 2 * math.pi).any():
+        raise ValueError(
+            f"{name}: angles must be in radians within [-2*pi, 2*pi]; got {t.tolist()}, "
+            "which looks like degrees (convert with math.radians)")
+    return t
