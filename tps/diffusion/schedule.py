@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 import torch
 
 from tps._validation import as_tensor, check_finite
@@ -131,3 +134,97 @@ def add_noise(x0: torch.Tensor, logsnr: torch.Tensor, noise: torch.Tensor | None
     alpha, sigma = alpha_sigma(logsnr)
     shape = (-1,) + (1,) * (x0.dim() - 1)
     return alpha.view(shape) * x0 + sigma.view(shape) * noise, noise
+
+
+@dataclass(frozen=True)
+class RestraintSchedule:
+    """Harmonic restraints of the denoising distributions along a curve (see :func:`restraint_schedule`).
+
+    Unpacks as ``centres, stiffness = schedule``.
+
+    Attributes
+    ----------
+    centres : Tensor, shape ``(N, *event)``
+        Restraint centres in physical coordinates.
+    stiffness : Tensor, shape ``(N,)``
+        ``kT exp(lam) / scale^2`` in energy/length^2, or reduced ``exp(lam) / scale^2``
+        (1/length^2, units of 1/kT) when ``kT`` is None.
+    logsnr : Tensor, shape ``(N,)``
+    kT : float or None
+        Thermal energy the stiffness is expressed with; None: reduced.
+    """
+
+    centres: torch.Tensor
+    stiffness: torch.Tensor
+    logsnr: torch.Tensor
+    kT: Optional[float] = None
+
+    @property
+    def reduced(self) -> bool:
+        """True when ``stiffness`` is in units of 1/kT (``kT`` is None)."""
+        return self.kT is None
+
+    def __iter__(self):
+        return iter((self.centres, self.stiffness))
+
+    def __len__(self) -> int:
+        return int(self.centres.shape[0])
+
+
+def restraint_schedule(x, logsnr, scaling=None, *, kT: Optional[float] = None) -> RestraintSchedule:
+    """Physical restraint centres and stiffnesses of the denoising distributions along a curve.
+
+    THE one derivation in the package. The denoising distribution at ``(z_t, lam)`` (model
+    coordinates ``z``) is Boltzmann in ``U(x)/kT + exp(lam)/2 * ||z(x) - z_t/alpha||^2``. With
+    ``z = (x - shift)/scale`` this is a harmonic restraint in physical coordinates with centre
+    ``shift + scale * z_t / alpha`` and stiffness ``kT exp(lam) / scale^2`` (per coordinate).
+
+    Parameters
+    ----------
+    x : Tensor, shape ``(N, *event)``
+        Noisy curve points ``z_t`` in model coordinates.
+    logsnr : Tensor, shape ``(N,)``
+        logSNR of each point, inside ``[LOGSNR_MIN, LOGSNR_MAX]``.
+    scaling : AffineScaling, optional
+        Model-to-physical coordinates; identity if None.
+    kT : float, optional
+        Thermal energy; the stiffness is then in energy/length^2 (float64). None (default):
+        reduced stiffness ``exp(lam) / scale^2`` in 1/length^2, dtype of ``x``.
+
+    Returns
+    -------
+    RestraintSchedule
+        ``centres (N, *event)`` and ``stiffness (N,)``; unpacks as ``centres, stiffness``.
+
+    Raises
+    ------
+    ValueError
+        If a logSNR value is outside the schedule range or not finite.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tps.diffusion import AffineScaling, alpha_sigma
+    >>> lam = torch.tensor([0.0, 4.0], dtype=torch.float64)
+    >>> alpha, _ = alpha_sigma(lam)
+    >>> z = alpha[:, None] * torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    >>> centres, k = restraint_schedule(z, lam, AffineScaling((0.5, 0.5), 2.0, (2,)))
+    >>> centres                                  # shift + scale * z / alpha
+    tensor([[2.5000, 0.5000],
+            [0.5000, 2.5000]], dtype=torch.float64)
+    >>> k                                        # exp(lam) / scale**2
+    tensor([ 0.2500, 13.6495], dtype=torch.float64)
+    >>> restraint_schedule(z, lam, kT=2.5).stiffness    # kT exp(lam), energy/length^2
+    tensor([  2.5000, 136.4954], dtype=torch.float64)
+    """
+    lam = check_logsnr(logsnr, "logsnr")
+    x = torch.as_tensor(x)
+    alpha, _ = alpha_sigma(lam)
+    z = x / alpha.view((-1,) + (1,) * (x.dim() - 1))
+    if scaling is None:
+        centres, reduced = z, torch.exp(lam)
+    else:
+        centres, reduced = scaling.to_physical(z), torch.exp(lam) / scaling.scale**2
+    if kT is None:
+        return RestraintSchedule(centres, reduced, lam, None)
+    return RestraintSchedule(centres, float(kT) * reduced.double(), lam, float(kT))

@@ -14,7 +14,12 @@ import time
 import torch
 
 from tps._validation import as_tensor, check_event_shape, check_finite, check_positive, check_positive_int
-from tps.diffusion.schedule import alpha_sigma, check_logsnr
+from tps.diffusion.schedule import check_logsnr
+from tps.diffusion.schedule import restraint_schedule as _restraint_schedule
+from tps.engines.torch import TorchOverdampedEngine
+from tps.engines.torch import blow_up_error as _blow_up
+from tps.engines.torch import energy_and_forces_or_blow_up as _energy_and_forces_or_blow_up
+from tps.sampling.annealed import anneal
 from tps.sampling.paths import Paths
 
 
@@ -113,24 +118,10 @@ def overdamped_langevin(potential, x0, *, kT: float, dt: float, n_steps: int, sa
     return samples, energies, potential.n_evals - before
 
 
-def _energy_and_forces_or_blow_up(potential, x, step_name: str, where: str):
-    """``potential.energy_and_forces(x)``; a chain that left the finite range (too large a step)
-    raises ``ValueError`` naming the step argument, not the potential's internal ``x``."""
-    try:
-        return potential.energy_and_forces(x)
-    except ValueError:
-        if bool(torch.isfinite(x).all()):
-            raise
-    raise _blow_up(step_name, where)
-
-
-def _blow_up(step_name: str, where: str) -> ValueError:
-    return ValueError(f"{step_name}: the chains blew up (non-finite positions or energies at {where}); "
-                      f"reduce {step_name}")
-
-
 def restraint_schedule(curve_x, curve_logsnr, scaling=None):
     """Physical restraint centres and stiffnesses of the denoising distributions along a curve.
+
+    Alias of :func:`tps.diffusion.schedule.restraint_schedule` (reduced stiffness) returning a tuple.
 
     The denoising distribution at ``(z_t, lam)`` (model coordinates ``z``) is Boltzmann in
     ``U(x)/kT + exp(lam)/2 * ||z(x) - z_t/alpha||^2``. With ``z = (x - shift)/scale`` this is a
@@ -170,13 +161,7 @@ def restraint_schedule(curve_x, curve_logsnr, scaling=None):
     >>> k                                        # exp(lam) / scale**2
     tensor([ 0.2500, 13.6495], dtype=torch.float64)
     """
-    lam = check_logsnr(curve_logsnr, "logsnr")
-    alpha, _ = alpha_sigma(lam)
-    shape = (-1,) + (1,) * (curve_x.dim() - 1)
-    z = curve_x / alpha.view(shape)
-    if scaling is None:
-        return z, torch.exp(lam)
-    return scaling.to_physical(z), torch.exp(lam) / scaling.scale**2
+    return tuple(_restraint_schedule(curve_x, curve_logsnr, scaling))
 
 
 def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: int, steps_per_point: int = 16,
@@ -298,84 +283,32 @@ def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: i
             x = x_start.clone()
         else:
             raise ValueError(f"x_start: expected shape {event} or {(n_paths,) + event}, got {tuple(x_start.shape)}")
-    N = centres.shape[0]
-    if executor is not None:
-        return _annealed_tasks(potential, curve_x, lam, x, executor=executor, seed=seed, task_size=task_size,
-                               generator=generator, checkpoint=checkpoint, progress=progress,
-                               kw=dict(kT=kT, steps_per_point=K, step_size=ds, scaling=scaling,
-                                       frames_per_point=fpp, max_restraint_step=max_restraint_step))
-    before = potential.n_evals
-    t0 = time.perf_counter()
-    e, f = potential.energy_and_forces(x)
-    frames = [x.clone()]
-    energies = [e]
-    max_all_steps = e.clone()  # max over every step, not only saved frames (honest barrier estimate)
     step_sizes = torch.minimum(torch.full_like(stiffness, ds), max_restraint_step / stiffness)
-    save_at = K // fpp
-    bar = _progress(N, "annealed Langevin", progress)
-    for n in range(N):
-        c, k, h = centres[n], stiffness[n].item(), step_sizes[n].item()
-        sq = math.sqrt(h)
-        for j in range(K):
-            grad = -f / kT + k * (x - c)
-            x = x - 0.5 * h * grad + sq * torch.randn(x.shape, dtype=x.dtype, generator=generator)
-            e, f = _energy_and_forces_or_blow_up(potential, x, "step_size", f"curve point {n}, step {j + 1}")
-            max_all_steps = torch.maximum(max_all_steps, e)
-            if (j + 1) % save_at == 0:
-                frames.append(x.clone())
-                energies.append(e)
-        if not bool(torch.isfinite(max_all_steps).all()):
-            raise _blow_up("step_size", f"curve point {n}")
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    info = {
-        "sampler": "annealed-langevin",
-        "n_curve_points": N,
-        "steps_per_point": K,
-        "step_size": ds,
-        "frames_per_point": fpp,
-        "min_step_size_used": float(step_sizes.min()),
-        "max_energy_all_steps": max_all_steps,
-        "wall_s": time.perf_counter() - t0,
-    }
-    return Paths(torch.stack(frames, 1), torch.stack(energies, 1), potential.n_evals - before, kT, info)
+    engine = TorchOverdampedEngine(potential, kT=kT, step_size=ds, max_restraint_step=max_restraint_step,
+                                   generator=generator, step_name="step_size")
+    common = {"sampler": "annealed-langevin", "n_curve_points": int(centres.shape[0]), "steps_per_point": K,
+              "step_size": ds, "frames_per_point": fpp, "min_step_size_used": float(step_sizes.min())}
+    if executor is None:
+        t0 = time.perf_counter()
+        p = anneal(engine, (centres, stiffness), n_paths=n_paths, steps_per_point=K, frames_per_point=fpp,
+                   x_start=x, progress=progress, desc="annealed Langevin", reduced=True)
+        info = {**common, "max_energy_all_steps": p.info["max_energy_all_steps"],
+                "wall_s": time.perf_counter() - t0}
+        return Paths(p.frames, p.energies, p.n_energy_evals, kT, info)
+    if seed is None:
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    size = DEFAULT_TASK_SIZE if task_size is None else check_positive_int(task_size, "task_size")
+    lam = lam.detach()
+    inputs = (type(potential).__name__, curve_x.detach(), lam, {"kT": kT, "step_size": ds, "scaling": repr(scaling),
+                                                              "max_restraint_step": repr(max_restraint_step)})
+    t0 = time.perf_counter()
+    p = anneal(engine, (centres, stiffness), n_paths=n_paths, steps_per_point=K, frames_per_point=fpp, x_start=x,
+               seed=seed, executor=executor, task_size=size, checkpoint=checkpoint, checkpoint_inputs=inputs,
+               progress=progress, desc="annealed Langevin", reduced=True)
+    info = {**common, "max_energy_all_steps": p.info["max_energy_all_steps"], "seed": int(seed), "task_size": size,
+            "n_tasks": p.info["n_tasks"], "wall_s": time.perf_counter() - t0}
+    return Paths(p.frames, p.energies, p.n_energy_evals, kT, info)
 
 
 #: Paths per task of :func:`annealed_langevin` with an executor (a vectorised batch per task).
 DEFAULT_TASK_SIZE = 128
-
-
-def _annealed_task(shared, task):
-    g = torch.Generator().manual_seed(int(task.seed))
-    p = annealed_langevin(shared["potential"], shared["curve_x"], shared["curve_logsnr"], n_paths=task.size,
-                          x_start=shared["x_start"][task.start:task.stop], generator=g, **shared["kw"])
-    return {"frames": p.frames, "energies": p.energies, "n_energy_evals": p.n_energy_evals,
-            "max_energy_all_steps": p.info["max_energy_all_steps"], "min_step_size_used": p.info["min_step_size_used"]}
-
-
-def _annealed_tasks(potential, curve_x, lam, x, *, executor, seed, task_size, generator, checkpoint, progress, kw):
-    """The executor path of :func:`annealed_langevin`: tasks of ``task_size`` paths, results in task order."""
-    from tps.parallel import as_checkpoint, make_tasks, run_tasks
-
-    if seed is None:
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-    size = DEFAULT_TASK_SIZE if task_size is None else check_positive_int(task_size, "task_size")
-    tasks = make_tasks(x.shape[0], task_size=size, seed=seed)
-    shared = {"potential": potential, "curve_x": curve_x.detach(), "curve_logsnr": lam.detach(), "x_start": x,
-              "kw": kw}
-    checkpoint = as_checkpoint(checkpoint, (type(potential).__name__, shared["curve_x"], lam, x,
-                                            {k: repr(v) for k, v in kw.items()}, seed, size))
-    t0 = time.perf_counter()
-    res = run_tasks(_annealed_task, tasks, shared=shared, executor=executor, checkpoint=checkpoint,
-                    progress=progress, desc="annealed Langevin")
-    info = {
-        "sampler": "annealed-langevin", "n_curve_points": int(curve_x.shape[0]), "steps_per_point": kw["steps_per_point"],
-        "step_size": kw["step_size"], "frames_per_point": kw["frames_per_point"],
-        "min_step_size_used": min(r["min_step_size_used"] for r in res),
-        "max_energy_all_steps": torch.cat([r["max_energy_all_steps"] for r in res]),
-        "seed": int(seed), "task_size": size, "n_tasks": len(tasks), "wall_s": time.perf_counter() - t0,
-    }
-    return Paths(torch.cat([r["frames"] for r in res]), torch.cat([r["energies"] for r in res]),
-                 sum(int(r["n_energy_evals"]) for r in res), kw["kT"], info)

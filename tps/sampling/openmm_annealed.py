@@ -6,7 +6,9 @@ restraint ``k_n/2 ||x - c_n||^2`` (all atoms, all coordinates). Here that restra
 stiffness ``k_restraint``; OpenMM's own ``LangevinMiddleIntegrator``, the system's constraints
 and the chosen platform do the dynamics. At each curve point the centres are pushed with
 ``updateParametersInContext`` and the stiffness with ``setParameter``; one ``Context`` serves
-every path (per worker process).
+every path (per worker thread). The loop is :func:`tps.sampling.annealed.anneal` on an
+:class:`~tps.engines.openmm.OpenMMLangevinEngine`, whose context comes from the cache
+:func:`tps.engines.openmm.context_for` (a repeated call reuses it, reseeded).
 
 Units are OpenMM's MD units throughout: nm, ps, kJ/mol, K; stiffness in kJ/mol/nm^2.
 
@@ -46,19 +48,20 @@ import openmm
 import openmm.unit as unit
 import torch
 
-from tps.potentials.openmm import boltzmann_kT, select_platform
-from tps.sampling.langevin import restraint_schedule
+from tps.diffusion.schedule import restraint_schedule
+from tps.engines.openmm import RESTRAINT_EXPRESSION, OpenMMLangevinEngine, add_restraint, set_restraint
+from tps.potentials.openmm import boltzmann_kT
+from tps.sampling.annealed import anneal
 from tps.sampling.paths import Paths
 
-#: Energy expression of the restraint; ``k_restraint`` is global, ``x0, y0, z0`` per particle.
-RESTRAINT_EXPRESSION = "0.5*k_restraint*((x-x0)^2+(y-y0)^2+(z-z0)^2)"
-_KJ = unit.kilojoule_per_mole
+__all__ = ["openmm_annealed_langevin", "openmm_restraint_schedule", "add_restraint", "set_restraint",
+           "RESTRAINT_EXPRESSION", "DEFAULT_TASK_SIZE"]
 
 
 def openmm_restraint_schedule(curve_x, curve_logsnr, *, kT: float, scaling=None):
     """Restraint centres (nm) and stiffnesses (kJ/mol/nm^2) of a curve, for OpenMM.
 
-    The physical counterpart of :func:`tps.sampling.langevin.restraint_schedule`:
+    :func:`tps.diffusion.schedule.restraint_schedule` with ``kT``, as float64 arrays:
     ``centre_n = shift + scale * z_n / alpha_n`` and ``stiffness_n = kT exp(lam_n) / scale^2``.
 
     Parameters
@@ -90,87 +93,9 @@ def openmm_restraint_schedule(curve_x, curve_logsnr, *, kT: float, scaling=None)
     array([  62.5,  461.8, 3412.4])
     """
     with torch.no_grad():
-        centres, reduced = restraint_schedule(torch.as_tensor(curve_x).detach(), torch.as_tensor(curve_logsnr).detach(), scaling)
-    return centres.double().cpu().numpy(), float(kT) * reduced.double().cpu().numpy()
-
-
-def add_restraint(system: openmm.System, *, group: Optional[int] = None) -> tuple:
-    """Add the all-atom harmonic restraint force to ``system`` (in place).
-
-    Parameters
-    ----------
-    system : openmm.System
-    group : int, optional
-        Force group of the restraint; default: the highest group (<= 31) no other force uses.
-
-    Returns
-    -------
-    force : openmm.CustomExternalForce
-        Centres start at 0, ``k_restraint`` at 0 kJ/mol/nm^2.
-    group : int
-
-    Raises
-    ------
-    ValueError
-        If ``group`` is already used, or no force group is free.
-
-    Examples
-    --------
-    A particle 0.5 nm from the restraint centre at stiffness 100 kJ/mol/nm^2 has restraint
-    energy ``100/2 * 0.5^2 = 12.5`` kJ/mol:
-
-    >>> import numpy as np, openmm
-    >>> system = openmm.System(); _ = system.addParticle(12.0)
-    >>> force, group = add_restraint(system)
-    >>> group
-    31
-    >>> context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
-    >>> context.setPositions(np.array([[0.3, 0.0, 0.4]]))
-    >>> set_restraint(context, force, np.zeros((1, 3)), 100.0)
-    >>> e = context.getState(getEnergy=True, groups={group}).getPotentialEnergy()
-    >>> round(e.value_in_unit(openmm.unit.kilojoule_per_mole), 6)
-    12.5
-    """
-    used = {system.getForce(i).getForceGroup() for i in range(system.getNumForces())}
-    if group is None:
-        free = [g for g in range(31, -1, -1) if g not in used]
-        if not free:
-            raise ValueError("system: all 32 force groups are in use; no group left for the restraint")
-        group = free[0]
-    elif group in used:
-        raise ValueError(f"group: force group {group} is already used by a force of the system")
-    force = openmm.CustomExternalForce(RESTRAINT_EXPRESSION)
-    force.addGlobalParameter("k_restraint", 0.0)
-    for name in ("x0", "y0", "z0"):
-        force.addPerParticleParameter(name)
-    for i in range(system.getNumParticles()):
-        force.addParticle(i, [0.0, 0.0, 0.0])
-    force.setForceGroup(group)
-    system.addForce(force)
-    return force, group
-
-
-def set_restraint(context: openmm.Context, force: openmm.CustomExternalForce, centre, stiffness: float) -> None:
-    """Move the restraint of ``context`` to ``centre`` (``(n_atoms, 3)`` nm) with ``stiffness`` kJ/mol/nm^2.
-
-    Parameters
-    ----------
-    context : openmm.Context
-        Of a system to which :func:`add_restraint` added ``force``.
-    force : openmm.CustomExternalForce
-    centre : array, shape ``(n_atoms, 3)``, nm
-    stiffness : float
-        kJ/mol/nm^2.
-
-    Examples
-    --------
-    See :func:`add_restraint`.
-    """
-    centre = np.asarray(centre, dtype=np.float64)
-    for i in range(centre.shape[0]):
-        force.setParticleParameters(i, i, centre[i].tolist())
-    force.updateParametersInContext(context)
-    context.setParameter("k_restraint", float(stiffness))
+        sched = restraint_schedule(torch.as_tensor(curve_x).detach(), torch.as_tensor(curve_logsnr).detach(), scaling,
+                                   kT=float(kT))
+    return sched.centres.double().cpu().numpy(), sched.stiffness.double().cpu().numpy()
 
 
 def _check_inputs(system, centres, stiffness, x_start, n_paths):
@@ -210,99 +135,9 @@ def _warn_stiff_restraint(system, stiffness, timestep):
         )
 
 
-def _make_context(system_xml, integrator_seed, temperature, timestep, friction, platform):
-    """One context of the system plus the restraint force; returns its parts."""
-    system = openmm.XmlSerializer.deserialize(system_xml)
-    force, group = add_restraint(system)
-    groups = {g for g in range(32) if g != group}
-    integrator = openmm.LangevinMiddleIntegrator(temperature, friction, timestep)
-    # OpenMM reads the seed when the context is created; later setRandomNumberSeed calls have
-    # no effect (checked on Reference and CPU) unless the context is reinitialised, so each
-    # context (or task, see _paths_task) gets one seed and successive paths continue its stream.
-    integrator.setRandomNumberSeed(int(integrator_seed))
-    plat = select_platform(system.getNumParticles(), platform)
-    context = openmm.Context(system, integrator, plat)
-    return system, force, groups, integrator, context, plat
-
-
-def _simulate(parts, centres, stiffness, starts, velocity_seeds, temperature, fpp, K, bar=None):
-    """Run ``len(starts)`` paths on one context; returns frames, energies, wall, cpu seconds."""
-    system, force, groups, integrator, context, _ = parts
-    N = centres.shape[0]
-    n_paths, n_atoms = starts.shape[0], starts.shape[1]
-    frames = np.empty((n_paths, 1 + N * fpp, n_atoms, 3))
-    energies = np.empty((n_paths, 1 + N * fpp))
-    chunk = K // fpp
-    t0, c0 = time.perf_counter(), time.process_time()
-    for p in range(n_paths):
-        # Restraint of the first point *before* positions and velocities: OpenMM 8 offsets the
-        # velocities of leapfrog-type integrators by half a step using the current forces, and
-        # the previous path's last restraint would give the new start enormous velocities.
-        set_restraint(context, force, centres[0], stiffness[0])
-        context.setPositions(starts[p])
-        if system.getNumConstraints():
-            context.applyConstraints(1e-8)
-        context.computeVirtualSites()
-        context.setVelocitiesToTemperature(temperature, int(velocity_seeds[p]))
-        f = 0
-        state = context.getState(getPositions=True, getEnergy=True, groups=groups)
-        frames[p, f] = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
-        energies[p, f] = state.getPotentialEnergy().value_in_unit(_KJ)
-        for n in range(N):
-            if n:
-                set_restraint(context, force, centres[n], stiffness[n])
-            for _ in range(fpp):
-                integrator.step(chunk)
-                f += 1
-                state = context.getState(getPositions=True, getEnergy=True, groups=groups)
-                frames[p, f] = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
-                energies[p, f] = state.getPotentialEnergy().value_in_unit(_KJ)
-        if bar is not None:
-            bar.update(1)
-    return frames, energies, time.perf_counter() - t0, time.process_time() - c0
-
-
-def _run_paths(system_xml, centres, stiffness, starts, velocity_seeds, integrator_seed, temperature, timestep,
-               friction, platform, fpp, K, progress=False):
-    """Run ``len(starts)`` paths on one new context; returns frames, energies, wall, cpu, platform name."""
-    parts = _make_context(system_xml, integrator_seed, temperature, timestep, friction, platform)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=starts.shape[0], desc="OpenMM annealed Langevin", leave=False, disable=None)
-    frames, energies, wall, cpu = _simulate(parts, centres, stiffness, starts, velocity_seeds, temperature, fpp, K,
-                                            bar)
-    if bar is not None:
-        bar.close()
-    return frames, energies, wall, cpu, parts[5].getName()
-
-
 #: Paths per task when an executor is given (a few seconds of MD per task for alanine dipeptide
 #: at the ``tps run`` defaults; scheduling overhead is a few ms per task).
 DEFAULT_TASK_SIZE = 4
-
-
-def _paths_task(shared, task):
-    """Task of the executor path: paths ``task.start .. task.stop - 1`` on this worker's cached context.
-
-    The context (system + restraint + integrator) is built once per worker and stage inputs;
-    each task reseeds its integrator with the task's seed and reinitialises the context (which
-    makes OpenMM read the seed again): the result equals that of a fresh context with that seed.
-    """
-    from tps.parallel.tasks import OPENMM_LOCK, worker_cache
-
-    temperature, timestep, friction, platform, fpp, K = shared["common"]
-    velocity_seeds = task.rng().integers(1, 2**31 - 1, size=task.size)
-    starts = shared["starts"][task.start:task.stop]
-    with OPENMM_LOCK:
-        parts = worker_cache(("openmm-annealed-context", shared["key"]),
-                             lambda: _make_context(shared["xml"], task.seed, temperature, timestep, friction, platform))
-        parts[3].setRandomNumberSeed(int(task.seed))
-        parts[4].reinitialize()
-        frames, energies, wall, cpu = _simulate(parts, shared["centres"], shared["stiffness"], starts,
-                                                velocity_seeds, temperature, fpp, K)
-        return frames, energies, wall, cpu, parts[5].getName()
 
 
 def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, temperature: float = 300.0,
@@ -396,7 +231,8 @@ def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, tempe
     N = centres.shape[0]
     _warn_stiff_restraint(system, stiffness, float(timestep))
     xml = openmm.XmlSerializer.serialize(system)
-    common = (float(temperature), float(timestep), float(friction), platform, fpp, K)
+    settings = dict(temperature=float(temperature), timestep=float(timestep), friction=float(friction),
+                    platform=platform, restraint=True, xml=xml)
     t0 = time.perf_counter()
     pool = None
     if executor is None and n_workers > 1:
@@ -406,37 +242,33 @@ def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, tempe
                       "split on a process pool", DeprecationWarning, stacklevel=2)
         executor = pool = concurrent.futures.ProcessPoolExecutor(n_workers,
                                                                  mp_context=multiprocessing.get_context("spawn"))
+    schedule = (centres, stiffness)
     if executor is None:
         rng = np.random.default_rng(seed)
         velocity_seeds = rng.integers(1, 2**31 - 1, size=n_paths)
         integrator_seeds = rng.integers(1, 2**31 - 1, size=n_workers)
-        frames, energies, task_wall, cpu, plat = _run_paths(xml, centres, stiffness, starts, velocity_seeds,
-                                                            integrator_seeds[0], *common, progress)
-        n_tasks, size = 1, None
+        engine = OpenMMLangevinEngine(system, seed=int(integrator_seeds[0]), **settings)
+        with engine.lock:
+            p = anneal(engine, schedule, n_paths=n_paths, steps_per_point=K, frames_per_point=fpp, x_start=starts,
+                       velocity_seeds=velocity_seeds, progress=progress, desc="OpenMM annealed Langevin",
+                       reduced=False)
+        size = None
     else:
-        from tps.parallel import as_checkpoint, fingerprint, make_tasks, run_tasks
-
         size = DEFAULT_TASK_SIZE if task_size is None else task_size
-        tasks = make_tasks(n_paths, task_size=size, seed=seed)
-        key = fingerprint((xml, common))
-        shared = {"key": key, "xml": xml, "common": common, "centres": centres, "stiffness": stiffness,
-                  "starts": starts}
-        checkpoint = as_checkpoint(checkpoint, (key, centres, stiffness, starts, int(seed), size))
+        engine = OpenMMLangevinEngine(system, seed=int(seed), build=False, **settings)
+        key = (xml, (float(temperature), float(timestep), float(friction), platform, fpp, K))
         try:
-            results = run_tasks(_paths_task, tasks, shared=shared, executor=executor, checkpoint=checkpoint,
-                                progress=progress, desc="OpenMM annealed Langevin")
+            p = anneal(engine, schedule, n_paths=n_paths, steps_per_point=K, frames_per_point=fpp, x_start=starts,
+                       seed=seed, executor=executor, task_size=size, checkpoint=checkpoint, checkpoint_inputs=key,
+                       progress=progress, desc="OpenMM annealed Langevin", reduced=False)
         finally:
             if pool is not None:
                 pool.shutdown()
-        frames = np.concatenate([r[0] for r in results])
-        energies = np.concatenate([r[1] for r in results])
-        cpu = sum(r[3] for r in results)
-        task_wall = sum(r[2] for r in results)
-        plat = results[0][4]
-        n_tasks = len(tasks)
+    frames, energies = p.frames, p.energies
+    cpu, task_wall, plat, n_tasks = p.info["cpu_s"], p.info["task_wall_s"], p.info["platform"], p.info["n_tasks"]
     wall = time.perf_counter() - t0
     n_steps = n_paths * N * K
-    bad = int((~np.isfinite(energies)).any(1).sum())
+    bad = int((~torch.isfinite(energies)).any(1).sum())
     if bad:
         warnings.warn(f"{bad} of {n_paths} paths have non-finite energies (the dynamics blew up): "
                       "reduce the timestep or the restraint stiffness", stacklevel=2)
@@ -463,4 +295,4 @@ def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, tempe
         "task_wall_s": task_wall,
         "steps_per_cpu_s": n_steps / cpu if cpu > 0 else float("nan"),
     }
-    return Paths(torch.from_numpy(frames), torch.from_numpy(energies), n_steps, boltzmann_kT(temperature), info)
+    return Paths(frames, energies, n_steps, boltzmann_kT(temperature), info)
