@@ -35,17 +35,19 @@ of OpenPathSampling's path-tree analysis.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+import numpy as np
 import torch
 
 from tps._validation import as_tensor, check_finite, check_positive, check_positive_int
 from tps.baselines.ensembles import FixedLengthEnsemble, FlexibleLengthEnsemble
+from tps.baselines.trials import draw_trials, run_round, trial_caps, vectorised
 from tps.baselines.unbiased_md import pad_paths
-from tps.sampling.paths import Paths
+from tps.core import Paths
+from tps.engines import Engine, TorchOverdampedEngine
 
 
 @dataclass(frozen=True)
@@ -105,52 +107,6 @@ class ShootingResult:
         }
 
 
-def _propagate(potential, x0, f0, *, kT, dt, generator, n_steps=None, ensemble=None, caps=None):
-    """Run the ``2n`` shots of one round (rows ``0..n-1`` forward, ``n..2n-1`` backward).
-
-    Fixed length: row ``r`` runs ``n_steps[r]`` steps. Flexible: rows run until they enter A or B;
-    chain ``c`` is abandoned when its forward shot enters A, its backward shot enters B, or its
-    frame count ``1 + n_forward + n_backward`` reaches ``caps[c]`` with frames still to come.
-
-    Returns
-    -------
-    segments : list of (frames, energies, forces) per row, in generation order
-    end : Tensor, shape ``(2n,)``, int64 (0: neither, 1: A, 2: B; flexible only)
-    aborted : Tensor, shape ``(n,)``, bool
-    """
-    n2 = x0.shape[0]
-    n = n2 // 2
-    x, f = x0.clone(), f0.clone()
-    count = torch.zeros(n2, dtype=torch.int64)
-    end = torch.zeros(n2, dtype=torch.int64)
-    aborted = torch.zeros(n, dtype=torch.bool)
-    active = torch.ones(n2, dtype=torch.bool) if n_steps is None else n_steps > 0
-    noise_scale = math.sqrt(2.0 * kT * dt)
-    rec_rows, rec_x, rec_e, rec_f = [], [], [], []
-    while bool(active.any()):
-        idx = active.nonzero().flatten()
-        xi = x[idx]
-        xa = xi + dt * f[idx] + noise_scale * torch.randn(xi.shape, dtype=x.dtype, generator=generator)
-        ea, fa = potential.energy_and_forces(xa)
-        x[idx], f[idx] = xa, fa
-        count[idx] += 1
-        rec_rows.append(idx), rec_x.append(xa), rec_e.append(ea), rec_f.append(fa)
-        if n_steps is not None:
-            active = count < n_steps
-            continue
-        in_a = ensemble.state_a(xa)
-        end[idx] = torch.where(in_a, 1, 2 * ensemble.state_b(xa))
-        done = (end != 0).view(2, n)
-        total = 1 + count.view(2, n).sum(0)
-        aborted |= (end[:n] == 1) | (end[n:] == 2) | ((total >= caps) & ~(done[0] & done[1]))
-        active = ~(done | aborted).flatten()
-    rows = torch.cat(rec_rows)
-    order = torch.argsort(rows, stable=True)
-    sizes = torch.bincount(rows, minlength=n2).tolist()
-    parts = [torch.cat(r)[order].split(sizes) for r in (rec_x, rec_e, rec_f)]
-    return list(zip(*parts)), end, aborted
-
-
 def _one_path(potential, ensemble, path, name):
     event = tuple(potential.event_shape)
     path = as_tensor(path, name).to(torch.float64)
@@ -186,25 +142,159 @@ def _initial_paths(potential, ensemble, initial_path, n_chains):
     return [_one_path(potential, ensemble, initial_path, "initial_path")], [0] * n_chains
 
 
-def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float, n_chains: int = 16,
-                     n_rounds: int = 100, burn_in: int = 0, save_every: int = 1, keep: str = "chain",
-                     seed: Optional[int] = None, time_limit_s: Optional[float] = None,
+@dataclass
+class ChainRun:
+    """Raw outcome of :func:`run_chains` (the wrappers turn it into a :class:`ShootingResult`).
+
+    Attributes
+    ----------
+    chains : list of (frames, energies, forces or None, birth)
+        Each chain's last path; ``birth`` (int64) is the round that generated each frame.
+    saved : list of (frames, energies, chain, round)
+        Kept chain states (``keep``, ``burn_in``, ``save_every``).
+    n_accepted, n_decorrelated : list of int, per chain
+    decorrelation_rounds : list of list of int, per chain
+        Rounds whose accepted path shared no frame with the chain's previous decorrelated path.
+    outcomes : dict of str to int
+        Fixed: accepted, not_in_A, not_in_B; flexible: accepted, forward_in_A, backward_in_B,
+        too_long, metropolis.
+    trial_frames : list of Tensor ``(n_chains,)``, per round
+    accepted_per_round, round_evals : list of int, per round
+        Accepted trials and engine evaluations of each round.
+    n_rounds, n_energy_evals, n_readouts : int
+        Rounds run; evaluations and read-outs since the start (the initial paths included).
+    wall_s : float
+    """
+
+    chains: list
+    saved: list
+    n_accepted: list
+    n_decorrelated: list
+    decorrelation_rounds: list
+    outcomes: dict
+    trial_frames: list
+    accepted_per_round: list
+    round_evals: list
+    n_rounds: int
+    n_energy_evals: int
+    n_readouts: int
+    wall_s: float
+
+
+def run_chains(engine, ensemble, initial: list, which: list, *, rng, n_rounds: int, burn_in: int = 0,
+               save_every: int = 1, keep: str = "chain", time_limit_s: Optional[float] = None,
+               length_metropolis: bool = True, steps_per_frame: int = 1, birth=None) -> ChainRun:
+    """Two-way shooting chains on ``engine``: THE shooting loop of the package (module docstring).
+
+    Parameters
+    ----------
+    engine : Engine
+        Vectorised engines run every chain's shots side by side; one-replica engines run the
+        chains' shots one after another, backward first (:mod:`tps.baselines.trials`).
+    ensemble : FixedLengthEnsemble or FlexibleLengthEnsemble
+    initial : list of Tensor ``(L_i, *event)``
+        Distinct initial paths (validated), each evaluated once.
+    which : list of int
+        Per chain, the index of its initial path.
+    rng : torch.Generator, numpy.random.Generator or None
+        Source of the trial random numbers (:func:`tps.baselines.trials.draw_trials`).
+    n_rounds, burn_in, save_every, keep, time_limit_s, length_metropolis
+        As :func:`two_way_shooting`.
+    steps_per_frame : int
+        Engine steps between recorded frames.
+    birth : sequence of int, optional
+        Birth stamps of the (single) initial path's frames, to continue a chain.
+
+    Returns
+    -------
+    ChainRun
+    """
+    fixed = isinstance(ensemble, FixedLengthEnsemble)
+    n_chains = len(which)
+    t0 = time.perf_counter()
+    evals0, readouts0 = engine.n_energy_evals, engine.n_readouts
+    evaluated = []
+    for p in initial:
+        if vectorised(engine):  # energies and forces of all frames at once, cached with the path
+            engine.set_positions(p)
+            evaluated.append((p, engine.observe()[1], engine.forces.clone()))
+        else:
+            evaluated.append((p, torch.cat([engine.energy(x) for x in p]), None))
+    stamps = [torch.zeros(p.shape[0], dtype=torch.int64) if birth is None else
+              torch.as_tensor(list(birth), dtype=torch.int64) for p in initial]
+    chains = [(*evaluated[i], stamps[i]) for i in which]
+    reference = [0] * n_chains  # birth round of the last decorrelated path (0: the initial one)
+    n_acc, n_dec, dec_rounds = [0] * n_chains, [0] * n_chains, [[] for _ in range(n_chains)]
+    outcomes = ({"accepted": 0, "not_in_A": 0, "not_in_B": 0} if fixed else
+                {"accepted": 0, "forward_in_A": 0, "backward_in_B": 0, "too_long": 0, "metropolis": 0})
+    saved, trial_frames, accepted_per_round, round_evals = [], [], [], []
+    n_run = 0
+    for rnd in range(1, n_rounds + 1):
+        evals = engine.n_energy_evals
+        lengths = torch.tensor([c[0].shape[0] for c in chains])
+        k, u, seeds = draw_trials(rng, lengths, fixed=fixed)
+        caps = None if fixed else trial_caps(lengths, u, ensemble.max_frames, length_metropolis)
+        r = run_round(engine, ensemble, [c[:3] for c in chains], k, u=u, caps=caps, seeds=seeds, fixed=fixed,
+                      length_metropolis=length_metropolis, steps_per_frame=steps_per_frame)
+        for key, hit in r.outcomes.items():
+            outcomes[key] += int(hit.sum())
+        for c in r.accept.nonzero().flatten().tolist():
+            fw, bw = r.segments[c], r.segments[n_chains + c]
+            kc, old = int(k[c]), chains[c]
+            new = [torch.cat([b.flip(0), o[kc:kc + 1], f]) if o is not None else None
+                   for b, o, f in zip(bw, old[:3], fw)]
+            stamp = torch.cat([torch.full((len(bw[0]),), rnd), old[3][kc:kc + 1], torch.full((len(fw[0]),), rnd)])
+            chains[c] = (*new, stamp)
+            n_acc[c] += 1
+            if int(stamp.min()) > reference[c]:
+                n_dec[c] += 1
+                reference[c] = rnd
+                dec_rounds[c].append(rnd)
+        trial_frames.append(r.trial_frames)
+        accepted_per_round.append(int(r.accept.sum()))
+        round_evals.append(engine.n_energy_evals - evals)
+        n_run = rnd
+        if rnd > burn_in:
+            if keep == "chain" and (rnd - burn_in - 1) % save_every == 0:
+                saved.extend((chains[c][0], chains[c][1], c, rnd) for c in range(n_chains))
+            elif keep == "accepted":
+                saved.extend((chains[c][0], chains[c][1], c, rnd) for c in r.accept.nonzero().flatten().tolist())
+        if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
+            break
+    return ChainRun(chains=chains, saved=saved, n_accepted=n_acc, n_decorrelated=n_dec, decorrelation_rounds=dec_rounds,
+                    outcomes=outcomes, trial_frames=trial_frames, accepted_per_round=accepted_per_round,
+                    round_evals=round_evals, n_rounds=n_run, n_energy_evals=engine.n_energy_evals - evals0,
+                    n_readouts=engine.n_readouts - readouts0, wall_s=time.perf_counter() - t0)
+
+
+def _is_engine(obj) -> bool:
+    return isinstance(obj, Engine)
+
+
+def two_way_shooting(potential, ensemble, initial_path, *, kT: Optional[float] = None, dt: Optional[float] = None,
+                     n_chains: int = 16, n_rounds: int = 100, burn_in: int = 0, save_every: int = 1,
+                     keep: str = "chain", seed: Optional[int] = None, time_limit_s: Optional[float] = None,
                      length_metropolis: bool = True, executor=None, task_size: Optional[int] = None,
-                     checkpoint=None, progress: bool = False) -> ShootingResult:
+                     checkpoint=None, progress: bool = False, steps_per_frame: int = 1) -> ShootingResult:
     """Two-way shooting TPS with ``n_chains`` independent chains (module docstring).
 
     Parameters
     ----------
-    potential : Potential
-        Every evaluation goes through ``potential.energy_and_forces`` and is counted.
+    potential : Potential or Engine
+        A potential: the chains run :class:`~tps.engines.TorchOverdampedEngine` with ``kT`` and
+        ``dt`` (every evaluation goes through ``potential.energy_and_forces`` and is counted).
+        An engine (:class:`~tps.engines.base.Engine`): its own dynamics; ``kT`` and ``dt`` are
+        not given. ``seed`` reseeds a torch engine's generator (which also draws the trial
+        numbers); a one-replica engine (OpenMM) draws them from ``numpy.random.default_rng(seed)``,
+        whose first integer reseeds the engine (as :func:`~tps.baselines.openmm_two_way_shooting`).
     ensemble : FixedLengthEnsemble or FlexibleLengthEnsemble
     initial_path : Tensor, shape ``(n_frames, *event)`` or ``(n_chains, n_frames, *event)``, list of
         ``n_chains`` Tensors, or Paths (one path, or ``n_chains`` with ``info["lengths"]``)
         Paths in ``ensemble``: one shared by every chain, or one per chain.
     kT : float
-        Thermal energy in the potential's unit.
+        Thermal energy in the potential's unit (potential only).
     dt : float
-        Time step of the overdamped Langevin engine (unit mobility).
+        Time step of the overdamped Langevin engine (unit mobility; potential only).
     n_chains : int
     n_rounds : int
         Shooting trials per chain.
@@ -223,6 +313,11 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float,
         of the TPS path measure. False: accept every A -> B trial of at most ``ensemble.max_frames``
         frames. Not the transition path ensemble: for relaxing a non-typical initial path (e.g. a
         short high-temperature transition) during a burn-in whose paths are discarded.
+    executor, task_size, checkpoint, progress
+        With an executor (:mod:`tps.parallel`) the chains run as tasks of ``task_size`` chains
+        (:mod:`tps.baselines.chains`; potentials and torch engines only).
+    steps_per_frame : int
+        Engine steps between recorded frames (1 for overdamped shooting).
 
     Returns
     -------
@@ -242,11 +337,19 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float,
     """
     if not isinstance(ensemble, (FixedLengthEnsemble, FlexibleLengthEnsemble)):
         raise ValueError(f"ensemble: expected a FixedLengthEnsemble or FlexibleLengthEnsemble, got {type(ensemble).__name__}")
-    kT = check_positive(kT, "kT")
-    dt = check_positive(dt, "dt")
+    engine = potential if _is_engine(potential) else None
+    if engine is not None:
+        if kT is not None or dt is not None:
+            raise ValueError("kT, dt: given by the engine; pass them only with a potential")
+        kT = engine.kT
+        dt = getattr(engine, "dt", None)
+    else:
+        kT = check_positive(kT, "kT")
+        dt = check_positive(dt, "dt")
     n_chains = check_positive_int(n_chains, "n_chains")
     n_rounds = check_positive_int(n_rounds, "n_rounds")
     save_every = check_positive_int(save_every, "save_every")
+    steps_per_frame = check_positive_int(steps_per_frame, "steps_per_frame")
     if isinstance(burn_in, bool) or int(burn_in) != burn_in or not 0 <= burn_in < n_rounds:
         raise ValueError(f"burn_in: expected an integer in [0, n_rounds={n_rounds}), got {burn_in!r}")
     if keep not in ("chain", "accepted"):
@@ -254,108 +357,68 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: float, dt: float,
     if time_limit_s is not None:
         time_limit_s = check_positive(time_limit_s, "time_limit_s")
     fixed = isinstance(ensemble, FixedLengthEnsemble)
-    initial, which = _initial_paths(potential, ensemble, initial_path, n_chains)
+    initial, which = _initial_paths(engine or potential, ensemble, initial_path, n_chains)
     if executor is not None:
         from tps.baselines.chains import shooting_tasks
 
+        if engine is not None and not hasattr(engine, "potential"):
+            raise ValueError("executor: supported for potentials and torch engines; use "
+                             "tps.baselines.chains.openmm_shooting_chains for OpenMM")
         kw = dict(kT=kT, dt=dt, n_rounds=n_rounds, burn_in=burn_in, save_every=save_every, keep=keep,
                   time_limit_s=time_limit_s, length_metropolis=length_metropolis)
-        return shooting_tasks(potential, ensemble, [initial[i] for i in which], executor=executor, seed=seed,
-                              task_size=task_size, checkpoint=checkpoint, progress=progress, kw=kw)
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
-
-    t0 = time.perf_counter()
-    before = potential.n_evals
-    evaluated = [(p, *potential.energy_and_forces(p), torch.zeros(p.shape[0], dtype=torch.int64)) for p in initial]
-    # Chain states: frames, energies, forces, birth stamps (round that generated each frame).
-    chains = [evaluated[i] for i in which]
-    reference = [0] * n_chains  # birth round of the last decorrelated path (0: the initial one)
-    n_acc = [0] * n_chains
-    n_dec = [0] * n_chains
-    first_decorrelated = [None] * n_chains  # round of each chain's first path sharing no frame with its initial one
-    outcomes = ({"accepted": 0, "not_in_A": 0, "not_in_B": 0} if fixed else
-                {"accepted": 0, "forward_in_A": 0, "backward_in_B": 0, "too_long": 0})
-    saved = []  # (frames, energies, chain, round)
-    trial_lengths = []
-    accepted_per_round = []
-    n_rounds_run = 0
-    for rnd in range(1, n_rounds + 1):
-        lengths = torch.tensor([c[0].shape[0] for c in chains])
-        k = (torch.rand(n_chains, generator=generator, dtype=torch.float64) * (lengths - 2)).long() + 1
-        xk = torch.stack([c[0][kc] for c, kc in zip(chains, k.tolist())])
-        fk = torch.stack([c[2][kc] for c, kc in zip(chains, k.tolist())])
-        x0, ff0 = torch.cat([xk, xk]), torch.cat([fk, fk])
-        if fixed:
-            segs, _, _ = _propagate(potential, x0, ff0, kT=kT, dt=dt, generator=generator,
-                                    n_steps=torch.cat([lengths - 1 - k, k]))
-            last = torch.stack([s[0][-1] for s in segs])
-            accept = ensemble.state_b(last[:n_chains]) & ensemble.state_a(last[n_chains:])
-            not_a = ~ensemble.state_a(last[n_chains:])
-            outcomes["accepted"] += int(accept.sum())
-            outcomes["not_in_A"] += int(not_a.sum())
-            outcomes["not_in_B"] += int((~accept & ~not_a).sum())
-        else:
-            u = torch.rand(n_chains, generator=generator, dtype=torch.float64).clamp(min=1e-300)
-            caps = torch.clamp(2 + torch.floor((lengths - 2).double() / u), max=ensemble.max_frames).long()
-            if not length_metropolis:
-                caps = torch.full_like(caps, ensemble.max_frames)
-            segs, end, aborted = _propagate(potential, x0, ff0, kT=kT, dt=dt, generator=generator,
-                                            ensemble=ensemble, caps=caps)
-            n_new = 1 + torch.tensor([len(s[0]) for s in segs[:n_chains]]) + torch.tensor(
-                [len(s[0]) for s in segs[n_chains:]])
-            accept = ~aborted & (end[:n_chains] == 2) & (end[n_chains:] == 1) & (n_new <= caps)
-            fw_a, bw_b = end[:n_chains] == 1, end[n_chains:] == 2
-            outcomes["accepted"] += int(accept.sum())
-            outcomes["forward_in_A"] += int(fw_a.sum())
-            outcomes["backward_in_B"] += int((bw_b & ~fw_a).sum())
-            outcomes["too_long"] += int((~accept & ~fw_a & ~bw_b).sum())
-        for c in accept.nonzero().flatten().tolist():
-            fw, bw = segs[c], segs[n_chains + c]
-            kc = int(k[c])
-            old = chains[c]
-            frames = torch.cat([bw[0].flip(0), old[0][kc:kc + 1], fw[0]])
-            energies = torch.cat([bw[1].flip(0), old[1][kc:kc + 1], fw[1]])
-            forces = torch.cat([bw[2].flip(0), old[2][kc:kc + 1], fw[2]])
-            birth = torch.cat([torch.full((len(bw[0]),), rnd), old[3][kc:kc + 1], torch.full((len(fw[0]),), rnd)])
-            chains[c] = (frames, energies, forces, birth)
-            n_acc[c] += 1
-            if int(birth.min()) > reference[c]:
-                n_dec[c] += 1
-                reference[c] = rnd
-                first_decorrelated[c] = rnd if first_decorrelated[c] is None else first_decorrelated[c]
-        trial_lengths.append(1 + torch.tensor([len(s[0]) for s in segs[:n_chains]])
-                             + torch.tensor([len(s[0]) for s in segs[n_chains:]]))
-        accepted_per_round.append(int(accept.sum()))
-        n_rounds_run = rnd
-        if rnd > burn_in:
-            if keep == "chain" and (rnd - burn_in - 1) % save_every == 0:
-                saved.extend((chains[c][0], chains[c][1], c, rnd) for c in range(n_chains))
-            elif keep == "accepted":
-                saved.extend((chains[c][0], chains[c][1], c, rnd) for c in accept.nonzero().flatten().tolist())
-        if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
-            break
-    n_evals = potential.n_evals - before
-    if not saved:  # nothing accepted after the burn-in (keep="accepted") or stopped early: keep chain states
-        saved = [(chains[c][0], chains[c][1], c, n_rounds_run) for c in range(n_chains)]
-    frames, energies, lens = pad_paths([s[0] for s in saved], [s[1] for s in saved])
-    n_trials = n_chains * n_rounds_run
-    n_accepted, n_decorrelated = sum(n_acc), sum(n_dec)
+        return shooting_tasks(potential if engine is None else engine.potential, ensemble,
+                              [initial[i] for i in which], executor=executor, seed=seed, task_size=task_size,
+                              checkpoint=checkpoint, progress=progress, kw=kw)
+    if engine is None:
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        engine = TorchOverdampedEngine(potential, kT=kT, dt=dt, generator=generator)
+        rng = generator
+    elif vectorised(engine):
+        if seed is not None:
+            engine.reseed(seed)
+        rng = getattr(engine, "generator", None)
+    else:
+        rng = np.random.default_rng(seed)
+        engine.reseed(int(rng.integers(1, 2**31 - 1)))
+    run = run_chains(engine, ensemble, initial, which, rng=rng, n_rounds=n_rounds, burn_in=burn_in,
+                     save_every=save_every, keep=keep, time_limit_s=time_limit_s,
+                     length_metropolis=length_metropolis, steps_per_frame=steps_per_frame)
+    if not run.saved:  # nothing accepted after the burn-in (keep="accepted") or stopped early: keep chain states
+        run.saved = [(c[0], c[1], i, run.n_rounds) for i, c in enumerate(run.chains)]
+    outcomes = dict(run.outcomes)
+    if not fixed:  # a trial within its cap always passes u <= (L_old-2)/(L_new-2); counted as too long
+        outcomes["too_long"] += outcomes.pop("metropolis")
+    first = [r[0] if r else None for r in run.decorrelation_rounds]
     info = {
         "sampler": "two-way-shooting", "ensemble": "fixed" if fixed else "flexible", "dt": dt,
-        "n_chains": n_chains, "n_rounds": n_rounds_run, "burn_in": burn_in, "keep": keep,
-        "accepted_per_chain": n_acc, "accepted_per_round": accepted_per_round, "decorrelated_per_chain": n_dec,
-        "final_decorrelated_from_initial": sum(int(c[3].min()) > 0 for c in chains),
-        "first_decorrelated_round": first_decorrelated, "length_metropolis": bool(length_metropolis),
+        "n_chains": n_chains, "n_rounds": run.n_rounds, "burn_in": burn_in, "keep": keep,
+        "accepted_per_chain": run.n_accepted, "accepted_per_round": run.accepted_per_round,
+        "decorrelated_per_chain": run.n_decorrelated,
+        "final_decorrelated_from_initial": sum(int(c[3].min()) > 0 for c in run.chains),
+        "first_decorrelated_round": first, "length_metropolis": bool(length_metropolis),
         "outcomes": outcomes,
-        "mean_trial_frames": float(torch.cat(trial_lengths).double().mean()),
-        "n_initial_frames": sum(p.shape[0] for p in initial), "wall_s": time.perf_counter() - t0,
+        "mean_trial_frames": float(torch.cat(run.trial_frames).double().mean()),
+        "n_initial_frames": sum(p.shape[0] for p in initial), "wall_s": run.wall_s,
     }
-    paths = Paths(frames, energies, n_evals, kT, {
-        **info, "lengths": lens, "chain": torch.tensor([s[2] for s in saved]),
-        "round": torch.tensor([s[3] for s in saved]),
-        "note": "padded by repeating each path's last frame; lengths holds the true frame counts",
-    })
-    info["final_chains"] = [c[0] for c in chains]  # each chain's last path (to continue it), not in paths.info
+    return shooting_result(run, kT, info, chain_key=True)
+
+
+def shooting_result(run: ChainRun, kT: float, info: dict, *, chain_key: bool = True,
+                    note: str = "padded by repeating each path's last frame; lengths holds the true frame counts"):
+    """The :class:`ShootingResult` of a :class:`ChainRun` with ``info`` (``info["final_chains"]`` added).
+
+    ``paths.info`` is ``info`` plus ``lengths``, ``chain`` (if ``chain_key``), ``round`` and ``note``.
+    """
+    frames, energies, lens = pad_paths([s[0] for s in run.saved], [s[1] for s in run.saved])
+    n_evals, n_trials = run.n_energy_evals, len(run.chains) * run.n_rounds
+    n_accepted, n_decorrelated = sum(run.n_accepted), sum(run.n_decorrelated)
+    extra = {"lengths": lens}
+    if chain_key:
+        extra["chain"] = torch.tensor([s[2] for s in run.saved])
+    extra.update({"round": torch.tensor([s[3] for s in run.saved]), "note": note})
+    paths = Paths(frames, energies, n_evals, kT, {**info, **extra})
+    if chain_key:
+        info["final_chains"] = [c[0] for c in run.chains]  # each chain's last path (to continue it), not in paths.info
     return ShootingResult(
         paths=paths, n_energy_evals=n_evals, n_trials=n_trials, n_accepted=n_accepted,
         n_decorrelated=n_decorrelated, acceptance_rate=n_accepted / n_trials,

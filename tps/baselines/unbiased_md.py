@@ -42,7 +42,9 @@ from typing import Optional
 import torch
 
 from tps._validation import as_tensor, check_event_shape, check_finite, check_positive, check_positive_int
-from tps.sampling.paths import Paths
+from tps.baselines.trials import vectorised
+from tps.core import Paths
+from tps.engines import Engine, TorchOverdampedEngine
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,8 @@ def pad_paths(frames_list, energies_list):
     return torch.stack(frames), torch.stack(energies), lengths
 
 
-def unbiased_md(potential, x_start, *, state_a, state_b, kT: float, dt: float, n_chains: int, max_steps: int,
+def unbiased_md(potential, x_start, *, state_a, state_b, kT: Optional[float] = None, dt: Optional[float] = None,
+                n_chains: int, max_steps: int,
                 seed: Optional[int] = None, barrier_energy: Optional[float] = None, store_paths: bool = True,
                 max_path_frames: int = 4000, max_transitions: Optional[int] = None,
                 time_limit_s: Optional[float] = None) -> UnbiasedMDResult:
@@ -147,14 +150,17 @@ def unbiased_md(potential, x_start, *, state_a, state_b, kT: float, dt: float, n
 
     Parameters
     ----------
-    potential : Potential
-        Any potential; every evaluation goes through ``potential.energy_and_forces`` and is counted.
+    potential : Potential or Engine
+        Any potential (run by :class:`~tps.engines.TorchOverdampedEngine` with ``kT`` and ``dt``;
+        every evaluation goes through ``potential.energy_and_forces`` and is counted), or a
+        vectorised engine (``kT`` from the engine; ``dt``, default the engine's, converts steps
+        to time; ``seed`` reseeds it).
     x_start : Tensor, shape ``(*event)`` or ``(n_chains, *event)``
         Start configurations; each must lie in ``state_a``.
     state_a, state_b : Volume
         Boolean masks ``(*batch, *event) -> (*batch,)``.
     kT : float
-        Thermal energy in the potential's unit.
+        Thermal energy in the potential's unit (potential only).
     dt : float
         Time step (unit mobility; Muller-Brown protocol: 1e-4).
     n_chains : int
@@ -201,105 +207,73 @@ def unbiased_md(potential, x_start, *, state_a, state_b, kT: float, dt: float, n
         time_limit_s = check_positive(time_limit_s, "time_limit_s")
     if max_transitions is not None:
         max_transitions = check_positive_int(max_transitions, "max_transitions")
-    x = _start_configurations(potential, x_start, n_chains)
-    check_event_shape(x, potential.event_shape, "x_start")
+    engine = potential if isinstance(potential, Engine) else None
+    if engine is not None:
+        if kT is not None:
+            raise ValueError("kT: given by the engine; pass it only with a potential")
+        kT = engine.kT
+        dt = check_positive(dt if dt is not None else getattr(engine, "dt", None), "dt")
+    else:
+        kT = check_positive(kT, "kT")
+        dt = check_positive(dt, "dt")
+    n_chains = check_positive_int(n_chains, "n_chains")
+    max_steps = check_positive_int(max_steps, "max_steps")
+    max_path_frames = check_positive_int(max_path_frames, "max_path_frames")
+    if barrier_energy is not None and not math.isfinite(float(barrier_energy)):
+        raise ValueError(f"barrier_energy: expected a finite energy, got {barrier_energy!r}")
+    if time_limit_s is not None:
+        time_limit_s = check_positive(time_limit_s, "time_limit_s")
+    if max_transitions is not None:
+        max_transitions = check_positive_int(max_transitions, "max_transitions")
+    x = _start_configurations(engine or potential, x_start, n_chains)
+    check_event_shape(x, (engine or potential).event_shape, "x_start")
     if not bool(state_a(x).all()):
         raise ValueError("x_start: every start configuration must lie in state_a")
     if bool(state_b(x).any()):
         raise ValueError("x_start: start configurations must not lie in state_b")
-    event = tuple(potential.event_shape)
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    noise_scale = math.sqrt(2.0 * kT * dt)
-
-    t0 = time.perf_counter()
-    before = potential.n_evals
-    e, f = potential.energy_and_forces(x)
-    e_min = float(e.min())
-    dim = x[0].numel()
-    sum_x = torch.zeros(dim, dtype=torch.float64)  # moments of the visited configurations
-    sum_xx = torch.zeros(dim, dim, dtype=torch.float64)
-    n_frames_seen = 0
-
-    ids = torch.arange(n_chains)  # chain id of each active row
+    if engine is None:
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        engine = TorchOverdampedEngine(potential, kT=kT, dt=dt, generator=generator)
+    elif seed is not None:
+        engine.reseed(seed)
+    run = run_md(engine, x, state_a=state_a, state_b=state_b, budget=max_steps, store_paths=store_paths,
+                 max_path_frames=max_path_frames, max_transitions=max_transitions, time_limit_s=time_limit_s,
+                 track_moments=True)
+    n_evals = run.n_energy_evals
+    n_tr = len(run.transitions)
     first_passage = torch.full((n_chains,), -1, dtype=torch.int64)
-    steps_run = torch.zeros(n_chains, dtype=torch.int64)
-    if store_paths:
-        buf_x = torch.empty((n_chains, max_path_frames) + event, dtype=torch.float64)
-        buf_e = torch.empty((n_chains, max_path_frames), dtype=torch.float64)
-        buf_x[:, 0], buf_e[:, 0] = x, e
-        ptr = torch.zeros(n_chains, dtype=torch.int64)  # frames since the last frame in A
-    stored = {}
-    rows = torch.arange(n_chains)
-    step = 0
-    stopped_by_time = False
-    for step in range(1, max_steps + 1):
-        x = x + dt * f + noise_scale * torch.randn(x.shape, dtype=x.dtype, generator=generator)
-        e, f = potential.energy_and_forces(x)
-        e_min = min(e_min, float(e.min()))
-        flat = x.reshape(len(x), dim)
-        sum_x += flat.sum(0)
-        sum_xx += flat.T @ flat
-        n_frames_seen += len(x)
-        in_b = state_b(x)
-        if store_paths:
-            ptr = torch.where(state_a(x), 0, ptr + 1)
-            slot = ptr.clamp(max=max_path_frames - 1)
-            buf_x[rows, slot] = x
-            buf_e[rows, slot] = e
-        if bool(in_b.any()):
-            done = in_b.nonzero().flatten()
-            for r in done.tolist():
-                c = int(ids[r])
-                first_passage[c] = step
-                steps_run[c] = step
-                if store_paths and int(ptr[r]) < max_path_frames:
-                    n = int(ptr[r]) + 1
-                    stored[c] = (buf_x[r, :n].clone(), buf_e[r, :n].clone())
-            keep = ~in_b
-            ids, x, f = ids[keep], x[keep], f[keep]
-            if store_paths:
-                buf_x, buf_e, ptr = buf_x[keep], buf_e[keep], ptr[keep]
-                rows = torch.arange(len(ids))
-            if len(ids) == 0:
-                break
-            if max_transitions is not None and int((first_passage >= 0).sum()) >= max_transitions:
-                break
-        if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
-            stopped_by_time = True
-            break
-    steps_run[ids] = step
-    n_evals = potential.n_evals - before
-    n_tr = int((first_passage >= 0).sum())
+    for c, since in run.transitions:
+        first_passage[c] = since
 
     # Harmonic rate with the soft-mode curvature of the visited configurations (module docstring).
-    mean = sum_x / n_frames_seen
-    cov = sum_xx / n_frames_seen - torch.outer(mean, mean)
+    mean = run.sum_x / run.n_frames_seen
+    cov = run.sum_xx / run.n_frames_seen - torch.outer(mean, mean)
     var_max = float(torch.linalg.eigvalsh(cov)[-1])
     kappa = kT / var_max if var_max > 0 else None
     extrapolated = None
     if barrier_energy is not None and kappa is not None:
-        rate = kappa / (2.0 * math.pi) * math.exp(-(float(barrier_energy) - e_min) / kT)
+        rate = kappa / (2.0 * math.pi) * math.exp(-(float(barrier_energy) - run.e_min) / kT)
         extrapolated = 1.0 / (rate * dt)
 
     paths = None
-    if stored:
-        order = sorted(stored)
-        frames, energies, lengths = pad_paths([stored[c][0] for c in order], [stored[c][1] for c in order])
+    if run.stored:
+        frames, energies, lengths = pad_paths([s[1] for s in run.stored], [s[2] for s in run.stored])
         paths = Paths(frames, energies, n_evals, kT, {
-            "sampler": "unbiased-md", "dt": dt, "lengths": lengths, "chains": torch.tensor(order),
+            "sampler": "unbiased-md", "dt": dt, "lengths": lengths, "chains": torch.tensor([s[0] for s in run.stored]),
             "note": "last frame in A to first frame in B; padded by repeating the last frame",
         })
+    steps_run = run.steps_run
     info = {
         "estimator": "evals_per_transition = n_energy_evals / n_transitions (censored exponential MLE); "
                      "extrapolated = 1 / (k dt), k = kappa/(2 pi) exp(-(barrier_energy - U_min)/kT), "
                      "kappa = kT / largest variance of the visited configurations",
         "lower_bound_95": n_evals / 3.0 if n_tr == 0 else None,
-        "soft_mode_curvature": kappa, "min_energy": e_min, "barrier_energy": barrier_energy, "max_steps": max_steps,
-        "stopped_by_time_limit": stopped_by_time, "n_paths_stored": len(stored),
-        "n_paths_too_long": n_tr - len(stored) if store_paths else None,
+        "soft_mode_curvature": kappa, "min_energy": run.e_min, "barrier_energy": barrier_energy,
+        "max_steps": max_steps, "stopped_by_time_limit": run.stopped_by_time, "n_paths_stored": len(run.stored),
+        "n_paths_too_long": n_tr - len(run.stored) if store_paths else None,
         "mean_path_frames": float(paths.info["lengths"].double().mean()) if paths is not None else None,
         "mean_first_passage_time": float(steps_run.sum()) * dt / n_tr if n_tr else None,
-        "wall_s": time.perf_counter() - t0,
+        "wall_s": run.wall_s,
     }
     return UnbiasedMDResult(
         n_energy_evals=n_evals, n_chains=n_chains, n_transitions=n_tr, first_passage_steps=first_passage,
@@ -307,3 +281,151 @@ def unbiased_md(potential, x_start, *, state_a, state_b, kT: float, dt: float, n
         evals_per_transition_lower_bound=None if n_tr else float(n_evals),
         evals_per_transition_extrapolated=extrapolated, paths=paths, kT=kT, dt=dt, info=info,
     )
+
+
+@dataclass
+class MDRun:
+    """Raw outcome of :func:`run_md`.
+
+    Attributes
+    ----------
+    transitions : list of (replica, steps)
+        Every A -> B transition in order: the replica and its steps since its (re)start.
+    stored : list of (replica, frames, energies)
+        Transition paths (last frame in A to first frame in B) of at most ``max_path_frames``
+        frames, ordered by replica, then time.
+    steps_run : Tensor, shape ``(n,)``, int64
+        Steps each replica ran.
+    n_energy_evals, n_readouts : int
+        Engine evaluations and read-outs, the start configurations included.
+    e_min : float
+        Lowest energy seen (start configurations and recorded frames).
+    sum_x, sum_xx : Tensor or None
+        First and second moments of the recorded frames (``track_moments``).
+    n_frames_seen : int
+    stopped_by_time : bool
+    wall_s : float
+    """
+
+    transitions: list
+    stored: list
+    steps_run: torch.Tensor
+    n_energy_evals: int
+    n_readouts: int
+    e_min: float
+    sum_x: Optional[torch.Tensor]
+    sum_xx: Optional[torch.Tensor]
+    n_frames_seen: int
+    stopped_by_time: bool
+    wall_s: float
+
+
+def run_md(engine, x0, *, state_a, state_b, budget: int, steps_per_frame: int = 1, restart_rng=None,
+           store_paths: bool = True, max_path_frames: int = 4000, max_transitions: Optional[int] = None,
+           time_limit_s: Optional[float] = None, track_moments: bool = False) -> MDRun:
+    """Unbiased dynamics of the replicas ``x0`` on ``engine`` until they reach B: THE loop of the package.
+
+    Every ``steps_per_frame`` steps a frame is recorded and tested: in A it restarts the replica's
+    transition-path buffer, in B it ends a transition (recorded; its path stored when it has at
+    most ``max_path_frames`` frames). Without ``restart_rng`` a replica stops at its first
+    transition (vectorised chains of :func:`unbiased_md`); with it the replica restarts at its
+    start configuration with Maxwell-Boltzmann velocities seeded from ``restart_rng`` (one
+    replica, :func:`~tps.baselines.openmm_unbiased_md`), so every transition is a first passage.
+
+    Parameters
+    ----------
+    engine : Engine
+        Vectorised, or holding one replica.
+    x0 : Tensor, shape ``(n, *event)``
+        Start configurations (in A).
+    state_a, state_b : Volume
+    budget : int
+        Steps per replica (a replica stops at the first frame at or past it).
+    steps_per_frame : int
+    restart_rng : numpy.random.Generator, optional
+        Velocity seeds of the (re)starts.
+    store_paths, max_path_frames, max_transitions, time_limit_s
+        As :func:`unbiased_md`.
+    track_moments : bool
+        Accumulate the moments of the recorded frames.
+
+    Returns
+    -------
+    MDRun
+    """
+    n = x0.shape[0]
+    if len(engine.batches(n)) != 1:
+        raise ValueError(f"x0: this engine runs one replica at a time; got {n} start configurations")
+    event = tuple(engine.event_shape)
+    t0 = time.perf_counter()
+    evals0, readouts0 = engine.n_energy_evals, engine.n_readouts
+    if vectorised(engine):
+        engine.set_positions(x0)
+        e0 = engine.observe()[1]
+    else:
+        e0 = torch.cat([engine.energy(x) for x in x0])
+
+    def restart(rows):
+        engine.set_positions(x0[rows])
+        engine.draw_velocities([int(restart_rng.integers(1, 2**31 - 1)) for _ in rows])
+
+    if restart_rng is not None:
+        restart(torch.arange(n))
+    e_min = float(e0.min())
+    dim = x0[0].numel()
+    sum_x = torch.zeros(dim, dtype=torch.float64) if track_moments else None  # moments of the visited frames
+    sum_xx = torch.zeros(dim, dim, dtype=torch.float64) if track_moments else None
+    n_seen = 0
+    ids = torch.arange(n)  # replicas still running
+    steps = torch.zeros(n, dtype=torch.int64)
+    since = torch.zeros(n, dtype=torch.int64)
+    if store_paths:
+        buf_x = torch.empty((n, max_path_frames) + event, dtype=torch.float64)
+        buf_e = torch.empty((n, max_path_frames), dtype=torch.float64)
+        buf_x[:, 0], buf_e[:, 0] = x0, e0
+        ptr = torch.zeros(n, dtype=torch.int64)  # frames since the last frame in A
+    transitions, stored = [], []
+    stopped_by_time = False
+    while len(ids) and bool((steps[ids] < budget).all()):
+        frames, energies = engine.step(steps_per_frame, 1, rows=None if len(ids) == n else ids)
+        x, e = frames[:, 0], energies[:, 0]
+        steps[ids] += steps_per_frame
+        since[ids] += steps_per_frame
+        e_min = min(e_min, float(e.min()))
+        if track_moments:
+            flat = x.reshape(len(x), dim)
+            sum_x += flat.sum(0)
+            sum_xx += flat.T @ flat
+        n_seen += len(x)
+        in_b = state_b(x)
+        if store_paths:
+            ptr[ids] = torch.where(state_a(x), 0, ptr[ids] + 1)
+            slot = ptr[ids].clamp(max=max_path_frames - 1)
+            buf_x[ids, slot] = x
+            buf_e[ids, slot] = e
+        if bool(in_b.any()):
+            done = ids[in_b]
+            for c in done.tolist():
+                transitions.append((c, int(since[c])))
+                if store_paths and int(ptr[c]) < max_path_frames:
+                    m = int(ptr[c]) + 1
+                    stored.append((c, buf_x[c, :m].clone(), buf_e[c, :m].clone()))
+            if max_transitions is not None and len(transitions) >= max_transitions:
+                break
+            if restart_rng is None:
+                ids = ids[~in_b]
+                if len(ids) == 0:
+                    break
+            else:
+                restart(done)
+                since[done] = 0
+                if store_paths:
+                    ptr[done] = 0
+                    buf_x[done, 0], buf_e[done, 0] = x0[done], e0[done]
+        if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
+            stopped_by_time = True
+            break
+    stored.sort(key=lambda s: s[0])  # stable: by replica, then time
+    return MDRun(transitions=transitions, stored=stored, steps_run=steps, n_energy_evals=engine.n_energy_evals - evals0,
+                 n_readouts=engine.n_readouts - readouts0, e_min=e_min, sum_x=sum_x, sum_xx=sum_xx, n_frames_seen=n_seen,
+                 stopped_by_time=stopped_by_time, wall_s=time.perf_counter() - t0)
