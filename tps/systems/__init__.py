@@ -18,11 +18,11 @@ from tps.systems.base import ModelMismatch, ReferenceValue, System
 BUNDLED = ("tps.systems.muller_brown", "tps.systems.alanine_dipeptide", "tps.systems.alanine_dipeptide_phipsi",
            "tps.systems.glycine_dipeptide")
 
-_REGISTRY: Dict[str, Tuple[Callable, Callable]] = {}
+_REGISTRY: Dict[str, Tuple[Callable, Callable, str]] = {}
 _LOADED = False
 
 
-def register(name: str, factory: Callable, *, protocols: Callable) -> None:
+def register(name: str, factory: Callable, *, protocols: Callable, description: str = "") -> None:
     """Register a system under ``name`` (registering a name again replaces it).
 
     Parameters
@@ -34,6 +34,8 @@ def register(name: str, factory: Callable, *, protocols: Callable) -> None:
     protocols : callable
         ``protocols(quick=False) -> Protocols``: the default numbers, available without building
         the system (:func:`protocols_of`).
+    description : str
+        One line for ``tps systems`` and ``results.json`` (:func:`describe`).
 
     Examples
     --------
@@ -45,7 +47,7 @@ def register(name: str, factory: Callable, *, protocols: Callable) -> None:
     """
     if not callable(factory) or not callable(protocols):
         raise TypeError("register: factory and protocols must be callables")
-    _REGISTRY[str(name)] = (factory, protocols)
+    _REGISTRY[str(name)] = (factory, protocols, str(description))
 
 
 def unregister(name: str) -> None:
@@ -96,6 +98,17 @@ def protocols_of(name: str, *, quick: bool = False):
     return _entry(name)[1](quick=quick)
 
 
+def describe(name: str) -> str:
+    """The one-line description of ``name`` without building the system.
+
+    Examples
+    --------
+    >>> describe("muller-brown")
+    'Muller-Brown 2-D potential at kT = 12.5, minimum A -> minimum B (dimensionless units)'
+    """
+    return _entry(name)[2]
+
+
 def load(name: str, **kwargs) -> System:
     """Load a bundled system by name (see :func:`available`).
 
@@ -142,4 +155,4 @@ def load(name: str, **kwargs) -> System:
 
 
 __all__ = ["System", "ReferenceValue", "ModelMismatch", "load", "available", "register", "unregister",
-           "protocols_of", "BUNDLED"]
+           "protocols_of", "describe", "BUNDLED"]

@@ -20,7 +20,6 @@ Accessors for all-atom work: :func:`read_structure`, :func:`minimized_structures
 from __future__ import annotations
 
 import json
-import math
 from importlib import resources
 from pathlib import Path
 from typing import Dict, Optional, Tuple
@@ -31,6 +30,7 @@ import openmm.app as app
 import openmm.unit as unit
 import torch
 
+from tps.core.units import check_radians  # noqa: F401 - re-exported (tps.systems.alanine_dipeptide.check_radians)
 from tps.potentials.openmm import OpenMMPotential, PhiPsi, boltzmann_kT
 from tps.states import Ball
 from tps.systems import register
@@ -233,34 +233,6 @@ def reference_minima() -> dict:
 
 
 # ---------------------------------------------------------------------- angles
-def check_radians(values, name: str) -> torch.Tensor:
-    """Return ``values`` as a float64 tensor; reject angles outside ``[-2 pi, 2 pi]``.
-
-    Such values are almost always degrees passed where radians are expected.
-
-    Raises
-    ------
-    ValueError
-        If a value is not finite or lies outside ``[-2 pi, 2 pi]``.
-
-    Examples
-    --------
-    >>> check_radians([-150.0, 150.0], "centers")
-    Traceback (most recent call last):
-        ...
-    ValueError: centers: angles must be in radians within [-2*pi, 2*pi]; got [-150.0, 150.0], which looks like degrees (convert with math.radians)
-    """
-    t = torch.as_tensor(values, dtype=torch.float64)
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name}: expected finite angles in radians, got {values!r}")
-    if (t.abs() > 2 * math.pi).any():
-        raise ValueError(
-            f"{name}: angles must be in radians within [-2*pi, 2*pi]; got {t.tolist()}, "
-            "which looks like degrees (convert with math.radians)"
-        )
-    return t
-
-
 def basin_states(centers: Dict[str, Tuple[float, float]], cv, *, radius: float = STATE_RADIUS) -> Dict[str, Ball]:
     """Balls in (phi, psi), periodic, radius in rad, around ``centers`` (name -> (phi, psi) rad).
 
@@ -318,6 +290,12 @@ def load_free_energy_surface(path=None):
     phi = np.unique(data[:, 0])
     psi = np.unique(data[:, 1])
     return phi, psi, data[:, 2].reshape(len(psi), len(phi))
+
+
+def recipe_training_frames(model) -> np.ndarray:
+    """Training frames ``(n_frames, 22, 3)`` nm of an all-atom model, regenerated from its
+    ``tps train alanine-dipeptide`` recipe (:meth:`tps.systems.molecule.MoleculeSystem.training_frames`)."""
+    return load().training_frames(model)
 
 
 # -------------------------------------------------------------------- protocols
@@ -408,4 +386,4 @@ def load(*, platform="auto", state_radius: float = STATE_RADIUS, state_centers: 
     )
 
 
-register(NAME, load, protocols=protocols)
+register(NAME, load, protocols=protocols, description=DESCRIPTION)

@@ -237,4 +237,4 @@ def load(*, state_radius: float = STATE_RADIUS) -> PhiPsiSystem:
                         target="C7ax", pretrained=NAME, periods=periods, grid=grid)
 
 
-register(NAME, load, protocols=protocols)
+register(NAME, load, protocols=protocols, description=DESCRIPTION)

@@ -46,6 +46,10 @@ class ModelMismatch(ValueError):
     """A model that does not fit the system (the message names what differs)."""
 
 
+class InputError(ValueError):
+    """A user input the system cannot use: the message is ``"problem; fix"`` (command-line flag names)."""
+
+
 def curve_parts(curve) -> tuple:
     """``(x, logsnr, scaling, extra)`` of a curve: a :class:`tps.spacetime.curve.Curve` or the
     ``tps-curve/1`` dict of ``tps geodesic`` (``x`` float64 model coordinates, ``logsnr`` float64,
@@ -139,6 +143,37 @@ class System:
         from tps.systems import protocols_of
 
         return protocols_of(self.name, quick=quick)
+
+    def avoid_settings(self, *, point=None, structure=None, phipsi=None) -> dict:
+        """Validated input of a region-avoiding run, checked before anything is written.
+
+        A 2-D system avoids a point (``point``, or ``phipsi`` on a periodic (phi, psi) system);
+        returns ``{"avoid": (x, y)}``. Molecules override this (structures or (phi, psi)).
+
+        Raises
+        ------
+        InputError
+            ``"problem; fix"`` naming the command-line flag.
+
+        Examples
+        --------
+        >>> from tps.systems import load
+        >>> load("muller-brown").avoid_settings(point=(-0.5, 1.0))
+        {'avoid': (-0.5, 1.0)}
+        """
+        if structure is not None:
+            raise InputError(f"--avoid-structure: {self.name} is not a molecule; pass the point to avoid as --avoid X Y")
+        if phipsi is not None:
+            if self.periods is None:
+                raise InputError(f"--avoid-phipsi: {self.name} has no (phi, psi) coordinates; "
+                                 "pass the point as --avoid X Y")
+            if point is not None:
+                raise InputError("--avoid and --avoid-phipsi were both given; pass only one of them")
+            point = phipsi
+        if point is None:
+            raise InputError("--constraint region-avoiding needs the point to avoid; "
+                             "add --avoid X Y (phi psi in rad for alanine-dipeptide-phipsi)")
+        return {"avoid": tuple(float(v) for v in point)}
 
     # ------------------------------------------------------------------ the steps of a run
     def _missing(self, what: str):

@@ -45,4 +45,4 @@ def load(*, platform="auto", state_radius: float = 0.75) -> MoleculeSystem:
                          state_radius=state_radius)
 
 
-register(NAME, load, protocols=protocols)
+register(NAME, load, protocols=protocols, description=DESCRIPTION)

@@ -12,20 +12,22 @@ Kabsch-rotated onto the start (:mod:`tps.workflows.cartesian`). Units: nm, ps, k
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Tuple
 
 import torch
 
-from tps.systems.base import ModelMismatch, System, curve_centres, curve_parts
+from tps.systems.base import InputError, ModelMismatch, System, curve_parts
 from tps.systems.surface import add_selection_evals, draw_phipsi, low_variance, paths_figure, payload
 
 #: Prepared (minimised, aligned) endpoints per system name: minimisation is deterministic, done once.
 _ENDPOINTS: dict = {}
+#: Regenerated training frames per (system, data_steps, report_interval, seed), with their fitted scale.
+_RECIPE_FRAMES: dict = {}
 
 
-class AvoidInputError(ValueError):
+class AvoidInputError(InputError):
     """What to avoid cannot be used (``"problem; fix"``; the problem names the caller's ``label``)."""
 
 
@@ -115,6 +117,57 @@ class MoleculeSystem(System):
         za, zb = self.prepared_endpoints().model_coordinates(model.scaling)
         return za.to(dtype=p.dtype, device=p.device), zb.to(dtype=p.dtype, device=p.device)
 
+    def avoid_settings(self, *, point=None, structure=None, phipsi=None) -> dict:
+        """Validated ``--avoid-structure`` / ``--avoid-phipsi`` (nothing is written before this passes): the
+        file's atoms, radians, and an avoided (phi, psi) region that contains neither endpoint (periodic
+        ball of the states' radius). Returns the run settings of the avoided region.
+
+        Raises
+        ------
+        InputError
+            ``"problem; fix"`` naming the command-line flag.
+        """
+        import hashlib
+
+        import numpy as np
+
+        from tps.metrics.molecular import kabsch_align
+        from tps.potentials.openmm import phi_psi
+        from tps.systems.alanine_dipeptide import check_radians
+        from tps.workflows.avoidance import check_endpoints_outside, read_structure_to_avoid
+        from tps.workflows.cartesian import Endpoints
+
+        cp = self.protocols().constraints
+        if point is not None:
+            raise InputError(f"--avoid: {self.name} is all-atom; pass --avoid-phipsi PHI PSI (rad) or "
+                             "--avoid-structure FILE.pdb")
+        if structure is not None and phipsi is not None:
+            raise InputError("--avoid-structure and --avoid-phipsi were both given; pass only one of them")
+        if structure is None and phipsi is None:
+            raise InputError("--constraint region-avoiding needs what to avoid; "
+                             "add --avoid-structure FILE.pdb or --avoid-phipsi PHI PSI (rad)")
+        top = self.omm_topology
+        a, b = self.endpoints[self.start].numpy(), self.endpoints[self.target].numpy()
+        ends = Endpoints(a, kabsch_align(b, a) + a.mean(0), a.mean(0))
+        flag = "--avoid-structure" if structure is not None else "--avoid-phipsi"
+        rule = {"avoid_depth_fraction": cp.avoid_depth_fraction, "avoid_penalty_ratio": cp.avoid_penalty_ratio}
+        try:
+            if structure is not None:
+                x = read_structure_to_avoid(structure, top)
+                check_endpoints_outside(phi_psi(torch.as_tensor(x), top).numpy(), ends, top, what=flag)
+                digest = hashlib.sha256(Path(structure).read_bytes()).hexdigest()
+                return {"avoid_structure": str(Path(structure).resolve()), "avoid_structure_sha256": digest, **rule}
+            pt = check_radians(phipsi, flag).numpy()
+            check_endpoints_outside(pt, ends, top, what=flag)
+        except ValueError as exc:
+            problem, _, fix = _oneline(exc).partition("; ")
+            for name in ("avoid_structure", "avoid_phipsi"):
+                problem = problem.replace(name, flag, 1) if problem.startswith(name) else problem
+            problem = problem if problem.startswith("--") else f"{flag}: {problem}"
+            fix = fix or "see 'tps run --help'"
+            raise InputError(f"{problem}; {fix}") from None
+        return {"avoid_phipsi": tuple(float(v) for v in np.asarray(pt)), "avoid_frames": cp.avoid_frames, **rule}
+
     # ----------------------------------------------------------------- geodesic
     def solve_payload(self, model, options, *, constraint="none", constraint_protocol=None, avoid=None,
                       extras=None, progress=False) -> dict:
@@ -148,9 +201,7 @@ class MoleculeSystem(System):
         import numpy as np
 
         from tps.potentials.openmm import phi_psi
-        from tps.workflows.avoidance import (
-            AvoidanceRule, frames_near_phipsi, read_structure_to_avoid, recipe_training_frames, solve_avoiding,
-        )
+        from tps.workflows.avoidance import AvoidanceRule, frames_near_phipsi, read_structure_to_avoid, solve_avoiding
 
         avoid = dict(avoid or {})
         top = self.omm_topology
@@ -161,7 +212,7 @@ class MoleculeSystem(System):
         else:
             flag = avoid.get("label", "avoid_phipsi")
             try:
-                frames = recipe_training_frames(model)
+                frames = self.training_frames(model)
             except ValueError as exc:
                 problem, _, fix = _oneline(exc).partition("; ")
                 raise AvoidInputError(f"{flag}: {problem.removeprefix('model: ')}; "
@@ -277,6 +328,58 @@ class MoleculeSystem(System):
         return Path(path)
 
     # ----------------------------------------------------------------- training
+    def training_frames(self, model):
+        """The training frames of ``model``, regenerated from the ``tps train`` recipe it carries.
+
+        Models written by ``tps train`` (the pretrained one included) record the MD that made their
+        data (``metadata["recipe"]``: steps per start, report interval, seed); that MD is
+        deterministic, so the frames are regenerated (cached per process) and checked against the
+        scale fitted on them at training time.
+
+        Returns
+        -------
+        ndarray, shape ``(n_frames, n_atoms, 3)``, nm
+
+        Raises
+        ------
+        ValueError
+            If the model carries no recipe of this system, or the regenerated frames do not give its scale.
+
+        Examples
+        --------
+        >>> from tps.diffusion import AffineScaling, DiffusionModel
+        >>> from tps.systems import load
+        >>> from tps.workflows.cartesian import build_denoiser
+        >>> aldp = load("alanine-dipeptide", platform="Reference")
+        >>> bare = DiffusionModel(build_denoiser(aldp.topology, hidden=8, n_layers=1),
+        ...                       AffineScaling((0.0,) * 66, 0.16, (22, 3)))
+        >>> aldp.training_frames(bare)
+        Traceback (most recent call last):
+            ...
+        ValueError: model: carries no 'tps train alanine-dipeptide' recipe to regenerate its training frames from; pass structures to avoid instead
+        """
+        import numpy as np
+
+        from tps.systems.protocols import TrainingProtocol
+        from tps.workflows.cartesian import fit_scaling
+
+        recipe = model.metadata.get("recipe") or {}
+        a = recipe.get("arguments") or {}
+        if recipe.get("system") != self.name or "data_steps" not in a or "report_interval" not in a:
+            raise ValueError(f"model: carries no 'tps train {self.name}' recipe to regenerate its training frames "
+                             "from; pass structures to avoid instead")
+        key = (self.name, int(a["data_steps"]), int(a["report_interval"]), int(recipe.get("seed", 0)))
+        if key not in _RECIPE_FRAMES:
+            protocol = TrainingProtocol(steps=1, batch_size=1, hidden=1, layers=1, data_steps=key[1],
+                                        report_interval=key[2])
+            data = self.training_data(protocol, seed=key[3])
+            _RECIPE_FRAMES[key] = (data.positions.astype(np.float64), fit_scaling(data.positions).scale)
+        frames, scale = _RECIPE_FRAMES[key]
+        if abs(scale / model.scaling.scale - 1.0) > 1e-5:
+            raise ValueError(f"model: the regenerated training frames have scale {scale:.6g} nm, the model "
+                             f"{model.scaling.scale:.6g} nm; pass structures to avoid instead")
+        return frames
+
     def training_data(self, protocol, *, seed: int, progress: bool = False):
         """OpenMM MD from the start and target minima (``data_steps`` each, a frame every ``report_interval``)."""
         from tps.sampling.md import md_samples

@@ -204,4 +204,4 @@ def load(*, kT: float = 12.5, state_radius: float = 0.1) -> System:
                              description=DESCRIPTION, start="A", target="B", pretrained=NAME)
 
 
-register(NAME, load, protocols=protocols)
+register(NAME, load, protocols=protocols, description=DESCRIPTION)

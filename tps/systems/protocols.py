@@ -161,6 +161,10 @@ RUN_FIELDS = {
 }
 
 
+_CORE_GEODESIC = ("logsnr", "n_points", "init_dips", "coarse_points", "coarse_iter", "max_iter")
+_RUN_TIME_FIELDS = ("avoid_frames", "avoid_depth_fraction", "avoid_penalty_ratio")
+
+
 @dataclass(frozen=True)
 class Protocols:
     """Every number of a run of one system.
@@ -195,6 +199,35 @@ class Protocols:
     def replace(self, **changes) -> "Protocols":
         """A copy with whole parts replaced (``geodesic=...``, ``sampler=...``, ...)."""
         return dataclasses.replace(self, **changes)
+
+    def settings(self) -> dict:
+        """The flat ``tps run`` settings of this bundle (names of :data:`RUN_FIELDS`), for records.
+
+        Geodesic fields are the core ones (logsnr, n_points, init_dips, coarse_points,
+        coarse_iter, max_iter) plus any that differ from :class:`GeodesicOptions`' defaults;
+        fields that are None are left out, and so are the all-atom region-avoiding fields, which
+        apply only to a region-avoiding run.
+
+        Examples
+        --------
+        >>> from tps.systems import protocols_of
+        >>> sorted(protocols_of("alanine-dipeptide").settings())[:6]
+        ['coarse_iter', 'coarse_points', 'frames_per_point', 'friction', 'init_dips', 'logsnr']
+        """
+        default = GeodesicOptions()
+        out = {}
+        for name, (part, key) in RUN_FIELDS.items():
+            if key in _RUN_TIME_FIELDS:
+                continue
+            if part == "extras":
+                value = self.extras.get(key)
+            else:
+                value = getattr(getattr(self, part), key, None)
+                if part == "geodesic" and key not in _CORE_GEODESIC and value == getattr(default, key):
+                    continue
+            if value is not None:
+                out[name] = value
+        return out
 
     def with_settings(self, **settings) -> "Protocols":
         """Apply flat ``tps run`` settings (names of :data:`RUN_FIELDS`; None values ignored).
