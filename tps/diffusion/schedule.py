@@ -227,4 +227,8 @@ def restraint_schedule(x, logsnr, scaling=None, *, kT: Optional[float] = None) -
         centres, reduced = scaling.to_physical(z), torch.exp(lam) / scaling.scale**2
     if kT is None:
         return RestraintSchedule(centres, reduced, lam, None)
-    return RestraintSchedule(centres, float(kT) * reduced.double(), lam, float(kT))
+    # (kT e^lam) / scale^2 in this order and float64: the rounding of the molecular samplers' schedule
+    stiffness = float(kT) * torch.exp(lam.double())
+    if scaling is not None:
+        stiffness = stiffness / scaling.scale**2
+    return RestraintSchedule(centres, stiffness, lam, float(kT))
