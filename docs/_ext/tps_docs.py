@@ -36,10 +36,10 @@ API_DIR = DOCS / "api" / "modules"
 NOTEBOOK_DIR = DOCS / "notebooks"
 AUTOGEN = DOCS / "_autogen"
 
-#: Sub-packages in the order of the package's layers (tps/__init__.py); any other public
-#: sub-package found in ``tps/`` follows them in alphabetical order.
-PACKAGES = ("potentials", "diffusion", "spacetime", "sampling", "metrics", "baselines", "systems",
-            "pretrained", "workflows", "io", "cli")
+#: Sub-packages in the order of the package's layers, bottom up (tps/__init__.py, ARCHITECTURE.md);
+#: any other public sub-package found in ``tps/`` follows them in alphabetical order.
+PACKAGES = ("core", "io", "potentials", "diffusion", "spacetime", "parallel", "engines", "sampling", "metrics",
+            "baselines", "workflows", "pretrained", "systems", "interop", "pipeline", "cli", "testing")
 
 
 def _write_if_changed(path: Path, text: str) -> None:
