@@ -100,8 +100,9 @@ from tps.diffusion import (AffineScaling, DiffusionModel, PeriodicMLPConfig, Per
 from tps.metrics import summarize
 from tps.potentials.grid import bilinear, check_radians
 from tps.sampling import annealed_langevin, langevin_samples
-from tps.sampling.paths import Paths
+from tps.core import Paths
 from tps.spacetime import LowVariance, RegionAvoidance, geodesic
+from tps.systems import protocols_of
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -110,7 +111,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="reference 'phi psi z' grid (e.g. shared/reference/aldp_phipsi_surface_holdijk.dat): the "
                         "seed paper's protocol with kT = 1; default: the package's own OpenMM free-energy surface")
     p.add_argument("--quick", action="store_true", help="smaller training budget (about a minute of CPU time)")
-    p.add_argument("--paths", type=int, default=1000, help="paths per method (default 1000)")
+    n_paths = protocols_of("alanine-dipeptide-phipsi").sampler.n_paths
+    p.add_argument("--paths", type=int, default=n_paths, help=f"paths per method (default {n_paths})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--avoid", type=float, nargs=2, metavar=("PHI", "PSI"), default=None,
                    help="(phi, psi) in rad to avoid for spacetime-geodesic-region-avoiding (default: where the "

@@ -9,7 +9,8 @@ Protocol (issue 11, items 4 and 5), pretrained all-atom EGNN (``tps/pretrained``
    checked against the scale fitted at training time), and the ``k = 8`` frames nearest the avoided
    (phi, psi) point (default alpha-R, (-1.05, -0.70) rad = (-60, -40) degrees) are the structures to
    avoid (:func:`tps.workflows.avoidance.frames_near_phipsi`).
-3. Unconstrained geodesic with the ``tps run alanine-dipeptide`` settings, then the region-avoiding
+3. Unconstrained geodesic with the ``tps run alanine-dipeptide`` settings (read from
+   ``tps.systems.protocols_of("alanine-dipeptide")``), then the region-avoiding
    geodesic (:func:`tps.workflows.avoidance.solve_avoiding`): thresholds ``rho2_j`` halfway up the
    unconstrained curve's KL dip towards each structure, weight = 10x its curve energy, LowVariance
    at its lowest logSNR (``AvoidanceRule`` defaults; nothing tuned per run).
@@ -139,6 +140,7 @@ def run(args) -> dict:
     from tps.diffusion import DiffusionModel
     from tps.potentials.openmm import phi_psi
     from tps.systems import alanine_dipeptide as aldp
+    from tps.systems import protocols_of
     from tps.workflows.avoidance import (
         AvoidanceRule, check_endpoints_outside, frames_near_phipsi, recipe_training_frames, relative_kl_profiles,
         solve_avoiding,
@@ -163,13 +165,15 @@ def run(args) -> dict:
     t0 = time.perf_counter()
     frames = recipe_training_frames(model)
     t_frames = time.perf_counter() - t0
-    idx = frames_near_phipsi(frames, top, point, k=8)
+    protocols = protocols_of("alanine-dipeptide")  # the 'tps run alanine-dipeptide' settings
+    cp, geo, sampler = protocols.constraints, protocols.geodesic, protocols.sampler
+    idx = frames_near_phipsi(frames, top, point, k=cp.avoid_frames)
     structures = frames[idx]
     structures_pp = phi_psi(torch.as_tensor(structures), top).numpy()
-    opts = dict(n_points=64, n_nodes=8, max_iter=30, init_dips=(2.0, -1.0), coarse_points=16, coarse_iter=20,
-                seed=args.seed)
-    n_paths, spp, fpp = (4, 60, 4) if args.quick else (args.paths, 250, 10)
-    rule = AvoidanceRule()
+    opts = dict(n_points=geo.n_points, n_nodes=geo.n_nodes, max_iter=geo.max_iter, init_dips=tuple(geo.init_dips),
+                coarse_points=geo.coarse_points, coarse_iter=geo.coarse_iter, seed=args.seed)
+    n_paths, spp, fpp = (4, 60, 4) if args.quick else (args.paths, sampler.steps_per_point, sampler.frames_per_point)
+    rule = AvoidanceRule(depth_fraction=cp.avoid_depth_fraction, penalty_ratio=cp.avoid_penalty_ratio)
     t0 = time.perf_counter()
     free = solve_geodesic(model, endpoints, **opts)
     t_free = time.perf_counter() - t0

@@ -115,21 +115,23 @@ def reference_setting(path: Path) -> Optional[Setting]:
 
 
 def own_setting() -> Optional[Setting]:
-    """The package's own free-energy surface (kJ/mol, 300 K), or None (with a message) if not built yet."""
-    from tps.systems.alanine_dipeptide import KT, data_dir, reference_minima
+    """The package's own free-energy surface (kJ/mol, 300 K), or None (with a message) if not built yet.
+
+    Surface, potential, kT and endpoints are those of the registered system
+    ``alanine-dipeptide-phipsi`` (:func:`tps.systems.load`).
+    """
+    from tps.systems import load
+    from tps.systems.alanine_dipeptide import data_dir
 
     path = data_dir() / "fes_phipsi.dat"
     if not path.exists():
         print(f"aldp-2d: the package's own free-energy surface {path} does not exist yet (it is produced by the "
               f"metadynamics recipe in systems/alanine_dipeptide); nothing to do without --surface")
         return None
-    grid = read_grid(path)
-    minima = reference_minima()["minima"]
-    start = torch.tensor([minima["C5"]["phi_rad"], minima["C5"]["psi_rad"]], dtype=torch.float64)
-    end = torch.tensor([minima["C7ax"]["phi_rad"], minima["C7ax"]["psi_rad"]], dtype=torch.float64)
-    lb = grid_lower_bound(grid, start.tolist(), end.tolist())
+    system = load("alanine-dipeptide-phipsi")
+    start, end = system.endpoints[system.start], system.endpoints[system.target]
+    lb = grid_lower_bound(system.grid, start.tolist(), end.tolist())
     return Setting("alanine-dipeptide (phi, psi), own OpenMM free-energy surface (amber99sbildn, vacuum, 300 K)",
-                   grid, PeriodicGridPotential(grid, energy_unit="kJ/mol"), float(KT), "kJ/mol", start, end,
-                   lb.value, lb.path,
+                   system.grid, system.potential, float(system.kT), system.energy_unit, start, end, lb.value, lb.path,
                    {"surface": str(path), "endpoints": "(phi, psi) of the minimised C5 and C7ax structures "
                                                         "(tps/systems/data/alanine_dipeptide/minima.json)"})

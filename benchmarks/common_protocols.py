@@ -8,6 +8,11 @@ They live here, not in their runners, because ``benchmarks/reference_ensemble.py
 dynamics (time steps, friction, frame spacing) and runners never import each other. Each runner's
 ``results.json`` records its protocol under ``protocol``.
 
+One home for every number: the fields that are also ``tps run`` / ``tps train`` defaults (training
+data and network, geodesic solver, constraints, sampler) are READ from the system's protocols
+(:func:`tps.systems.protocols_of`, full or ``quick``); the fields written here are the
+benchmark's own (density geodesics, MD baselines, path-density histogram, wall-time caps).
+
 Examples
 --------
 >>> MULLER_BROWN_QUICK.n_chains, MullerBrownProtocol().md_dt
@@ -20,29 +25,71 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tps.systems import protocols_of
+
+
+def _muller_brown(p) -> dict:
+    """The fields of :class:`MullerBrownProtocol` owned by the ``muller-brown`` system's protocols ``p``."""
+    t, g, c = p.training, p.geodesic, p.constraints
+    return dict(n_chains=t.chains, data_steps=t.data_steps, data_dt=t.data_dt, burn_in=t.burn_in, thin=t.thin,
+                hidden=t.hidden, n_blocks=t.layers, train_steps=t.steps, batch_size=t.batch_size, logsnr=g.logsnr,
+                low_variance_threshold=c.low_variance_threshold, low_variance_weight=c.low_variance_weight,
+                n_points=g.n_points, steps_per_point=p.sampler.steps_per_point, step_size=p.sampler.step_size,
+                init_dips=tuple(g.init_dips), coarse_points=g.coarse_points)
+
+
+def _phipsi(p) -> dict:
+    """The fields of :class:`PhiPsiProtocol` owned by the ``alanine-dipeptide-phipsi`` system's protocols ``p``."""
+    t, g, c, s = p.training, p.geodesic, p.constraints, p.sampler
+    return dict(n_chains=t.chains, data_steps=t.data_steps, data_dt=t.data_dt, burn_in=t.burn_in, thin=t.thin,
+                hidden=t.hidden, n_blocks=t.layers, n_harmonics=t.harmonics, train_steps=t.steps,
+                batch_size=t.batch_size, logsnr=g.logsnr, clamp=g.clamp, n_points=g.n_points,
+                steps_per_point=s.steps_per_point, step_size=s.step_size, frames_per_point=s.frames_per_point,
+                init_dips=tuple(g.init_dips), coarse_points=g.coarse_points,
+                image_chord_ratio=p.extras["image_chord_ratio"], coarse_iter=g.coarse_iter, max_iter=g.max_iter,
+                low_variance_threshold=c.low_variance_threshold, low_variance_weight=c.low_variance_weight,
+                avoid_logsnr=c.avoid_logsnr, avoid_kl_margin=c.avoid_kl_margin, avoid_weight=c.avoid_weight,
+                avoid_low_variance_threshold=c.avoid_low_variance_threshold)
+
+
+def _cartesian(p) -> dict:
+    """The fields of :class:`CartesianProtocol` owned by the ``alanine-dipeptide`` system's protocols ``p``."""
+    t, g, c, s = p.training, p.geodesic, p.constraints, p.sampler
+    return dict(md_steps=t.data_steps, md_report_interval=t.report_interval, hidden=t.hidden, n_layers=t.layers,
+                train_steps=t.steps, batch_size=t.batch_size, logsnr=g.logsnr, n_points=g.n_points,
+                n_nodes=g.n_nodes, max_iter=g.max_iter, coarse_points=g.coarse_points, coarse_iter=g.coarse_iter,
+                init_dips=tuple(g.init_dips), low_variance_threshold=c.low_variance_threshold,
+                low_variance_weight=c.low_variance_weight, steps_per_point=s.steps_per_point,
+                frames_per_point=s.frames_per_point, timestep=s.timestep, friction=s.friction)
+
+
+_MB = _muller_brown(protocols_of("muller-brown"))
+_PHIPSI = _phipsi(protocols_of("alanine-dipeptide-phipsi"))
+_CARTESIAN = _cartesian(protocols_of("alanine-dipeptide"))
+
 
 @dataclass(frozen=True)
 class MullerBrownProtocol:
     """Every setting of the Muller-Brown runner (frozen; written to ``results.json``)."""
 
-    n_chains: int = 1000
-    data_steps: int = 10_000
-    data_dt: float = 2e-4
-    burn_in: int = 2000
-    thin: int = 20
-    hidden: int = 128
-    n_blocks: int = 3
-    train_steps: int = 4000
-    batch_size: int = 512
-    logsnr: float = 6.0            # endpoint anchor, model coordinates
-    low_variance_threshold: float = 5.0
-    low_variance_weight: float = 1e5   # must dominate curve energies of ~1e3 at logSNR 5-6
+    n_chains: int = _MB["n_chains"]
+    data_steps: int = _MB["data_steps"]
+    data_dt: float = _MB["data_dt"]
+    burn_in: int = _MB["burn_in"]
+    thin: int = _MB["thin"]
+    hidden: int = _MB["hidden"]
+    n_blocks: int = _MB["n_blocks"]
+    train_steps: int = _MB["train_steps"]
+    batch_size: int = _MB["batch_size"]
+    logsnr: float = _MB["logsnr"]  # endpoint anchor, model coordinates
+    low_variance_threshold: float = _MB["low_variance_threshold"]
+    low_variance_weight: float = _MB["low_variance_weight"]  # must dominate curve energies of ~1e3 at logSNR 5-6
     calibration_logsnr: float = 8.0    # restraints on the exact minimum-energy path (sampler check)
-    n_points: int = 128
-    steps_per_point: int = 15      # 128 * 15 + 1 = 1921 evaluations per path
-    step_size: float = 4e-4
-    init_dips: tuple = (6.0, 2.0, -2.0)   # multi-start logSNR dips of the geodesic solver
-    coarse_points: int = 32
+    n_points: int = _MB["n_points"]
+    steps_per_point: int = _MB["steps_per_point"]  # 128 * 15 + 1 = 1921 evaluations per path
+    step_size: float = _MB["step_size"]
+    init_dips: tuple = _MB["init_dips"]  # multi-start logSNR dips of the geodesic solver
+    coarse_points: int = _MB["coarse_points"]
     # density geodesics (method.md section 6), at the anchor logSNR
     density_beta: float = 3.0          # p^(-beta); 3 is within 0.1 of the minimax limit with the exact score
     density_iter: int = 150            # solver iterations per knot level (levels 32, 64, 128 knots)
@@ -65,7 +112,7 @@ class MullerBrownProtocol:
     jsd_bins: int = 60                 # path_density_jsd grid: bins per axis over BOX
 
 
-MULLER_BROWN_QUICK = MullerBrownProtocol(n_chains=500, data_steps=6000, burn_in=1000, hidden=96, train_steps=1500,
+MULLER_BROWN_QUICK = MullerBrownProtocol(**_muller_brown(protocols_of("muller-brown", quick=True)),
                                          density_iter=60, md_chains=500, md_steps=2000, shooting_chains=128,
                                          shooting_rounds=10, shooting_save_every=1, fixed_chains=64, fixed_rounds=5)
 
@@ -100,33 +147,33 @@ class PhiPsiProtocol:
       pushed the curve over higher ridges (max energy 80 to 90) without moving it further away.
     """
 
-    n_chains: int = 2000
-    data_steps: int = 3000
-    data_dt: float = 1e-3            # reduced (U/kT) time step of the training-data chains
-    burn_in: int = 1000
-    thin: int = 20
-    hidden: int = 128
-    n_blocks: int = 3
-    n_harmonics: int = 3
-    train_steps: int = 3000
-    batch_size: int = 512
-    logsnr: float = 4.0              # endpoint anchor
-    clamp: bool = True               # ReLU per-coordinate products (authors' notebooks)
-    n_points: int = 128              # N
-    steps_per_point: int = 12        # K: N*K + 1 = 1537 evaluations per path
-    step_size: float = 3e-3          # ds, rad^2 (reduced)
-    frames_per_point: int = 12       # every Langevin step is a frame (max energy over all visited states)
-    init_dips: tuple = (4.0, 1.0)    # multi-start logSNR dips
-    coarse_points: int = 32
-    image_chord_ratio: float = 1.5   # periodic images solved: chord <= ratio * shortest chord
-    coarse_iter: int = 60             # L-BFGS iterations, coarse multi-start (all candidate images at once)
-    max_iter: int = 60                # L-BFGS iterations at full resolution (100/100 cost 2x, same paths)
-    low_variance_threshold: float = 3.0
-    low_variance_weight: float = 1e4  # curve energies are O(100): the penalty must dominate
-    avoid_logsnr: float = 4.0
-    avoid_kl_margin: float = 20.0     # relative-KL threshold = (min on the free geodesic) + margin
-    avoid_weight: float = 1e3
-    avoid_low_variance_threshold: float = 3.75
+    n_chains: int = _PHIPSI["n_chains"]
+    data_steps: int = _PHIPSI["data_steps"]
+    data_dt: float = _PHIPSI["data_dt"]  # reduced (U/kT) time step of the training-data chains
+    burn_in: int = _PHIPSI["burn_in"]
+    thin: int = _PHIPSI["thin"]
+    hidden: int = _PHIPSI["hidden"]
+    n_blocks: int = _PHIPSI["n_blocks"]
+    n_harmonics: int = _PHIPSI["n_harmonics"]
+    train_steps: int = _PHIPSI["train_steps"]
+    batch_size: int = _PHIPSI["batch_size"]
+    logsnr: float = _PHIPSI["logsnr"]  # endpoint anchor
+    clamp: bool = _PHIPSI["clamp"]  # ReLU per-coordinate products (authors' notebooks)
+    n_points: int = _PHIPSI["n_points"]  # N
+    steps_per_point: int = _PHIPSI["steps_per_point"]  # K: N*K + 1 = 1537 evaluations per path
+    step_size: float = _PHIPSI["step_size"]  # ds, rad^2 (reduced)
+    frames_per_point: int = _PHIPSI["frames_per_point"]  # every Langevin step is a frame (max energy over all visited states)
+    init_dips: tuple = _PHIPSI["init_dips"]  # multi-start logSNR dips
+    coarse_points: int = _PHIPSI["coarse_points"]
+    image_chord_ratio: float = _PHIPSI["image_chord_ratio"]  # periodic images solved: chord <= ratio * shortest chord
+    coarse_iter: int = _PHIPSI["coarse_iter"]  # L-BFGS iterations, coarse multi-start (all candidate images at once)
+    max_iter: int = _PHIPSI["max_iter"]  # L-BFGS iterations at full resolution (100/100 cost 2x, same paths)
+    low_variance_threshold: float = _PHIPSI["low_variance_threshold"]
+    low_variance_weight: float = _PHIPSI["low_variance_weight"]  # curve energies are O(100): the penalty must dominate
+    avoid_logsnr: float = _PHIPSI["avoid_logsnr"]
+    avoid_kl_margin: float = _PHIPSI["avoid_kl_margin"]  # relative-KL threshold = (min on the free geodesic) + margin
+    avoid_weight: float = _PHIPSI["avoid_weight"]
+    avoid_low_variance_threshold: float = _PHIPSI["avoid_low_variance_threshold"]
     # issue-5 rows (benchmarks/muller_brown.py): density geodesics at the anchor logSNR, MD baselines
     density_beta: float = 3.0
     density_iter: int = 150
@@ -148,7 +195,7 @@ class PhiPsiProtocol:
     jsd_bins: int = 60                # path_density_jsd grid: bins per axis over [-pi, pi)^2 (periodic)
 
 
-PHIPSI_QUICK = PhiPsiProtocol(n_chains=1000, data_steps=2000, burn_in=600, train_steps=1500, density_iter=60,
+PHIPSI_QUICK = PhiPsiProtocol(**_phipsi(protocols_of("alanine-dipeptide-phipsi", quick=True)), density_iter=60,
                               md_chains=250, md_steps=2000, shooting_chains=32, shooting_time_s=10.0,
                               shooting_max_frames=8000, fixed_chains=32, fixed_time_s=8.0, initial_candidates=2)
 
@@ -157,25 +204,25 @@ PHIPSI_QUICK = PhiPsiProtocol(n_chains=1000, data_steps=2000, burn_in=600, train
 class CartesianProtocol:
     """Every setting of the all-atom alanine dipeptide runner (frozen; written to ``results.json``)."""
 
-    md_steps: int = 250_000            # per start (C5, C7ax): 0.5 ns each at 2 fs
-    md_report_interval: int = 50       # 0.1 ps between training frames
-    hidden: int = 32
-    n_layers: int = 3
-    train_steps: int = 2400
-    batch_size: int = 64
-    logsnr: float = 4.0                # endpoint anchor, model coordinates
-    n_points: int = 64
-    n_nodes: int = 8
-    max_iter: int = 30
-    coarse_points: int = 16
-    coarse_iter: int = 20
-    init_dips: tuple = (2.0, -1.0)
-    low_variance_threshold: float = 3.0
-    low_variance_weight: float = 1e4
-    steps_per_point: int = 250         # 64 * 250 = 16 000 MD steps (32 ps) per path
-    frames_per_point: int = 10         # a frame every 25 steps (50 fs)
-    timestep: float = 0.002
-    friction: float = 1.0
+    md_steps: int = _CARTESIAN["md_steps"]  # per start (C5, C7ax): 0.5 ns each at 2 fs
+    md_report_interval: int = _CARTESIAN["md_report_interval"]  # 0.1 ps between training frames
+    hidden: int = _CARTESIAN["hidden"]
+    n_layers: int = _CARTESIAN["n_layers"]
+    train_steps: int = _CARTESIAN["train_steps"]
+    batch_size: int = _CARTESIAN["batch_size"]
+    logsnr: float = _CARTESIAN["logsnr"]  # endpoint anchor, model coordinates
+    n_points: int = _CARTESIAN["n_points"]
+    n_nodes: int = _CARTESIAN["n_nodes"]
+    max_iter: int = _CARTESIAN["max_iter"]
+    coarse_points: int = _CARTESIAN["coarse_points"]
+    coarse_iter: int = _CARTESIAN["coarse_iter"]
+    init_dips: tuple = _CARTESIAN["init_dips"]
+    low_variance_threshold: float = _CARTESIAN["low_variance_threshold"]
+    low_variance_weight: float = _CARTESIAN["low_variance_weight"]
+    steps_per_point: int = _CARTESIAN["steps_per_point"]  # 64 * 250 = 16 000 MD steps (32 ps) per path
+    frames_per_point: int = _CARTESIAN["frames_per_point"]  # a frame every 25 steps (50 fs)
+    timestep: float = _CARTESIAN["timestep"]
+    friction: float = _CARTESIAN["friction"]
     neb_images: int = 16
     neb_max_iterations: int = 4000
     throughput_steps: int = 20_000     # plain OpenMM MD, for the sampler's relative throughput
@@ -197,9 +244,7 @@ class CartesianProtocol:
     fixed_time_s: float = 60.0         # wall-time cap of the fixed-length row
 
 
-CARTESIAN_QUICK = CartesianProtocol(md_steps=20_000, md_report_interval=20, hidden=16, n_layers=2, train_steps=150,
-                                    batch_size=32, n_points=32, max_iter=8, coarse_points=12, coarse_iter=6,
-                                    init_dips=(), steps_per_point=100, frames_per_point=4, neb_images=10,
+CARTESIAN_QUICK = CartesianProtocol(**_cartesian(protocols_of("alanine-dipeptide", quick=True)), neb_images=10,
                                     neb_max_iterations=1500, throughput_steps=5000, shooting_trials=300,
                                     shooting_max_frames=400, shooting_time_s=20.0, md_budget=300_000, md_time_s=15.0,
                                     density_iter=20, relax_trials=20, fixed_trials=200, fixed_time_s=10.0)

@@ -27,7 +27,7 @@ from tps.baselines import (FixedLengthEnsemble, FlexibleLengthEnsemble, initial_
                            resample_path, two_way_shooting)
 from tps.metrics import summarize
 from tps.potentials.grid import bilinear
-from tps.sampling.paths import Paths
+from tps.core import Paths
 from tps.spacetime import RegionAvoidance, geodesic
 from tps.spacetime.constraints import CurveState
 from tps.spacetime.geometry import segment_products

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import time
 import warnings
 from pathlib import Path
@@ -31,8 +32,10 @@ import torch
 
 from benchmarks.common import hardware, timer
 from tps.io import save_results, write_text
+from tps.systems import load
 
 NARROW_RANGE = (-6.0, 8.0)
+TWO_PI = 2.0 * math.pi
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,7 +49,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _narrow_model(out: Path, quick: bool, seed: int):
-    from tps.cli._common import TWO_PI, _phipsi_surface
     from tps.diffusion import (AdaptiveLogSNRSampler, AffineScaling, DiffusionModel, PeriodicMLPConfig,
                                PeriodicMLPDenoiser, TrainingConfig, train_denoiser)
     from tps.sampling import langevin_samples
@@ -54,7 +56,8 @@ def _narrow_model(out: Path, quick: bool, seed: int):
     path = out / ("narrow_model_quick.pt" if quick else "narrow_model.pt")
     if path.is_file():
         return DiffusionModel.load(path).freeze(), 0.0
-    _, pot, kT, _, _ = _phipsi_surface()
+    system = load("alanine-dipeptide-phipsi")
+    pot, kT = system.potential, system.kT
     g = torch.Generator().manual_seed(seed)
     n_chains, n_steps, steps = (200, 600, 200) if quick else (1000, 1500, 1500)
     starts = (torch.rand(n_chains, 2, generator=g, dtype=torch.float64) - 0.5) * TWO_PI
@@ -159,11 +162,11 @@ def run(args):
     if args.legacy_mb is not None:
         return _legacy_mb(args, out)
     from tps import pretrained
-    from tps.cli._common import _phipsi_surface
 
     n_points = 32 if args.quick else 128
     adam_steps = args.adam_steps or (200 if args.quick else 10_000)
-    _, _, _, start, end = _phipsi_surface()
+    system = load("alanine-dipeptide-phipsi")
+    start, end = system.endpoints[system.start], system.endpoints[system.target]
     narrow, train_s = _narrow_model(out, args.quick, args.seed)
     problems = [_problem("pretrained alanine-dipeptide-phipsi", pretrained.load("alanine-dipeptide-phipsi"), start, end,
                          args, n_points, adam_steps),
@@ -183,7 +186,6 @@ def _legacy_mb(args, out):
     """The issue-2 table (RESULTS.md): Muller-Brown MLP, explicit settings as published."""
     from tps.diffusion import DiffusionModel
     from tps.spacetime import curve_energy, geodesic
-    from tps.systems import load
 
     system = load("muller-brown")
     model = DiffusionModel.load(args.legacy_mb).freeze()

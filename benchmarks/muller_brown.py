@@ -41,7 +41,7 @@ from tps.metrics import summarize
 from tps.metrics.lower_bound import grid_lower_bound
 from tps.sampling import annealed_langevin, langevin_samples
 from tps.spacetime import LowVariance, geodesic
-from tps.systems import load
+from tps.systems import load, protocols_of
 from tps.systems.muller_brown import BOX
 
 
@@ -55,7 +55,8 @@ REFERENCE_METHOD = "two-way-shooting-variable"   # reference ensemble of path_de
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="output directory")
     p.add_argument("--quick", action="store_true", help="smaller training budget (README main job)")
-    p.add_argument("--paths", type=int, default=1000, help="paths per method (default 1000)")
+    n_paths = protocols_of("muller-brown").sampler.n_paths
+    p.add_argument("--paths", type=int, default=n_paths, help=f"paths per method (default {n_paths})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kT", type=float, default=12.5, help="temperature (Muller-Brown energy units; default 12.5)")
     p.add_argument("--reference", type=Path, default=None,
@@ -183,6 +184,7 @@ def run(args) -> dict:
     proto = QUICK if args.quick else Protocol()
     methods = selected_methods(getattr(args, "methods", None))
     system = load("muller-brown", kT=args.kT)
+    system_geo = protocols_of("muller-brown", quick=bool(args.quick)).geodesic  # solver iterations of tps run
     results = {"suite": "muller-brown", "system": "muller-brown", "kT": system.kT,
                "lower_bound": system.reference["lower_bound"].value, "hardware": hardware(),
                "seed": args.seed, "protocol": proto.__dict__ | {"quick": bool(args.quick)}, "methods": [], "notes": {},
@@ -229,7 +231,8 @@ def run(args) -> dict:
                 # clamp=False: the plain-sum objective that produced the published Muller-Brown tables
                 # (RESULTS.md, issue 5); the solver's newer default (sum of |segment products|) moves them.
                 r = geodesic(net, z_a, z_b, logsnr=proto.logsnr, n_points=proto.n_points, init_dips=proto.init_dips,
-                             coarse_points=proto.coarse_points, coarse_iter=150, max_iter=150, clamp=False, **spec)
+                             coarse_points=proto.coarse_points, coarse_iter=system_geo.coarse_iter,
+                             max_iter=system_geo.max_iter, clamp=False, **spec)
                 cx, clam = r.x, r.logsnr
         with timer() as t_sample:
             paths = annealed_langevin(system.potential, cx.double(), clam.double(), kT=system.kT, n_paths=args.paths,

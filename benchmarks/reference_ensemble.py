@@ -59,7 +59,7 @@ from benchmarks.common_phipsi import own_setting
 from benchmarks.common_phipsi import state_description as phipsi_states
 from benchmarks.common_protocols import CartesianProtocol, MullerBrownProtocol, PhiPsiProtocol
 from tps.io import atomic_path, save_results
-from tps.sampling.paths import Paths
+from tps.core import Paths
 
 SYSTEMS = ("muller-brown", "aldp-2d", "aldp-cartesian")
 
