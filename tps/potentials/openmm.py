@@ -21,6 +21,7 @@ import openmm
 import openmm.unit as unit
 import torch
 
+from tps.core.units import boltzmann_kT as _core_kT
 from tps.potentials.base import Potential
 
 #: Largest system for which ``select_platform(..., "auto")`` picks ``Reference`` on a machine
@@ -286,7 +287,7 @@ def boltzmann_kT(temperature: float) -> float:
     >>> round(boltzmann_kT(300.0), 4)
     2.4943
     """
-    return (unit.MOLAR_GAS_CONSTANT_R * float(temperature) * unit.kelvin).value_in_unit(unit.kilojoule_per_mole)
+    return _core_kT(temperature)  # tps.core.units.boltzmann_kT: the same float as OpenMM's unit arithmetic
 
 
 # ---------------------------------------------------------------------- torsions
