@@ -110,6 +110,9 @@ class Engine(Protocol):
         noise); default all. Returns ``frames (len(rows), n_frames, *event)`` and
         ``energies (len(rows), n_frames)``."""
 
+    def restraint_energy(self) -> torch.Tensor:
+        """Restraint energy ``0.5 k |x - c|^2`` ``(b,)`` of the current batch, in :attr:`energy_unit`."""
+
     def energy(self, x) -> torch.Tensor:
         """Unrestrained energies ``(b,)`` of configurations ``x`` ``(b, *event)`` (OpenMM: moves the
         single replica there, constraints applied, and counts a read-out)."""

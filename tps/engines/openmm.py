@@ -460,6 +460,14 @@ class OpenMMLangevinEngine:
         self.max_energy = m if self.max_energy is None else torch.maximum(self.max_energy, m)
         return torch.from_numpy(frames), e
 
+    def restraint_energy(self) -> torch.Tensor:
+        """Restraint energy ``(1,)`` kJ/mol of the current state (0 without restraint)."""
+        if self.entry.groups is None:
+            return torch.zeros(1, dtype=torch.float64)
+        group = ({*range(32)} - self.entry.groups).pop()
+        e = self.context.getState(getEnergy=True, groups={group}).getPotentialEnergy().value_in_unit(_KJ)
+        return torch.tensor([e], dtype=torch.float64)
+
     def energy(self, x) -> torch.Tensor:
         """Force-field energy ``(1,)`` kJ/mol at ``x`` (moves the replica there, constraints applied)."""
         self.set_positions(x)

@@ -242,6 +242,12 @@ class TorchOverdampedEngine:
             raise blow_up_error(self.step_name, self.where or f"step {n_steps}")
         return torch.stack(frames, 1), torch.stack(energies, 1)
 
+    def restraint_energy(self) -> torch.Tensor:
+        """Restraint energy ``0.5 k |x - c|^2`` ``(b,)`` of the current batch in energy units (0 without one)."""
+        if self._centre is None:
+            return torch.zeros(self.x.shape[0], dtype=self.x.dtype)
+        return 0.5 * self._k * self.kT * ((self.x - self._centre) ** 2).flatten(1).sum(1)
+
     def energy(self, x) -> torch.Tensor:
         """``potential.energy(x)`` of ``x`` ``(b, *event)`` (counted; the batch is unchanged)."""
         x = as_tensor(x, "x")
