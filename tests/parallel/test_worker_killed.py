@@ -2,7 +2,6 @@
 --scheduler`` runs while one worker is killed with SIGKILL; the paths equal the in-process ones.
 Every process started here is stopped at the end, also when the test fails."""
 
-import dataclasses
 import os
 import signal
 import subprocess
@@ -13,9 +12,10 @@ import torch
 from distributed import Client
 
 from tps.cli import build_parser
-from tps.cli._stages import _load_curve, _settings, sample_curve
+from tps.cli._stages import load_curve, load_system, run_protocols, with_points
 from tps.io import load_paths
 from tps.parallel import InProcessExecutor
+from tps.pipeline import run_method
 from tps.parallel.cluster import tcp_cluster
 
 ARGS = ["--paths", "768", "--save-paths", "768", "--steps-per-point", "40", "--seed", "4", "--quiet"]
@@ -52,9 +52,10 @@ def test_worker_killed_mid_run_gives_the_in_process_paths(tmp_path, mb_curve):
     assert proc.returncode == 0, stderr
     saved = load_paths(out / "paths.npz")
     args = build_parser().parse_args(["sample", "muller-brown", "--curve", str(mb_curve), "--out", str(out), *ARGS])
-    curve = _load_curve(mb_curve, "muller-brown")
-    s = dataclasses.replace(_settings("muller-brown", args), points=int(curve["x"].shape[0]))
-    expected, _ = sample_curve("muller-brown", curve, s, executor=InProcessExecutor())
+    system = load_system("muller-brown")
+    curve = load_curve(mb_curve, "muller-brown")
+    expected = run_method(system, curve=curve, protocols=with_points(run_protocols(system, args), curve), seed=4,
+                          executor=InProcessExecutor()).paths
     assert expected.info["n_tasks"] == 6
     assert torch.equal(saved.frames, expected.frames)
     assert torch.equal(saved.energies, expected.energies)

@@ -25,7 +25,7 @@ import os
 import sys
 from pathlib import Path
 
-from tps.cli._common import SYSTEMS, UserError, _oneline, _version
+from tps.cli._common import SYSTEMS, UserError, _oneline, _user_errors, _version
 from tps.cli._stages import CONSTRAINTS
 from tps.cli._train import TRAIN_DEFAULTS, cmd_train
 from tps.cli._commands import cmd_geodesic, cmd_run, cmd_sample
@@ -260,8 +260,8 @@ def main(argv=None) -> int:
             args = parser.parse_args(argv)
         args._argv = argv
         return int(args.func(args) or 0)
-    except UserError as exc:
-        print(f"tps: error: {exc}", file=sys.stderr)
+    except _user_errors() as exc:
+        print(f"tps: error: {_oneline(exc) if not isinstance(exc, UserError) else exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tps: interrupted; outputs completed so far are kept (rerun the same command to resume)",

@@ -3,21 +3,48 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
+from tps.pipeline.errors import InputError
 
-SYSTEMS = ("alanine-dipeptide", "alanine-dipeptide-phipsi", "muller-brown")
-DESCRIPTIONS = {
-    "muller-brown": "Muller-Brown 2-D potential at kT = 12.5, minimum A -> minimum B (dimensionless units)",
-    "alanine-dipeptide": "alanine dipeptide all-atom (22 atoms, amber99sbildn, vacuum, 300 K), C5 -> C7ax, "
-                         "paths run inside OpenMM",
-    "alanine-dipeptide-phipsi": "alanine dipeptide in (phi, psi) on the package's own free-energy surface "
-                                "(kJ/mol, 300 K), C5 -> C7ax",
-}
+
+def _system_names() -> tuple:
+    from tps.systems import available
+
+    return tuple(available())
+
+
+#: System names of the CLI: the registered systems (:func:`tps.systems.available`).
+SYSTEMS = _system_names()
+
+
+class _Descriptions(Mapping):
+    """System name -> one-line description (``system.description``), loaded on first use."""
+
+    def __init__(self):
+        self._cache = {}
+
+    def __getitem__(self, name):
+        if name not in self._cache:
+            from tps.systems import load
+
+            if name not in SYSTEMS:
+                raise KeyError(name)
+            self._cache[name] = load(name).description
+        return self._cache[name]
+
+    def __iter__(self):
+        return iter(SYSTEMS)
+
+    def __len__(self):
+        return len(SYSTEMS)
+
+
+DESCRIPTIONS = _Descriptions()
 #: Bundled system (tps.systems) behind each CLI system name.
 BASE_SYSTEM = {"muller-brown": "muller-brown", "alanine-dipeptide": "alanine-dipeptide",
                "alanine-dipeptide-phipsi": "alanine-dipeptide"}
@@ -26,6 +53,20 @@ TWO_PI = 2.0 * math.pi
 
 class UserError(Exception):
     """A mistake of the user: printed as one line ``tps: error: <message>``, exit status 2."""
+
+
+def _user_errors() -> tuple:
+    """Exception types whose message is ``<problem>; <fix>`` and that mean a mistake of the user:
+    :class:`UserError`, the pipeline's :class:`~tps.pipeline.errors.InputError` and a system's
+    refusal of what to avoid."""
+    types = [UserError, InputError]
+    try:
+        from tps.systems.molecule import AvoidInputError
+
+        types.append(AvoidInputError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(types)
 
 
 def _err(problem: str, fix: str) -> UserError:
@@ -74,25 +115,10 @@ def _phipsi_surface():
 
 
 def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:
-        return _jsonable(obj.item())
-    if isinstance(obj, str):
-        return str(obj)  # plain str: checkpoints load with weights_only (torch.__version__ is a subclass)
-    if isinstance(obj, bool) or obj is None:
-        return obj
-    if isinstance(obj, int):
-        return int(obj)
-    if isinstance(obj, float):
-        return float(obj)
-    return obj
+    """JSON-ready record values (:func:`tps.pipeline.jsonable.jsonable`, the run records' convention)."""
+    from tps.pipeline.jsonable import jsonable
+
+    return jsonable(obj)
 
 
 def _versions() -> dict:
@@ -128,10 +154,6 @@ def _file_digest(path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _stage_key(**parts) -> str:
-    return json.dumps(_jsonable(parts), sort_keys=True)
 
 
 _ENDPOINTS = None

@@ -1,0 +1,229 @@
+"""The output directory of a run: ``state.json`` (stage keys), ``curve.pt``, path files, ``results.json``.
+
+A run has two stages, the geodesic and the paths. Each finished stage is recorded in
+``state.json`` under a key: the JSON text of everything that decides its output. The keys are
+derived from the protocol dataclasses themselves (``dataclasses.asdict`` of the sampler and
+constraint protocols, :meth:`GeodesicOptions.key <tps.spacetime.options.GeodesicOptions.key>`),
+so a new protocol field changes the key without a hand-kept list. A rerun with the same key
+reuses the stage's saved output; anything else recomputes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from tps.pipeline.jsonable import jsonable, stage_key
+from tps.pipeline.run import RunResult, method_label, sample_curve, solve_curve, summarize
+
+__all__ = ["RunDirectory", "geodesic_key", "sampling_key"]
+
+
+def _now() -> str:
+    import datetime as _dt
+
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _version() -> str:
+    import tps
+
+    return tps.__version__
+
+
+def geodesic_key(system_name: str, protocols, *, model_sha256: str, constraint: str = "none", avoid=None,
+                 seed: int = 0) -> str:
+    """Key of the geodesic stage: system, model file digest, the geodesic options with ``seed``,
+    the constraint protocol and extras, the constraint and what it avoids, the package version.
+
+    Examples
+    --------
+    >>> from tps.systems import load
+    >>> p = load("muller-brown").protocols()
+    >>> k = geodesic_key("muller-brown", p, model_sha256="abc")
+    >>> k == geodesic_key("muller-brown", p.replace(sampler=p.sampler.replace(n_paths=5)), model_sha256="abc")
+    True
+    >>> k == geodesic_key("muller-brown", p.replace(geodesic=p.geodesic.replace(max_iter=5)), model_sha256="abc")
+    False
+    """
+    return stage_key(system=system_name, model_sha256=model_sha256,
+                     geodesic=protocols.geodesic.replace(seed=int(seed)).key(),
+                     constraints=dataclasses.asdict(protocols.constraints), extras=dict(protocols.extras),
+                     constraint=constraint, avoid=avoid, version=_version())
+
+
+def sampling_key(gkey: str, sampler, *, seed: int = 0, parallel=None) -> str:
+    """Key of the paths stage: the geodesic key, ``dataclasses.asdict`` of the sampler protocol,
+    the seed, and the task split when sampling on an executor (None in-process)."""
+    extra = {} if parallel is None else {"parallel": parallel}
+    return stage_key(geodesic=gkey, sampler=dataclasses.asdict(sampler), seed=int(seed), **extra)
+
+
+class RunDirectory:
+    """The files of one ``tps run`` and the logic that resumes it.
+
+    Parameters
+    ----------
+    path : str or Path
+        The directory (created when the first stage finishes, so a refused input writes nothing).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = RunDirectory(tempfile.mkdtemp())
+    >>> d.state(), d.curve_path.name, d.results_path.name
+    ({}, 'curve.pt', 'results.json')
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise NotADirectoryError(f"{self.path}: exists and is not a directory")
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / "state.json"
+
+    @property
+    def curve_path(self) -> Path:
+        return self.path / "curve.pt"
+
+    @property
+    def results_path(self) -> Path:
+        return self.path / "results.json"
+
+    def state(self) -> dict:
+        """The recorded stages (``{}`` when there is no readable ``state.json``)."""
+        try:
+            state = json.loads(self.state_path.read_text())
+            return state if isinstance(state, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _write_state(self, state: dict) -> None:
+        from tps.io import write_json
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json(self.state_path, jsonable(state))
+
+    # ------------------------------------------------------------------ stages
+    def saved_curve(self, gkey: str, state: Optional[dict] = None):
+        """The saved curve if its stage key is ``gkey`` (else None)."""
+        from tps.spacetime.curve import Curve
+
+        state = self.state() if state is None else state
+        if state.get("geodesic", {}).get("key") != gkey or not self.curve_path.is_file():
+            return None
+        try:
+            curve = Curve.load(self.curve_path)
+        except ValueError:
+            return None
+        return curve if curve.key == gkey else None
+
+    def save_curve(self, curve, gkey: str):
+        """Write ``curve.pt`` (with its key) and start a new ``state.json`` with the geodesic stage."""
+        curve = curve.replace(provenance={"key": gkey})
+        self.path.mkdir(parents=True, exist_ok=True)
+        curve.save(self.curve_path)
+        self._write_state({"geodesic": {"key": gkey, "file": self.curve_path.name, "wall_s": curve.wall_s,
+                                        "date": _now()}})
+        return curve
+
+    def saved_paths(self, system, skey: str, state: Optional[dict] = None):
+        """``(paths, row, timings)`` of the saved paths stage if its key is ``skey`` (else None)."""
+        state = self.state() if state is None else state
+        saved = state.get("sampling", {})
+        if saved.get("key") != skey or not isinstance(saved.get("metrics"), dict) or \
+                not system.paths_file(self.path).exists():
+            return None
+        try:
+            paths = system.load_paths(self.path)
+        except Exception:
+            return None
+        timings = {"sampling_s": float(saved.get("wall_s", float("nan"))),
+                   "metrics_s": float(saved.get("metrics_s", float("nan")))}
+        return paths, saved["metrics"], timings
+
+    def save_paths(self, system, result: RunResult, skey: str, *, save_paths: Optional[int] = None):
+        """Write the first ``save_paths`` paths (all if None) through the system and record the stage;
+        returns the paths written."""
+        paths = result.paths
+        n_save = save_paths or paths.n_paths
+        if n_save < paths.n_paths:
+            paths = paths[:n_save]
+        files = system.save_paths(paths, self.path)
+        state = self.state()
+        state["sampling"] = {"key": skey, "files": [str(Path(f).relative_to(self.path)) for f in files],
+                             "wall_s": result.timings["sampling_s"], "metrics_s": result.timings["metrics_s"],
+                             "metrics": result.row, "date": _now()}
+        self._write_state(state)
+        return paths
+
+    def write_results(self, results: dict) -> Path:
+        """Write ``results.json`` (JSON convention of :func:`tps.pipeline.jsonable.jsonable`)."""
+        from tps.io import save_results
+
+        from tps.pipeline.jsonable import NONFINITE
+
+        return save_results(results, self.results_path, nonfinite=NONFINITE)
+
+    # ------------------------------------------------------------------ the resumable run
+    def run(self, system, model, protocols, *, model_sha256: str, constraint: str = "none", avoid=None,
+            seed: int = 0, executor=None, parallel=None, force: bool = False, progress: bool = False,
+            say: Callable = lambda *_: None):
+        """Geodesic then paths, each reused when its saved output has the same key.
+
+        Returns
+        -------
+        result : RunResult
+            ``paths`` are the saved ones (``save_paths`` of the sampler protocol), ``row`` uses every path.
+        resumed : dict
+            ``{"geodesic": bool, "sampling": bool}``.
+        """
+        state = {} if force else self.state()
+        gkey = geodesic_key(system.name, protocols, model_sha256=model_sha256, constraint=constraint, avoid=avoid,
+                            seed=seed)
+        resumed = {"geodesic": False, "sampling": False}
+        curve = self.saved_curve(gkey, state)
+        g = protocols.geodesic
+        if curve is None:
+            say(f"[1/3] geodesic ({system.name}, {g.n_points} points, constraint {constraint})")
+            curve = solve_curve(system, model, protocols, constraint=constraint, avoid=avoid, seed=seed,
+                                progress=progress)
+            curve = self.save_curve(curve, gkey)
+            state = self.state()
+        else:
+            resumed["geodesic"] = True
+            say(f"[1/3] geodesic: reusing {self.curve_path} (same settings and model)")
+        timings = {"geodesic_s": curve.wall_s}
+        s = protocols.sampler
+        skey = sampling_key(gkey, s, seed=seed, parallel=parallel)
+        saved = self.saved_paths(system, skey, state)
+        if saved is not None:
+            paths, row, t = saved
+            timings.update(t)
+            resumed["sampling"] = True
+            say(f"[2/3] paths: reusing {system.paths_file(self.path)} and their metrics (same settings)")
+            return RunResult(paths, row, curve, timings), resumed
+        say(f"[2/3] annealed Langevin: {s.n_paths} paths x {g.n_points} points x {s.steps_per_point} steps")
+        tasks_dir = None if executor is None else self.path / "tasks" / "sampling"
+        paths, t_sample = sample_curve(system, curve, protocols, seed=seed, executor=executor, checkpoint=tasks_dir,
+                                       progress=progress)
+        timings["sampling_s"] = t_sample
+        t0 = time.perf_counter()
+        n_train = int(model.metadata.get("n_training_energy_evals", 0))
+        row = summarize(system, paths, method=method_label("spacetime-geodesic", constraint), curve=curve,
+                        n_training_energy_evals=n_train, wall_s=timings["geodesic_s"] + t_sample,
+                        geodesic_wall_s=timings["geodesic_s"])
+        timings["metrics_s"] = time.perf_counter() - t0
+        result = RunResult(paths, row, curve, timings)
+        result.paths = self.save_paths(system, result, skey, save_paths=s.save_paths)
+        if tasks_dir is not None:  # the paths are saved: the per-task results are no longer needed
+            shutil.rmtree(tasks_dir, ignore_errors=True)
+            if tasks_dir.parent.is_dir() and not any(tasks_dir.parent.iterdir()):
+                tasks_dir.parent.rmdir()
+        return result, resumed

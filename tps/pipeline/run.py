@@ -1,0 +1,203 @@
+"""One method on one system: :func:`run_method` returns the paths, the metrics row, the curve and timings.
+
+Every consumer (``tps run`` / ``tps sample``, the benchmark runners, notebook 02) goes through
+here, so a CLI row and a benchmark row are computed by the same code. The system object
+(:func:`tps.systems.load`) does the system-specific work: it checks the model, solves the
+geodesic in its model coordinates, samples paths with its engine and summarises them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+__all__ = ["RunResult", "run_method", "METHODS", "method_label", "solve_curve", "sample_curve", "linear_curve"]
+
+#: Methods :func:`run_method` knows.
+METHODS = ("spacetime-geodesic", "linear", "density-geodesic", "two-way-shooting", "unbiased-md")
+
+
+@dataclass
+class RunResult:
+    """What one method gave on one system.
+
+    Attributes
+    ----------
+    paths : tps.core.Paths
+        Every path sampled (``n_paths`` of the sampler protocol; the metrics use all of them).
+    row : dict
+        Metrics row (:func:`tps.metrics.summarize` keys, JSON-ready: non-finite numbers as in
+        ``results.json``).
+    curve : tps.spacetime.curve.Curve or None
+        The curve the paths were sampled along (None for the curve-free baselines).
+    timings : dict
+        Seconds: ``geodesic_s`` (0 when the curve was given), ``sampling_s``, ``metrics_s``.
+    """
+
+    paths: Any
+    row: dict
+    curve: Optional[Any] = None
+    timings: dict = field(default_factory=dict)
+
+
+def method_label(method: str, constraint: str = "none") -> str:
+    """The ``method`` value of the metrics row.
+
+    Examples
+    --------
+    >>> method_label("spacetime-geodesic", "low-variance"), method_label("linear")
+    ('spacetime-geodesic-low-variance', 'linear')
+    """
+    if method == "spacetime-geodesic" and constraint not in (None, "none"):
+        return f"{method}-{constraint}"
+    return method
+
+
+def _protocols(system, protocols):
+    return system.protocols() if protocols is None else protocols
+
+
+def solve_curve(system, model, protocols=None, *, constraint: str = "none", avoid=None, seed: int = 0,
+                progress: bool = False):
+    """The spacetime geodesic of ``system`` with ``model`` (:class:`~tps.spacetime.curve.Curve`).
+
+    ``protocols.geodesic`` (a :class:`~tps.spacetime.options.GeodesicOptions`) with its ``seed``
+    set to ``seed``; ``protocols.constraints`` and ``extras`` go to the system's solve.
+    """
+    from tps.spacetime.curve import Curve
+
+    p = _protocols(system, protocols)
+    options = p.geodesic.replace(seed=int(seed))
+    curve = system.solve_geodesic(model, options, constraint=constraint, constraint_protocol=p.constraints,
+                                  avoid=avoid, extras=dict(p.extras), progress=progress)
+    if isinstance(curve, dict):  # a system that still returns the tps-curve/1 payload
+        curve = Curve.from_dict(curve)
+    return curve.replace(provenance={"method": method_label("spacetime-geodesic", constraint)})
+
+
+def linear_curve(system, model, protocols=None):
+    """Straight line between the model-coordinate endpoints at the protocol's constant logSNR
+    (``geodesic.n_points`` points; the "linear interpolation" baseline of the benchmarks)."""
+    import torch
+
+    from tps.spacetime.curve import Curve
+
+    p = _protocols(system, protocols)
+    t0 = time.perf_counter()
+    z_a, z_b = system.model_endpoints(model)
+    z_a, z_b = z_a.detach().double().cpu(), z_b.detach().double().cpu()
+    n = int(p.geodesic.n_points)
+    s = torch.linspace(0, 1, n, dtype=torch.float64).reshape(-1, *([1] * z_a.dim()))
+    lam = p.geodesic.logsnr
+    lam = float(lam[0] if isinstance(lam, (tuple, list)) else lam)
+    x = (1 - s) * z_a + s * z_b
+    return Curve(x, torch.full((n,), lam, dtype=torch.float64), model.scaling,
+                 {"system": system.name, "method": "linear", "n_evaluations": 0,
+                  "wall_s": time.perf_counter() - t0, "extra": {}})
+
+
+def sample_curve(system, curve, protocols=None, *, seed: int = 0, executor=None, checkpoint=None,
+                 progress: bool = False):
+    """Annealed-Langevin paths along ``curve``; returns ``(paths, wall_s)``."""
+    p = _protocols(system, protocols)
+    t0 = time.perf_counter()
+    paths = system.sample(curve, p.sampler, seed=int(seed), executor=executor, checkpoint=checkpoint,
+                          progress=progress)
+    return paths, time.perf_counter() - t0
+
+
+def summarize(system, paths, *, method: str, curve=None, n_training_energy_evals: int = 0, wall_s=math.nan,
+              geodesic_wall_s=math.nan) -> dict:
+    """The system's metrics row, JSON-ready (see :func:`tps.pipeline.jsonable.jsonable`)."""
+    from tps.pipeline.jsonable import jsonable
+
+    row = system.summarize(paths, method=method, curve=curve, n_training_energy_evals=int(n_training_energy_evals),
+                           wall_s=wall_s, geodesic_wall_s=geodesic_wall_s)
+    return jsonable(row)
+
+
+def run_method(system, method: str = "spacetime-geodesic", *, model=None, protocols=None, constraint: str = "none",
+               avoid=None, curve=None, seed: int = 0, executor=None, checkpoint=None, progress: bool = False,
+               n_training_energy_evals: Optional[int] = None, geodesic_wall_s: Optional[float] = None) -> RunResult:
+    """Run ``method`` on ``system`` and return the paths and their metrics row.
+
+    Parameters
+    ----------
+    system : tps.systems.System
+        A registered system (``tps.systems.load(name)``).
+    method : str
+        ``"spacetime-geodesic"`` (with ``constraint``), ``"linear"`` (straight line in model
+        coordinates at constant logSNR), or a baseline the system provides
+        (``"density-geodesic"``, ``"two-way-shooting"``, ``"unbiased-md"``: the system's
+        ``run_baseline(method, protocols, seed=..., executor=...)``).
+    model : tps.diffusion.DiffusionModel, optional
+        Default: the system's pretrained model. Checked with ``system.check_model``.
+    protocols : tps.systems.protocols.Protocols, optional
+        Default: ``system.protocols()``.
+    constraint : {"none", "low-variance", "region-avoiding"}
+    avoid : object, optional
+        What the region-avoiding geodesic keeps away from (the system's form: a point for the
+        2-D systems, the validated settings for a molecule).
+    curve : tps.spacetime.curve.Curve, optional
+        Sample along this curve instead of solving one (``geodesic_s`` is then 0; the row's
+        ``geodesic_wall_s`` is the curve's recorded solve time and its ``wall_s`` the sampling
+        time, unless ``geodesic_wall_s`` is given: then both count it, as for a resumed run).
+    seed : int
+        Geodesic seed; the sampler uses ``seed + 1`` (2-D) or ``seed`` (OpenMM) as before.
+    executor, checkpoint : optional
+        :mod:`tps.parallel` executor (None: in-process, the historical random stream) and task
+        checkpoint directory of the sampler.
+    progress : bool
+    n_training_energy_evals : int, optional
+        Counted in the row (default: the model's metadata).
+
+    Returns
+    -------
+    RunResult
+    """
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
+    p = _protocols(system, protocols)
+    timings = {}
+    if method in ("density-geodesic", "two-way-shooting", "unbiased-md"):
+        runner = getattr(system, "run_baseline", None)
+        if runner is None:
+            raise ValueError(f"method {method!r}: system {system.name!r} does not provide it (no run_baseline)")
+        t0 = time.perf_counter()
+        paths, row, curve = runner(method, p, model=model, seed=seed, executor=executor, progress=progress)
+        timings["sampling_s"] = time.perf_counter() - t0
+        from tps.pipeline.jsonable import jsonable
+
+        return RunResult(paths, jsonable(row), curve, timings)
+    if model is None and curve is None:
+        from tps import pretrained
+
+        if getattr(system, "pretrained", None) is None:
+            raise ValueError(f"model: system {system.name!r} has no pretrained model; pass model=")
+        model = pretrained.load(system.pretrained)
+    if model is not None:
+        system.check_model(model)
+    if curve is not None:  # sampled along a given curve: its solve is not part of this run's wall time
+        timings["geodesic_s"] = 0.0
+        gwall = float(curve.wall_s) if geodesic_wall_s is None else float(geodesic_wall_s)
+        counted = 0.0 if geodesic_wall_s is None else float(geodesic_wall_s)
+    else:
+        t0 = time.perf_counter()
+        if method == "linear":
+            curve = linear_curve(system, model, p)
+        else:
+            curve = solve_curve(system, model, p, constraint=constraint, avoid=avoid, seed=seed, progress=progress)
+        timings["geodesic_s"] = curve.wall_s if math.isfinite(curve.wall_s) else time.perf_counter() - t0
+        gwall = counted = timings["geodesic_s"]
+    paths, timings["sampling_s"] = sample_curve(system, curve, p, seed=seed, executor=executor, checkpoint=checkpoint,
+                                                progress=progress)
+    if n_training_energy_evals is None:
+        n_training_energy_evals = 0 if model is None else int(model.metadata.get("n_training_energy_evals", 0))
+    t0 = time.perf_counter()
+    row = summarize(system, paths, method=method_label(method, constraint), curve=curve,
+                    n_training_energy_evals=n_training_energy_evals, wall_s=counted + timings["sampling_s"],
+                    geodesic_wall_s=gwall)
+    timings["metrics_s"] = time.perf_counter() - t0
+    return RunResult(paths, row, curve, timings)
