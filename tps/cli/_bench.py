@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Optional
 
-from tps.cli._common import BASE_SYSTEM, DESCRIPTIONS, SYSTEMS, _err
+from tps.cli._common import BASE_SYSTEM, DESCRIPTIONS, _err
 
 
 # ============================================================================ systems
@@ -24,9 +24,10 @@ def cmd_systems(args) -> int:
         print(f"  {name}: used by 'tps run {' / '.join(runs)}'")
     print()
     print("tps run SYSTEM (pretrained model from tps.pretrained):")
-    for name in SYSTEMS:
+    for name in registry.available():
+        description = DESCRIPTIONS.get(name) or registry.load(name).description
         model = name if name in pretrained.available() else "none"
-        print(f"  {name:26s} {DESCRIPTIONS[name]}; pretrained model: {model}")
+        print(f"  {name:26s} {description}; pretrained model: {model}")
     return 0
 
 
