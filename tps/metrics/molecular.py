@@ -22,7 +22,7 @@ import openmm.unit as unit
 import torch
 
 from tps.metrics.paths import final_frames, summarize
-from tps.potentials.openmm import PhiPsi, as_mdtraj_topology, select_platform
+from tps.potentials.openmm import PhiPsi, as_mdtraj_topology
 from tps.states import Ball
 
 _KJ = unit.kilojoule_per_mole
@@ -86,7 +86,11 @@ def openmm_energies(system, frames, *, platform="auto") -> np.ndarray:
         raise ValueError(f"frames: expected shape (..., {n_atoms}, 3) in nm, got {x.shape}")
     batch = x.shape[:-2]
     flat = x.reshape(-1, n_atoms, 3)
-    context = openmm.Context(system, openmm.VerletIntegrator(0.001), select_platform(n_atoms, platform))
+    from tps.engines.openmm import context_for
+
+    context = context_for(system, integrator=("verlet", 0.001), platform=platform).context  # cached, reused
+    if boxes is None and system.usesPeriodicBoundaryConditions():
+        context.setPeriodicBoxVectors(*system.getDefaultPeriodicBoxVectors())
     energies = np.empty(flat.shape[0])
     for i, pos in enumerate(flat):
         if boxes is not None:

@@ -339,13 +339,15 @@ def md_samples(system: openmm.System, topology, starts, *, n_steps: int, report_
 
         bar = tqdm(total=len(starts) * n_reports, desc="MD", leave=False, disable=None)
     if executor is None:
+        from tps.engines.openmm import context_for
+
+        xml = openmm.XmlSerializer.serialize(system)
         for i, x0 in enumerate(starts):
             run_seed = 1 + 1000 * int(seed) + i
-            integrator = openmm.LangevinMiddleIntegrator(temperature, friction, timestep)
-            integrator.setRandomNumberSeed(run_seed)
-            context = openmm.Context(system, integrator, chosen)
-            runs.append(_md_run(context, integrator, x0, run_seed, temperature, report_interval, n_reports, bar))
-            del context, integrator
+            # the cached context, reseeded: the stream of a new context with run_seed
+            c = context_for(system, integrator=("langevin-middle", temperature, friction, timestep),
+                            platform=chosen.getName(), seed=run_seed, xml=xml)
+            runs.append(_md_run(c.context, c.integrator, x0, run_seed, temperature, report_interval, n_reports, bar))
     else:
         from tps.parallel import Task, as_checkpoint, fingerprint, run_tasks
 
@@ -387,24 +389,15 @@ def _md_run(context, integrator, x0, run_seed, temperature, report_interval, n_r
     return frames
 
 
-def _md_context(xml, common):
-    from tps.potentials.openmm import select_platform
-
-    temperature, friction, timestep, platform, _, _ = common
-    system = openmm.XmlSerializer.deserialize(xml)
-    integrator = openmm.LangevinMiddleIntegrator(temperature, friction, timestep)
-    return integrator, openmm.Context(system, integrator, select_platform(system.getNumParticles(), platform))
-
-
 def _md_task(shared, task):
     """One start of :func:`md_samples` on this worker's context, reseeded with the start's seed."""
-    from tps.parallel.tasks import OPENMM_LOCK, worker_cache
+    from tps.engines.openmm import context_for
+    from tps.parallel.tasks import OPENMM_LOCK
 
-    temperature, _, _, _, report_interval, n_reports = shared["common"]
+    temperature, friction, timestep, platform, report_interval, n_reports = shared["common"]
     with OPENMM_LOCK:
-        integrator, context = worker_cache(("md-context", shared["key"]), lambda: _md_context(shared["xml"],
-                                                                                             shared["common"]))
-        integrator.setRandomNumberSeed(int(task.seed))
-        context.reinitialize()  # OpenMM reads the seed when the context is (re)initialised
-        return _md_run(context, integrator, shared["starts"][task.start], int(task.seed), temperature,
+        # this worker thread's cached context, reseeded with the start's seed (OpenMM reads it on (re)initialisation)
+        c = context_for(None, integrator=("langevin-middle", temperature, friction, timestep), platform=platform,
+                        seed=int(task.seed), xml=shared["xml"])
+        return _md_run(c.context, c.integrator, shared["starts"][task.start], int(task.seed), temperature,
                        report_interval, n_reports)
