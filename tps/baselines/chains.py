@@ -6,7 +6,8 @@
   (paths ordered by round, then chain, as one batch would be).
 - :func:`openmm_shooting_chains` runs ``n_chains`` independent OpenMM shooting chains
   (:func:`tps.baselines.openmm_engine.openmm_two_way_shooting`), chain ``c`` seeded from
-  ``(seed, c)``; each worker keeps one OpenMM context per system and reseeds it per chain;
+  ``(seed, c)``; each worker keeps one OpenMM context per system (:func:`tps.engines.openmm.context_for`)
+  and reseeds it per chain;
   :func:`openmm_unbiased_chains` does the same for unbiased MD runs
   (:func:`tps.baselines.openmm_engine.openmm_unbiased_md`).
 
@@ -21,7 +22,7 @@ from typing import Optional
 import torch
 
 from tps.baselines.unbiased_md import pad_paths
-from tps.sampling.paths import Paths
+from tps.core import Paths
 
 __all__ = ["merge_shooting", "openmm_shooting_chains", "openmm_unbiased_chains", "DEFAULT_TASK_SIZE"]
 
@@ -140,7 +141,7 @@ def _openmm_chain_task(shared, task):
     with OPENMM_LOCK:
         seeds = [int(task.seed)] if task.size == 1 else task.rng().integers(1, 2**31 - 1, size=task.size).tolist()
         for c, seed in zip(range(task.start, task.stop), seeds):
-            out.append(fn(system, shared["initial"][c], seed=int(seed), _engine_key=shared["key"], **shared["kw"]))
+            out.append(fn(system, shared["initial"][c], seed=int(seed), **shared["kw"]))
     return out
 
 

@@ -6,7 +6,7 @@ from typing import Optional
 
 from tps._validation import check_positive
 from tps.baselines.unbiased_md import unbiased_md
-from tps.sampling.paths import Paths
+from tps.core import Paths
 
 
 def initial_path_high_temperature(potential, x_start, *, state_a, state_b, kT_high: float, dt: float,

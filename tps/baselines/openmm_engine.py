@@ -1,11 +1,11 @@
 """Two-way shooting and unbiased MD driven by OpenMM's own dynamics (all-atom baselines).
 
-:func:`tps.baselines.two_way_shooting` and :func:`tps.baselines.unbiased_md` are written for a
-:class:`~tps.potentials.Potential` with an overdamped Langevin engine in torch (batched chains,
-noise re-draw); they have no engine hook. For molecules the physical dynamics is OpenMM's
-``LangevinMiddleIntegrator`` (momenta, constraints), so this module runs the same two baselines
-on an :class:`openmm.System` with ONE reused :class:`openmm.Context` (created once, seeded once;
-later trials continue its random stream, as in :mod:`tps.sampling.openmm_annealed`).
+The shooting move and the unbiased-MD loop are the package's one implementation
+(:func:`tps.baselines.shooting.run_chains`, :func:`tps.baselines.unbiased_md.run_md`); this module
+runs them on :class:`~tps.engines.openmm.OpenMMLangevinEngine` (OpenMM's
+``LangevinMiddleIntegrator``: momenta, constraints) for an :class:`openmm.System`, one chain per
+call, in ONE context (from :func:`tps.engines.openmm.context_for`, seeded once; later trials
+continue its random stream), and reports in OpenMM's units.
 
 Frames are recorded every ``save_every`` MD steps; state membership is tested on recorded frames
 only. Evaluations are MD steps (one force evaluation each), rejected and abandoned trials
@@ -37,25 +37,18 @@ first; when it does not end in A the trial is rejected without running the forwa
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
-import openmm
-import openmm.unit as unit
 import torch
 
-from tps.baselines.shooting import ShootingResult
-from tps.baselines.unbiased_md import pad_paths
-from tps.potentials.openmm import select_platform
-from tps.sampling.paths import Paths
-
-_KJ = unit.kilojoule_per_mole
-
-
-def _kT(temperature: float) -> float:
-    return (unit.MOLAR_GAS_CONSTANT_R * float(temperature) * unit.kelvin).value_in_unit(_KJ)
+from tps.baselines.ensembles import FixedLengthEnsemble, FlexibleLengthEnsemble
+from tps.baselines.shooting import ShootingResult, run_chains, shooting_result
+from tps.baselines.unbiased_md import pad_paths, run_md
+from tps.core import Paths
+from tps.core.units import boltzmann_kT
+from tps.engines.openmm import OpenMMLangevinEngine
 
 
 def _positive(value, name):
@@ -73,71 +66,6 @@ def _positive_int(value, name):
 
 def _in(state: Callable, x: np.ndarray) -> bool:
     return bool(state(torch.from_numpy(x)))
-
-
-class _Engine:
-    """One OpenMM context with a LangevinMiddleIntegrator; counts MD steps."""
-
-    def __init__(self, system, *, temperature, timestep, friction, platform, seed):
-        if not isinstance(system, openmm.System):
-            inner = getattr(getattr(system, "potential", None), "system", None)
-            if not isinstance(inner, openmm.System):
-                raise TypeError(f"system: expected an openmm.System, got {type(system).__name__}")
-            system = inner
-        self.system = system
-        self.n_atoms = system.getNumParticles()
-        self.temperature = temperature
-        self.integrator = openmm.LangevinMiddleIntegrator(temperature, friction, timestep)
-        self.integrator.setRandomNumberSeed(int(seed))
-        self.platform = select_platform(self.n_atoms, platform)
-        self.context = openmm.Context(system, self.integrator, self.platform)
-        self.constrained = system.getNumConstraints() > 0
-        self.n_steps = 0
-        self.n_readouts = 0
-
-    def reseed(self, seed) -> None:
-        """Restart the integrator's random stream at ``seed`` (as a new context would) and zero the counters."""
-        self.integrator.setRandomNumberSeed(int(seed))
-        self.context.reinitialize()  # OpenMM reads the seed only when the context is (re)initialised
-        self.n_steps = 0
-        self.n_readouts = 0
-
-    def set_positions(self, x):
-        self.context.setPositions(np.asarray(x, dtype=np.float64))
-        if self.constrained:
-            self.context.applyConstraints(1e-8)
-
-    def draw_velocities(self, seed) -> np.ndarray:
-        self.context.setVelocitiesToTemperature(self.temperature, int(seed))
-        return self.context.getState(getVelocities=True).getVelocities(asNumpy=True).value_in_unit(
-            unit.nanometer / unit.picosecond)
-
-    def step(self, n) -> tuple:
-        self.integrator.step(int(n))
-        self.n_steps += int(n)
-        self.n_readouts += 1
-        s = self.context.getState(getPositions=True, getEnergy=True)
-        return s.getPositions(asNumpy=True).value_in_unit(unit.nanometer), s.getPotentialEnergy().value_in_unit(_KJ)
-
-    def energy(self, x) -> float:
-        self.set_positions(x)
-        self.n_readouts += 1
-        return self.context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(_KJ)
-
-
-def _engine(system, *, temperature, timestep, friction, platform, seed, key=None) -> _Engine:
-    """A new engine, or (``key`` given: a task of :mod:`tps.baselines.chains`) this worker's cached
-    engine for ``key`` reseeded with ``seed``: the same random stream as a new one."""
-    if key is None:
-        return _Engine(system, temperature=temperature, timestep=timestep, friction=friction, platform=platform,
-                       seed=seed)
-    from tps.parallel import worker_cache
-
-    engine = worker_cache(("openmm-engine", key, temperature, timestep, friction, str(platform)),
-                          lambda: _Engine(system, temperature=temperature, timestep=timestep, friction=friction,
-                                          platform=platform, seed=seed))
-    engine.reseed(seed)
-    return engine
 
 
 def trim_to_transition(frames, state_a: Callable, state_b: Callable):
@@ -190,44 +118,11 @@ def _check_path(path, n_atoms, state_a, state_b, fixed=False):
     return p
 
 
-def _shoot(engine, x0, v0, *, save_every, stop_bad, stop_good, max_new):
-    """Run one shot from ``x0`` with velocities ``v0`` until it enters A or B or makes ``max_new`` frames.
-
-    Returns frames, energies, and the end: 'good' (entered the wanted state), 'bad' (the other one)
-    or 'cap' (``max_new`` frames without entering either).
-    """
-    engine.set_positions(x0)
-    engine.context.setVelocities(v0)
-    frames, energies = [], []
-    while len(frames) < max_new:
-        x, e = engine.step(save_every)
-        frames.append(x)
-        energies.append(e)
-        if _in(stop_good, x):
-            return frames, energies, "good"
-        if _in(stop_bad, x):
-            return frames, energies, "bad"
-    return frames, energies, "cap"
-
-
-def _shoot_fixed(engine, x0, v0, *, save_every, n_new):
-    """Run one shot of exactly ``n_new`` recorded frames (fixed-length ensemble)."""
-    engine.set_positions(x0)
-    engine.context.setVelocities(v0)
-    frames, energies = [], []
-    for _ in range(int(n_new)):
-        x, e = engine.step(save_every)
-        frames.append(x)
-        energies.append(e)
-    return frames, energies
-
-
 def openmm_two_way_shooting(system, initial_path, *, state_a: Callable, state_b: Callable, temperature: float = 300.0,
                             timestep: float = 0.002, friction: float = 1.0, n_trials: int = 100,
                             max_frames: int = 2000, save_every: int = 25, platform="auto", seed: int = 0,
                             time_limit_s: Optional[float] = None, ensemble: str = "flexible",
-                            birth: Optional[list] = None, length_metropolis: bool = True,
-                            _engine_key=None) -> ShootingResult:
+                            birth: Optional[list] = None, length_metropolis: bool = True) -> ShootingResult:
     """Two-way shooting TPS with OpenMM dynamics (module docstring), one chain.
 
     Parameters
@@ -287,100 +182,36 @@ def openmm_two_way_shooting(system, initial_path, *, state_a: Callable, state_b:
         raise ValueError(f"ensemble: expected 'flexible' or 'fixed', got {ensemble!r}")
     fixed = ensemble == "fixed"
     rng = np.random.default_rng(seed)
-    engine = _engine(system, temperature=temperature, timestep=timestep, friction=friction, platform=platform,
-                     seed=int(rng.integers(1, 2**31 - 1)), key=_engine_key)
+    engine = OpenMMLangevinEngine(system, temperature=temperature, timestep=timestep, friction=friction,
+                                  platform=platform, seed=int(rng.integers(1, 2**31 - 1)))
     path = _check_path(initial_path, engine.n_atoms, state_a, state_b, fixed=fixed)
     if not fixed and path.shape[0] > max_frames:
         raise ValueError(f"max_frames: the initial path has {path.shape[0]} frames, more than max_frames={max_frames}")
-    t0 = time.perf_counter()
-    frames = list(path)
-    energies = [engine.energy(x) for x in frames]
-    birth = [0] * len(frames) if birth is None else [int(b) for b in birth]
-    if len(birth) != len(frames):
-        raise ValueError(f"birth: expected {len(frames)} stamps (one per initial frame), got {len(birth)}")
-    saved, lengths_tried = [], []
-    outcomes = ({"accepted": 0, "not_in_A": 0, "not_in_B": 0} if fixed else
-                {"accepted": 0, "backward_in_B": 0, "forward_in_A": 0, "too_long": 0, "metropolis": 0})
-    n_acc = n_dec = 0
-    reference = 0
-    trial_steps = []
-    decorrelation_trials = []  # trials whose accepted path shared no frame with the previous decorrelated one
-    n_run = 0
-    for trial in range(1, n_trials + 1):
-        before = engine.n_steps
-        L = len(frames)
-        k = int(rng.integers(1, L - 1))
-        u = max(float(rng.random()), 1e-300)
-        cap = int(min(max_frames, 2 + math.floor((L - 2) / u))) if length_metropolis else max_frames
-        v = engine.draw_velocities(int(rng.integers(1, 2**31 - 1)))
-        xk = frames[k]
-        accept = False
-        if fixed:  # exactly k backward and L-1-k forward frames; accept on first in A, last in B
-            bw, bwe = _shoot_fixed(engine, xk, -v, save_every=save_every, n_new=k)
-            n_new = 1 + len(bw)
-            if not _in(state_a, bw[-1]):  # certain rejection: the forward shot is not run
-                outcomes["not_in_A"] += 1
-            else:
-                fw, fwe = _shoot_fixed(engine, xk, v, save_every=save_every, n_new=L - 1 - k)
-                n_new = L
-                accept = _in(state_b, fw[-1])
-                outcomes["accepted" if accept else "not_in_B"] += 1
-        else:
-            # backward: reversed velocities, wanted end A; abandoned in B or past the cap
-            bw, bwe, bend = _shoot(engine, xk, -v, save_every=save_every, stop_bad=state_b, stop_good=state_a,
-                                   max_new=cap - 1)
-            if bend == "good":
-                fw, fwe, fend = _shoot(engine, xk, v, save_every=save_every, stop_bad=state_a, stop_good=state_b,
-                                       max_new=cap - 1 - len(bw))
-                n_new = 1 + len(bw) + len(fw)
-                if fend == "good":
-                    accept = u <= (L - 2) / (n_new - 2) or not length_metropolis  # implied by n_new <= cap
-                    outcomes["accepted" if accept else "metropolis"] += 1
-                else:
-                    outcomes["forward_in_A" if fend == "bad" else "too_long"] += 1
-            else:
-                n_new = 1 + len(bw)
-                outcomes["backward_in_B" if bend == "bad" else "too_long"] += 1
-        lengths_tried.append(n_new)
-        trial_steps.append(engine.n_steps - before)
-        if accept:
-            frames = bw[::-1] + [xk] + fw
-            energies = bwe[::-1] + [energies[k]] + fwe
-            birth = [trial] * len(bw) + [birth[k]] + [trial] * len(fw)
-            n_acc += 1
-            if min(birth) > reference:
-                n_dec += 1
-                reference = trial
-                decorrelation_trials.append(trial)
-        saved.append((torch.from_numpy(np.stack(frames)), torch.tensor(energies, dtype=torch.float64), trial))
-        n_run = trial
-        if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
-            break
-    wall = time.perf_counter() - t0
-    n_evals = engine.n_steps
-    fr, en, lens = pad_paths([s[0] for s in saved], [s[1] for s in saved])
+    if birth is not None and len(birth) != path.shape[0]:
+        raise ValueError(f"birth: expected {path.shape[0]} stamps (one per initial frame), got {len(birth)}")
+    ens = (FixedLengthEnsemble(state_a, state_b, n_frames=path.shape[0]) if fixed else
+           FlexibleLengthEnsemble(state_a, state_b, max_frames=max_frames))
+    run = run_chains(engine, ens, [torch.from_numpy(path)], [0], rng=rng, n_rounds=n_trials, time_limit_s=time_limit_s,
+                     length_metropolis=length_metropolis, steps_per_frame=save_every, birth=birth)
+    wall, n_evals = run.wall_s, run.n_energy_evals
+    o = run.outcomes
+    outcomes = o if fixed else {k: o[k] for k in ("accepted", "backward_in_B", "forward_in_A", "too_long", "metropolis")}
+    final_birth = run.chains[0][3].tolist()
     info = {
-        "sampler": "openmm-two-way-shooting", "ensemble": ensemble, "final_birth": list(birth),
-        "length_metropolis": bool(length_metropolis), "decorrelation_trials": decorrelation_trials, "engine": "LangevinMiddleIntegrator",
-        "platform": engine.platform.getName(), "temperature": temperature, "timestep": timestep,
-        "friction": friction, "save_every": save_every, "max_frames": max_frames, "seed": seed,
-        "n_trials": n_run, "outcomes": outcomes, "trial_md_steps": trial_steps,
-        "mean_trial_frames": float(np.mean(lengths_tried)) if lengths_tried else None,
-        "n_initial_frames": int(path.shape[0]), "final_decorrelated_from_initial": min(birth) > 0,
-        "n_energy_readouts": engine.n_readouts,
+        "sampler": "openmm-two-way-shooting", "ensemble": ensemble, "final_birth": final_birth,
+        "length_metropolis": bool(length_metropolis), "decorrelation_trials": run.decorrelation_rounds[0],
+        "engine": "LangevinMiddleIntegrator", "platform": engine.platform.getName(), "temperature": temperature,
+        "timestep": timestep, "friction": friction, "save_every": save_every, "max_frames": max_frames, "seed": seed,
+        "n_trials": run.n_rounds, "outcomes": outcomes, "trial_md_steps": run.round_evals,
+        "mean_trial_frames": float(np.mean(torch.cat(run.trial_frames).numpy())),
+        "n_initial_frames": int(path.shape[0]), "final_decorrelated_from_initial": min(final_birth) > 0,
+        "n_energy_readouts": run.n_readouts,
         "evaluation_convention": "n_energy_evals counts MD steps of all trials (one force evaluation each), "
                                  "rejected and abandoned ones included; frame energy read-outs in n_energy_readouts",
         "wall_s": wall, "steps_per_s": n_evals / wall if wall > 0 else float("nan"),
     }
-    paths = Paths(fr, en, n_evals, _kT(temperature), {
-        **info, "lengths": lens, "round": torch.tensor([s[2] for s in saved]),
-        "note": "chain state after every trial, padded by repeating each path's last frame",
-    })
-    return ShootingResult(
-        paths=paths, n_energy_evals=n_evals, n_trials=n_run, n_accepted=n_acc, n_decorrelated=n_dec,
-        acceptance_rate=n_acc / n_run, evals_per_accepted_path=n_evals / n_acc if n_acc else None,
-        evals_per_decorrelated_path=n_evals / n_dec if n_dec else None, info=info,
-    )
+    return shooting_result(run, boltzmann_kT(temperature), info, chain_key=False,
+                           note="chain state after every trial, padded by repeating each path's last frame")
 
 
 @dataclass(frozen=True)
@@ -421,8 +252,7 @@ class OpenMMUnbiasedMDResult:
 def openmm_unbiased_md(system, x_start, *, state_a: Callable, state_b: Callable, temperature: float = 300.0,
                        n_steps_budget: int, timestep: float = 0.002, friction: float = 1.0, save_every: int = 25,
                        platform="auto", seed: int = 0, max_transitions: Optional[int] = None,
-                       max_path_frames: int = 4000, time_limit_s: Optional[float] = None,
-                       _engine_key=None) -> OpenMMUnbiasedMDResult:
+                       max_path_frames: int = 4000, time_limit_s: Optional[float] = None) -> OpenMMUnbiasedMDResult:
     """Unbiased OpenMM Langevin MD from ``x_start`` (in A): cost per A -> B transition, or a bound.
 
     One context runs ``n_steps_budget`` MD steps in chunks of ``save_every``; states are tested on
@@ -463,65 +293,31 @@ def openmm_unbiased_md(system, x_start, *, state_a: Callable, state_b: Callable,
     if time_limit_s is not None:
         time_limit_s = _positive(time_limit_s, "time_limit_s")
     rng = np.random.default_rng(seed)
-    engine = _engine(system, temperature=temperature, timestep=timestep, friction=friction, platform=platform,
-                     seed=int(rng.integers(1, 2**31 - 1)), key=_engine_key)
+    engine = OpenMMLangevinEngine(system, temperature=temperature, timestep=timestep, friction=friction,
+                                  platform=platform, seed=int(rng.integers(1, 2**31 - 1)))
     x0 = np.asarray(x_start.detach().cpu() if isinstance(x_start, torch.Tensor) else x_start, dtype=np.float64)
     if x0.shape != (engine.n_atoms, 3) or not np.isfinite(x0).all():
         raise ValueError(f"x_start: expected finite positions of shape ({engine.n_atoms}, 3) in nm, got {x0.shape}")
     if not _in(state_a, x0) or _in(state_b, x0):
         raise ValueError("x_start: must lie in state_a and not in state_b")
-    t0 = time.perf_counter()
-    e0 = engine.energy(x0)
-
-    def restart():
-        engine.set_positions(x0)
-        engine.draw_velocities(int(rng.integers(1, 2**31 - 1)))
-        return [x0], [e0]
-
-    buf_x, buf_e = restart()
-    stored, passage_steps, n_tr, n_long = [], [], 0, 0
-    since = 0  # steps since the last (re)start
-    stopped_by_time = False
-    while engine.n_steps < n_steps_budget:
-        x, e = engine.step(save_every)
-        since += save_every
-        if _in(state_a, x):
-            buf_x, buf_e = [x], [e]
-            continue
-        buf_x.append(x)
-        buf_e.append(e)
-        if _in(state_b, x):
-            n_tr += 1
-            passage_steps.append(since)
-            if len(buf_x) <= max_path_frames:
-                stored.append((torch.from_numpy(np.stack(buf_x)), torch.tensor(buf_e, dtype=torch.float64)))
-            else:
-                n_long += 1
-            if max_transitions is not None and n_tr >= max_transitions:
-                break
-            buf_x, buf_e = restart()
-            since = 0
-        elif len(buf_x) > max_path_frames:
-            buf_x, buf_e = buf_x[-max_path_frames - 1:], buf_e[-max_path_frames - 1:]
-        if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
-            stopped_by_time = True
-            break
-    wall = time.perf_counter() - t0
-    n_evals = engine.n_steps
+    run = run_md(engine, torch.from_numpy(x0)[None], state_a=state_a, state_b=state_b, budget=n_steps_budget,
+                 steps_per_frame=save_every, restart_rng=rng, max_path_frames=max_path_frames,
+                 max_transitions=max_transitions, time_limit_s=time_limit_s)
+    wall, n_evals, n_tr = run.wall_s, run.n_energy_evals, len(run.transitions)
     paths = None
-    if stored:
-        fr, en, lens = pad_paths([s[0] for s in stored], [s[1] for s in stored])
-        paths = Paths(fr, en, n_evals, _kT(temperature), {
+    if run.stored:
+        fr, en, lens = pad_paths([s[1] for s in run.stored], [s[2] for s in run.stored])
+        paths = Paths(fr, en, n_evals, boltzmann_kT(temperature), {
             "sampler": "openmm-unbiased-md", "lengths": lens,
             "note": "last frame in A to first frame in B; padded by repeating the last frame"})
     info = {
         "sampler": "openmm-unbiased-md", "platform": engine.platform.getName(), "temperature": temperature,
         "timestep": timestep, "friction": friction, "save_every": save_every, "n_steps_budget": n_steps_budget,
-        "seed": seed, "first_passage_steps": passage_steps, "n_paths_too_long": n_long,
-        "lower_bound_95": n_evals / 3.0 if n_tr == 0 else None, "stopped_by_time_limit": stopped_by_time,
+        "seed": seed, "first_passage_steps": [t[1] for t in run.transitions], "n_paths_too_long": n_tr - len(run.stored),
+        "lower_bound_95": n_evals / 3.0 if n_tr == 0 else None, "stopped_by_time_limit": run.stopped_by_time,
         "estimator": "evals_per_transition = MD steps / transitions (censored exponential MLE); "
                      "without transitions the steps run are a lower bound",
-        "n_energy_readouts": engine.n_readouts, "wall_s": wall,
+        "n_energy_readouts": run.n_readouts, "wall_s": wall,
         "steps_per_s": n_evals / wall if wall > 0 else float("nan"),
     }
     return OpenMMUnbiasedMDResult(
