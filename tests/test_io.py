@@ -366,3 +366,28 @@ def test_strings_convention_round_trips(tmp_path):
     assert to_json_compatible(row) == {"a": "NaN", "b": ["Infinity", "-Infinity"], "c": 2.0}
     back = load_results(save_results(row, tmp_path / "r.json"))
     assert math.isnan(back["a"]) and back["b"] == [math.inf, -math.inf] and back["c"] == 2.0
+
+
+# ------------------------------------------------------------------ reference ensembles
+def test_reference_ensemble_round_trip_and_old_layout(tmp_path):
+    """The npz holds exactly the arrays of the benchmarks' former writer (frames float32, chain
+    int32, meta JSON text with bare NaN tokens); reading gives float64/int64 tensors back."""
+    from tps.io import load_reference_ensemble, save_reference_ensemble
+
+    gen = torch.Generator().manual_seed(3)
+    blocks = [torch.randn(4, 2, generator=gen, dtype=torch.float64), torch.randn(2, 2, generator=gen, dtype=torch.float64)]
+    meta = {"system": "muller-brown", "counts": {"kept_paths": 2}, "acceptance_rate": float("nan")}
+    f = save_reference_ensemble(tmp_path / "r" / "ref.npz", blocks, [1, 7], meta)
+    with np.load(f) as z:
+        assert z["frames"].dtype == np.float32 and z["chain"].dtype == np.int32
+        np.testing.assert_array_equal(z["frames"], torch.cat(blocks).numpy().astype(np.float32))
+        assert str(z["meta"]) == json.dumps(meta)
+    ref = load_reference_ensemble(f)
+    assert ref["chain"].tolist() == [1, 1, 1, 1, 7, 7] and ref["frames"].dtype == torch.float64
+    assert ref["meta"]["counts"] == {"kept_paths": 2} and math.isnan(ref["meta"]["acceptance_rate"])
+    empty = load_reference_ensemble(save_reference_ensemble(tmp_path / "e.npz", [], [], {"system": "x"}))
+    assert tuple(empty["frames"].shape) == (0, 2)
+    with pytest.raises(FileNotFoundError, match="path: no such file"):
+        load_reference_ensemble(tmp_path / "missing.npz")
+    with pytest.raises(ValueError, match="one chain index per block"):
+        save_reference_ensemble(tmp_path / "bad.npz", blocks, [1], meta)

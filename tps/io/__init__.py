@@ -7,6 +7,8 @@
   (positions in nm), and back.
 - :func:`save_results` / :func:`load_results`: metric rows with numpy/torch values to strict
   JSON (non-finite floats as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``), and back.
+- :func:`save_reference_ensemble` / :func:`load_reference_ensemble`: reference ensembles
+  (decorrelated frames, their chain, metadata) to ``.npz`` and back.
 - :func:`to_json_compatible` / :func:`json_text`: THE conversion to JSON; ``nonfinite=`` names
   the spelling of NaN and infinities (``"strings"``, the CLI records' ``"null"``, the
   benchmarks' ``"tokens"``; :mod:`tps.io.results`), so each file keeps its bytes.
@@ -18,10 +20,11 @@ packages; OpenPathSampling export and comparison live one layer up, in :mod:`tps
 
 from tps.io.atomic import atomic_path, save_npz, save_torch, write_json, write_text
 from tps.io.results import NONFINITE_STYLES, json_text, load_results, save_results, to_json_compatible
+from tps.io.reference import load_reference_ensemble, save_reference_ensemble
 from tps.io.trajectories import FORMATS, load_paths, save_paths
 
 __all__ = [
     "atomic_path", "write_text", "write_json", "save_torch", "save_npz",
     "save_paths", "load_paths", "FORMATS", "save_results", "load_results", "to_json_compatible",
-    "json_text", "NONFINITE_STYLES",
+    "json_text", "NONFINITE_STYLES", "save_reference_ensemble", "load_reference_ensemble",
 ]
