@@ -12,15 +12,29 @@ flag and a readable message); each ``assert_*`` runs the same check and raises
   samples the Gaussian Boltzmann distribution (mean and variance within a few standard errors,
   the standard errors from block averages).
 
-Statistics helpers: :func:`block_standard_error`, :func:`integrated_autocorrelation_time`.
+Helpers: :func:`sample_engine` (run replicas of an engine the way the samplers do),
+:func:`random_orthogonal`, :func:`block_standard_error`, :func:`integrated_autocorrelation_time`.
+
+The engine checks use only the :class:`tps.engines.base.Engine` protocol (plus
+``energy(x, restrained=True)`` for the restraint check), so they import no engine themselves.
 """
 
 from tps.testing._result import CheckResult
+from tps.testing.boltzmann import assert_boltzmann, check_boltzmann, sample_engine
 from tps.testing.equivariance import assert_equivariant, check_equivariance, random_orthogonal
+from tps.testing.restraint import assert_restraint_energy, check_restraint_energy
+from tps.testing.statistics import block_standard_error, integrated_autocorrelation_time
 
 __all__ = [
     "CheckResult",
+    "assert_boltzmann",
     "assert_equivariant",
+    "assert_restraint_energy",
+    "block_standard_error",
+    "check_boltzmann",
     "check_equivariance",
+    "check_restraint_energy",
+    "integrated_autocorrelation_time",
     "random_orthogonal",
+    "sample_engine",
 ]
