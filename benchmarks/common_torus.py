@@ -28,6 +28,7 @@ from tps.baselines import (FixedLengthEnsemble, FlexibleLengthEnsemble, initial_
 from tps.metrics import summarize
 from tps.potentials.grid import bilinear
 from tps.core import Paths
+from tps.diffusion.schedule import restraint_schedule
 from tps.spacetime import RegionAvoidance, geodesic
 from tps.spacetime.constraints import CurveState
 from tps.spacetime.geometry import segment_products
@@ -113,9 +114,9 @@ def straight_curve(x_a, x_b, proto: PhiPsiProtocol):
 
 
 def centres(cx: torch.Tensor, clam: torch.Tensor) -> torch.Tensor:
-    """Restraint centres ``x / alpha`` (physical = model coordinates here), shape ``(N, 2)``."""
-    alpha = torch.sigmoid(clam.double()).sqrt()
-    return cx.double() / alpha[:, None]
+    """Restraint centres ``x / alpha`` (physical = model coordinates here), shape ``(N, 2)``, float64
+    (:func:`tps.diffusion.schedule.restraint_schedule`)."""
+    return restraint_schedule(cx.double(), clam.double()).centres
 
 
 def relative_kl_profile(net, cx, clam, x_star, logsnr_star, proto: PhiPsiProtocol) -> torch.Tensor:

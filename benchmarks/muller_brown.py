@@ -37,6 +37,7 @@ from benchmarks.common_overdamped import EXTRA_KEYS, baseline_rows, density_curv
 from benchmarks.common_protocols import MULLER_BROWN_QUICK as QUICK
 from benchmarks.common_protocols import MullerBrownProtocol as Protocol
 from tps.diffusion import AffineScaling, DiffusionModel, MLPConfig, MLPDenoiser, TrainingConfig, train_denoiser
+from tps.diffusion.schedule import restraint_schedule
 from tps.metrics import summarize
 from tps.metrics.lower_bound import grid_lower_bound
 from tps.sampling import annealed_langevin, langevin_samples
@@ -255,8 +256,7 @@ def run(args) -> dict:
         results["methods"].append(row)
         paths_by_method[method] = paths
         with torch.no_grad():
-            alpha = torch.sigmoid(clam.double()).sqrt()
-            centres = model.to_physical(cx.double() / alpha[:, None])
+            centres = restraint_schedule(cx.double(), clam.double(), model.scaling).centres
         curves[method] = torch.cat([centres, clam.double()[:, None]], 1)
         write_results(out, results)
         save_paths_npz(out, paths_by_method)
