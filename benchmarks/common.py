@@ -7,7 +7,6 @@ protocols are in :mod:`benchmarks.common_protocols`.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from tps.io import atomic_path, save_results, write_text
+from tps.io.reference import load_reference_ensemble, save_reference_ensemble
 from tps.metrics import path_density_jsd
 
 RESULT_KEYS = ("method", "n_paths", "max_energy_mean", "max_energy_std", "minmax", "barrier_mean", "max_step",
@@ -208,29 +208,25 @@ def use_reference_ensemble(results, paths_by_method, state_a, state_b, path, sys
 
 
 def write_reference(path: Path, frames: list, chains: list, meta: dict) -> None:
-    """The npz read by :func:`load_reference` (atomic)."""
-    f = torch.cat(frames).numpy().astype(np.float32) if frames else np.zeros((0, 2), np.float32)
-    c = np.concatenate([np.full(len(x), ch, np.int32) for x, ch in zip(frames, chains)]) if frames else \
-        np.zeros(0, np.int32)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, frames=f, chain=c, meta=np.array(json.dumps(meta)))
+    """The npz read by :func:`load_reference` (:func:`tps.io.save_reference_ensemble`, atomic): ``frames`` are
+    blocks ``(n_i, 2)`` of collective variables, ``chains`` the chain of each block."""
+    save_reference_ensemble(path, frames, chains, meta)
 
 
 def load_reference(path, system: str) -> dict:
-    """Read a reference ensemble npz: ``{"frames": Tensor (n, 2), "chain": Tensor (n,), "meta": dict, "path": str}``.
+    """Read a reference ensemble npz (:func:`tps.io.load_reference_ensemble`): ``{"frames": Tensor (n, 2),
+    "chain": Tensor (n,), "meta": dict, "path": str}``.
 
-    Raises ValueError when it is missing, empty or was made for another system.
+    Raises ValueError (naming ``--reference``) when it is missing, empty or was made for another system.
     """
     path = Path(path)
     if not path.exists():
         raise ValueError(f"--reference: {path} does not exist (make it with `python -m benchmarks reference-ensemble "
                          f"--system {system} --out DIR`)")
-    with np.load(path) as z:
-        frames, chain, meta = z["frames"], z["chain"], json.loads(str(z["meta"]))
+    reference = load_reference_ensemble(path)
+    meta = reference["meta"]
     if meta.get("system") != system:
         raise ValueError(f"--reference: {path} is a reference ensemble of {meta.get('system')!r}, not {system!r}")
-    if len(frames) == 0:
+    if len(reference["frames"]) == 0:
         raise ValueError(f"--reference: {path} holds no frames yet (its run has not kept any decorrelated path)")
-    return {"frames": torch.from_numpy(frames.astype(np.float64)), "chain": torch.from_numpy(chain.astype(np.int64)),
-            "meta": meta, "path": str(path)}
+    return reference
