@@ -315,17 +315,9 @@ class MoleculeSystem(System):
 
     def write_topology_pdb(self, path, positions) -> Path:
         """One-frame PDB of the molecule at ``positions`` (nm), written atomically."""
-        import mdtraj
-        import numpy as np
+        from tps.workflows.molecular_paths import write_topology_pdb
 
-        from tps.io import atomic_path
-        from tps.sampling.md import as_mdtraj_topology
-
-        top = as_mdtraj_topology(self.omm_topology)
-        xyz = np.asarray(positions.detach().cpu() if hasattr(positions, "detach") else positions, dtype=np.float32)
-        with atomic_path(path) as tmp:
-            mdtraj.Trajectory(xyz[None], top).save_pdb(str(tmp))
-        return Path(path)
+        return write_topology_pdb(path, self.omm_topology, positions)
 
     # ----------------------------------------------------------------- training
     def training_frames(self, model):
