@@ -1,0 +1,102 @@
+"""run_method and RunDirectory on Muller-Brown with tiny protocols: contracts of the one pipeline."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from tps import pretrained, systems
+from tps.pipeline import RunDirectory, geodesic_key, run_method, sampling_key
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def mb():
+    system = systems.load("muller-brown")
+    p = system.protocols()
+    p = p.replace(geodesic=p.geodesic.replace(n_points=16, coarse_points=8, max_iter=8, coarse_iter=4),
+                  sampler=p.sampler.replace(n_paths=12, save_paths=5))
+    return system, pretrained.load("muller-brown"), p
+
+
+@pytest.fixture(scope="module")
+def geodesic_run(mb):
+    system, model, p = mb
+    return run_method(system, model=model, protocols=p, seed=3)
+
+
+def test_run_method_gives_paths_from_a_with_their_row(mb, geodesic_run):
+    system, _, p = mb
+    r = geodesic_run
+    assert r.paths.n_paths == 12 and r.row["n_paths"] == 12 and r.row["method"] == "spacetime-geodesic"
+    assert r.paths.frames.shape[1] == 1 + 16 * p.sampler.frames_per_point
+    # every path starts at minimum A; the curve runs from A to B (model coordinates) at the protocol's logSNR
+    assert torch.equal(r.paths.frames[:, 0], system.endpoints["A"].expand(12, 2))
+    z_a, z_b = (z.double() for z in system.model_endpoints(mb[1]))
+    assert torch.equal(r.curve.x[0], z_a) and torch.equal(r.curve.x[-1], z_b)
+    assert r.curve.logsnr[[0, -1]].tolist() == [p.geodesic.logsnr] * 2
+    assert r.curve.energy < r.curve.initial_energy
+    assert set(r.timings) == {"geodesic_s", "sampling_s", "metrics_s"}
+    json.dumps(r.row)  # JSON-ready
+
+
+def test_sampling_a_given_curve_repeats_the_paths(mb, geodesic_run):
+    system, _, p = mb
+    again = run_method(system, curve=geodesic_run.curve, protocols=p, seed=3)
+    assert torch.equal(again.paths.frames, geodesic_run.paths.frames)
+    assert again.timings["geodesic_s"] == 0.0 and again.row["max_energy_mean"] == geodesic_run.row["max_energy_mean"]
+
+
+def test_linear_is_a_straight_line_at_constant_logsnr(mb):
+    system, model, p = mb
+    r = run_method(system, "linear", model=model, protocols=p, seed=0)
+    x = r.curve.x
+    assert r.row["method"] == "linear" and torch.all(r.curve.logsnr == p.geodesic.logsnr)
+    second = x[2:] - 2 * x[1:-1] + x[:-2]   # equally spaced points on a line: zero second differences
+    assert float(second.abs().max()) < 1e-12
+
+
+def test_unknown_method_and_missing_baseline(mb):
+    system, model, p = mb
+    with pytest.raises(ValueError, match="method: expected one of"):
+        run_method(system, "annealing", model=model, protocols=p)
+
+
+def test_stage_keys_follow_every_protocol_field(mb):
+    """The keys come from the dataclasses: changing ANY sampler field changes the paths key only,
+    changing any geodesic number changes both."""
+    system, _, p = mb
+    g0 = geodesic_key(system.name, p, model_sha256="m")
+    s0 = sampling_key(g0, p.sampler)
+    for f in dataclasses.fields(p.sampler):
+        v = getattr(p.sampler, f.name)
+        new = dataclasses.replace(p.sampler, **{f.name: (v or 1) * 2 if f.name != "frames_per_point" else 5})
+        q = p.replace(sampler=new)
+        assert geodesic_key(system.name, q, model_sha256="m") == g0
+        assert sampling_key(g0, new) != s0, f.name
+    for name in ("logsnr", "n_points", "max_iter", "init_dips", "coarse_iter"):
+        q = p.replace(geodesic=p.geodesic.replace(**{name: (4.0, 0.0) if name == "init_dips" else 7}))
+        assert geodesic_key(system.name, q, model_sha256="m") != g0, name
+    assert geodesic_key(system.name, p, model_sha256="m", seed=1) != g0
+    assert sampling_key(g0, p.sampler, seed=1) != s0
+
+
+def test_run_directory_resumes_each_stage(mb, tmp_path):
+    system, model, p = mb
+    d = RunDirectory(tmp_path / "run")
+    r1, resumed = d.run(system, model, p, model_sha256="m", seed=3)
+    assert resumed == {"geodesic": False, "sampling": False}
+    assert r1.paths.n_paths == 5 and r1.row["n_paths"] == 12          # 5 saved, metrics of all 12
+    assert system.paths_file(d.path).is_file() and d.curve_path.is_file()
+    r2, resumed = d.run(system, model, p, model_sha256="m", seed=3)
+    assert resumed == {"geodesic": True, "sampling": True} and r2.row == r1.row
+    assert torch.equal(r2.paths.frames, r1.paths.frames)
+    q = p.replace(sampler=p.sampler.replace(n_paths=6))
+    r3, resumed = d.run(system, model, q, model_sha256="m", seed=3)
+    assert resumed == {"geodesic": True, "sampling": False} and r3.row["n_paths"] == 6
+    _, resumed = d.run(system, model, q, model_sha256="m", seed=3, force=True)
+    assert resumed == {"geodesic": False, "sampling": False}
+    d.write_results({"metrics": r3.row, "nan": float("nan")})
+    assert json.loads(d.results_path.read_text())["nan"] is None       # the run records' convention
