@@ -14,7 +14,13 @@ from tps.diffusion.egnn import EGNNConfig, EGNNDenoiser
 from tps.diffusion.mlp import MLPConfig, MLPDenoiser
 from tps.potentials.openmm import as_mdtraj_topology
 from tps.systems import alanine_dipeptide
-from tps.testing import CheckResult, assert_equivariant, check_equivariance, random_orthogonal
+from tps.testing import (
+    CheckResult,
+    assert_equivariant,
+    check_equivariance,
+    random_orthogonal,
+    terminal_atom_permutations,
+)
 
 torch.set_num_threads(1)
 
@@ -66,6 +72,18 @@ def test_egnn_passes_in_float64_with_permutations_of_identical_atoms():
     # an example batch works as well as an event shape, and the assert_ variant returns the result
     x = torch.randn(3, _N, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     assert assert_equivariant(net, x, logsnr=[-3.0, 5.0], n_trials=1).passed
+
+
+def test_terminal_atom_permutations_of_alanine_dipeptide_are_symmetries():
+    """Three methyl groups (ACE, ALA side chain, NME): one 3-cycle each, and nothing else
+    (the backbone N-H and C=O atoms are terminal but alone of their type on their atom)."""
+    net = egnn()
+    perms = terminal_atom_permutations(net.config.atom_types, net.config.bonds)
+    assert len(perms) == 3
+    for perm in perms:
+        moved = [i for i, j in enumerate(perm) if i != j]
+        assert len(moved) == 3 and len({net.config.atom_types[i] for i in moved}) == 1
+    assert check_equivariance(net, (_N, 3), permutations=perms, n_trials=1).passed
 
 
 def test_egnn_passes_in_float32_with_float32_tolerances():

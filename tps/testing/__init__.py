@@ -13,7 +13,7 @@ flag and a readable message); each ``assert_*`` runs the same check and raises
   the standard errors from block averages).
 
 Helpers: :func:`sample_engine` (run replicas of an engine the way the samplers do),
-:func:`random_orthogonal`, :func:`block_standard_error`, :func:`integrated_autocorrelation_time`.
+:func:`random_orthogonal`, :func:`terminal_atom_permutations`, :func:`block_standard_error`, :func:`integrated_autocorrelation_time`.
 
 The engine checks use only the :class:`tps.engines.base.Engine` protocol (plus
 ``energy(x, restrained=True)`` for the restraint check), so they import no engine themselves.
@@ -21,7 +21,12 @@ The engine checks use only the :class:`tps.engines.base.Engine` protocol (plus
 
 from tps.testing._result import CheckResult
 from tps.testing.boltzmann import assert_boltzmann, check_boltzmann, sample_engine
-from tps.testing.equivariance import assert_equivariant, check_equivariance, random_orthogonal
+from tps.testing.equivariance import (
+    assert_equivariant,
+    check_equivariance,
+    random_orthogonal,
+    terminal_atom_permutations,
+)
 from tps.testing.restraint import assert_restraint_energy, check_restraint_energy
 from tps.testing.statistics import block_standard_error, integrated_autocorrelation_time
 
@@ -37,4 +42,5 @@ __all__ = [
     "integrated_autocorrelation_time",
     "random_orthogonal",
     "sample_engine",
+    "terminal_atom_permutations",
 ]

@@ -17,7 +17,7 @@ import torch
 
 from tps.testing._result import CheckResult, verdict
 
-__all__ = ["random_orthogonal", "check_equivariance", "assert_equivariant"]
+__all__ = ["random_orthogonal", "terminal_atom_permutations", "check_equivariance", "assert_equivariant"]
 
 #: default (rtol, atol) by dtype: round-off of a few hundred floating point operations
 _TOLERANCES = {torch.float64: (1e-8, 1e-12), torch.float32: (1e-4, 1e-6)}
@@ -55,6 +55,57 @@ def random_orthogonal(*, det: float = 1.0, generator: Optional[torch.Generator] 
     if torch.linalg.det(q) * det < 0:
         q[:, 0] = -q[:, 0]
     return q.to(dtype)
+
+
+def terminal_atom_permutations(atom_types, bonds) -> list:
+    """Permutations of identical terminal atoms (e.g. the hydrogens of a methyl group).
+
+    Terminal atoms (one bond) of the same type bonded to the same atom can always be exchanged:
+    the exchange maps the bond graph onto itself and keeps every atom type, so it is a symmetry
+    of any denoiser that sees only types and bonds. For each such group of ``m >= 2`` atoms one
+    cyclic shift is returned (for ``m = 2`` a swap); together with the group's other elements it
+    generates all its permutations.
+
+    Parameters
+    ----------
+    atom_types : sequence of int, length ``n_atoms``
+        E.g. ``EGNNConfig.atom_types`` or :func:`tps.diffusion.egnn.atom_types_from_topology`.
+    bonds : sequence of (int, int)
+        E.g. ``EGNNConfig.bonds``.
+
+    Returns
+    -------
+    list of list of int
+        Index permutations of ``range(n_atoms)`` for the ``permutations`` argument of
+        :func:`check_equivariance`.
+
+    Examples
+    --------
+    Ethane-like CH3-CH2: the three methyl hydrogens cycle, the two methylene hydrogens swap:
+
+    >>> types = [0, 1, 2, 2, 2, 2, 2]
+    >>> bonds = [(0, 1), (0, 2), (0, 3), (0, 4), (1, 5), (1, 6)]
+    >>> terminal_atom_permutations(types, bonds)
+    [[0, 1, 3, 4, 2, 5, 6], [0, 1, 2, 3, 4, 6, 5]]
+    """
+    n_atoms = len(atom_types)
+    neighbours = [[] for _ in range(n_atoms)]
+    for i, j in bonds:
+        neighbours[i].append(j)
+        neighbours[j].append(i)
+    permutations = []
+    for centre in range(n_atoms):
+        groups = {}
+        for atom in sorted(neighbours[centre]):
+            if len(neighbours[atom]) == 1:
+                groups.setdefault(atom_types[atom], []).append(atom)
+        for group in groups.values():
+            if len(group) >= 2:
+                perm = list(range(n_atoms))
+                for a, b in zip(group, group[1:] + group[:1]):
+                    perm[a] = b
+                permutations.append(perm)
+    return permutations
 
 
 def _inputs(x, logsnr, generator, dtype):
@@ -141,7 +192,8 @@ def check_equivariance(denoiser, x, *, logsnr=(-6.0, -2.0, 0.0, 2.0, 6.0), n_tri
     permutations : sequence of sequences of int
         Permutations of the atoms (axis 1) that must commute with ``D``: ``D(x[:, P]) ==
         D(x)[:, P]``; only permutations of identical atoms (same element and bonded
-        environment, e.g. the hydrogens of one methyl group) are symmetries.
+        environment, e.g. the hydrogens of one methyl group) are symmetries
+        (:func:`terminal_atom_permutations` lists the always-safe ones).
     dtype : torch.dtype, optional
         Cast the inputs to it (default: the dtype of ``x``, float64 for an event shape).
 
@@ -174,7 +226,10 @@ def check_equivariance(denoiser, x, *, logsnr=(-6.0, -2.0, 0.0, 2.0, 6.0), n_tri
     >>> top.add_bond(o, h1); top.add_bond(o, h2)
     >>> _ = torch.manual_seed(0)
     >>> net = EGNNDenoiser(EGNNConfig.from_topology(top, hidden=8, n_layers=2)).double()
-    >>> result = check_equivariance(net, (3, 3), permutations=[[0, 2, 1]])
+    >>> swap_h = terminal_atom_permutations(net.config.atom_types, net.config.bonds)
+    >>> swap_h
+    [[0, 2, 1]]
+    >>> result = check_equivariance(net, (3, 3), permutations=swap_h)
     >>> result.passed, result.statistic < 1e-12
     (True, True)
     >>> from tps.diffusion.mlp import MLPConfig, MLPDenoiser

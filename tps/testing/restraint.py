@@ -9,6 +9,7 @@ through its protocol (``set_restraint``, ``set_positions``, ``restraint_energy``
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import torch
 
