@@ -144,3 +144,13 @@ def test_same_seed_same_result():
     a = check_equivariance(flat_mlp(), (_N, 3), n_trials=1, seed=3)
     b = check_equivariance(flat_mlp(), (_N, 3), n_trials=1, seed=3)
     assert a.statistic == b.statistic and a.message == b.message
+
+
+def test_shipped_pretrained_alanine_dipeptide_model_passes():
+    """The trained EGNN of tps.pretrained (weights far from initialisation) keeps the symmetry contract."""
+    from tps.pretrained import load
+
+    net = load("alanine-dipeptide").network.double()
+    perms = terminal_atom_permutations(net.config.atom_types, net.config.bonds)
+    result = assert_equivariant(net, (_N, 3), permutations=perms, n_trials=1, reflections=not net.config.chiral)
+    assert result.statistic < 1e-12
