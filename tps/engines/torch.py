@@ -141,7 +141,11 @@ class TorchOverdampedEngine:
         self.lock = nullcontext()
 
     def set_positions(self, x, energies=None, forces=None) -> None:
-        """Make ``x`` ``(b, *event)`` the batch; evaluates energies and forces unless ``forces`` is given."""
+        """Make ``x`` ``(b, *event)`` the batch; evaluates energies and forces unless ``forces`` is given.
+
+        ``energies`` ``(b,)`` and ``forces`` ``(b, *event)`` (e.g. cached with a path) skip the evaluation;
+        unknown energies (None) are NaN until the next step.
+        """
         x = as_tensor(x, "x")
         if tuple(x.shape) == self.event_shape:
             x = x.unsqueeze(0)
@@ -152,8 +156,14 @@ class TorchOverdampedEngine:
             check_finite(x, "x")
             energies, forces = self.potential.energy_and_forces(x)
             self.n_energy_evals += x.shape[0]
+            self.x, self.e, self.forces, self.max_energy = x, energies, forces, energies.clone()
+            return
+        else:  # given (cached with a path): copies, since step(rows=...) writes into them
+            forces = as_tensor(forces, "forces").clone()
+            energies = (torch.full(x.shape[:1], float("nan"), dtype=x.dtype) if energies is None
+                        else as_tensor(energies, "energies").clone())
         self.x, self.e, self.forces = x, energies, forces
-        self.max_energy = energies.clone()
+        self.max_energy = torch.where(torch.isnan(energies), -float("inf"), energies)
 
     def observe(self):
         """Current ``(positions, energies)`` (copies; no evaluation)."""
