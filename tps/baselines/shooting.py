@@ -1,4 +1,4 @@
-"""Two-way shooting transition path sampling with overdamped Langevin dynamics.
+"""Two-way shooting transition path sampling on an engine (overdamped Langevin by default).
 
 The move (Dellago, Bolhuis, Chandler; as in OpenPathSampling's ``TwoWayShootingMover``):
 
@@ -24,13 +24,18 @@ The move (Dellago, Bolhuis, Chandler; as in OpenPathSampling's ``TwoWayShootingM
      abandoned as soon as they exceed the cap, or the backward shot reaches B, or the forward one
      reaches A (each a certain rejection, as in OpenPathSampling).
 
-``n_chains`` independent Markov chains run side by side as one batch (every shot of one round
-is propagated together; only unfinished rows are evaluated). Every frame costs one
-energy+force evaluation, rejected trials included; the shooting frame's force is cached with the
-path. Frames carry a birth stamp (the round that generated them; 0 for the initial path) so that
-decorrelation is tracked exactly: a path is *decorrelated* when it shares no frame with the
-previous decorrelated path of its chain (the first one: with the initial path), the definition
-of OpenPathSampling's path-tree analysis.
+The move is written once, on an :class:`~tps.engines.base.Engine` (:func:`run_chains`, with the
+round mechanics in :mod:`tps.baselines.trials`): :func:`two_way_shooting` runs it on
+:class:`~tps.engines.TorchOverdampedEngine` for a potential (or on any engine given), and
+:func:`~tps.baselines.openmm_two_way_shooting` on :class:`~tps.engines.openmm.OpenMMLangevinEngine`
+(velocity re-draw and reversal instead of noise re-draw). With a vectorised engine ``n_chains``
+independent Markov chains run side by side as one batch (every shot of one round is propagated
+together; only unfinished rows are evaluated). Every frame costs one energy+force evaluation,
+rejected trials included; the shooting frame's force is cached with the path. Frames carry a
+birth stamp (the round that generated them; 0 for the initial path) so that decorrelation is
+tracked exactly: a path is *decorrelated* when it shares no frame with the previous decorrelated
+path of its chain (the first one: with the initial path), the definition of OpenPathSampling's
+path-tree analysis.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Independent overdamped Langevin chains (Euler-Maruyama, ``dx = -grad U dt + sqrt(2 kT dt) N(0, I)``,
 unit mobility, the step of :func:`tps.sampling.overdamped_langevin`) start in state A and run
 until each first enters state B or its budget of ``max_steps`` steps ends. Each chain yields at
-most one transition; a chain stops being evaluated once it is in B.
+most one transition; a chain stops being evaluated once it is in B. The loop is written once on
+an engine (:func:`run_md`, :class:`~tps.engines.TorchOverdampedEngine` here); OpenMM's
+:func:`~tps.baselines.openmm_unbiased_md` runs it with restarts after each transition.
 
 Cost per transition
 -------------------
@@ -196,23 +198,15 @@ def unbiased_md(potential, x_start, *, state_a, state_b, kT: Optional[float] = N
     >>> res.n_transitions, res.evals_per_transition_lower_bound
     (0, 44.0)
     """
-    kT = check_positive(kT, "kT")
-    dt = check_positive(dt, "dt")
-    n_chains = check_positive_int(n_chains, "n_chains")
-    max_steps = check_positive_int(max_steps, "max_steps")
-    max_path_frames = check_positive_int(max_path_frames, "max_path_frames")
-    if barrier_energy is not None and not math.isfinite(float(barrier_energy)):
-        raise ValueError(f"barrier_energy: expected a finite energy, got {barrier_energy!r}")
-    if time_limit_s is not None:
-        time_limit_s = check_positive(time_limit_s, "time_limit_s")
-    if max_transitions is not None:
-        max_transitions = check_positive_int(max_transitions, "max_transitions")
     engine = potential if isinstance(potential, Engine) else None
     if engine is not None:
         if kT is not None:
             raise ValueError("kT: given by the engine; pass it only with a potential")
         kT = engine.kT
         dt = check_positive(dt if dt is not None else getattr(engine, "dt", None), "dt")
+        if not vectorised(engine):
+            raise ValueError("potential: unbiased_md runs vectorised engines; use "
+                             "tps.baselines.openmm_unbiased_md for OpenMM")
     else:
         kT = check_positive(kT, "kT")
         dt = check_positive(dt, "dt")
