@@ -102,11 +102,24 @@ def generate_api() -> list:
     subpackages = {}
     found = sorted(m.name for m in pkgutil.iter_modules(tps.__path__) if m.ispkg and not m.name.startswith("_"))
     packages = [p for p in PACKAGES if p in found] + [p for p in found if p not in PACKAGES]
+    classes = set()  # autodoc registers a class under its canonical name: document each class once
+
+    def once(obj_of, names):
+        keep = []
+        for n in names:
+            obj = obj_of(n)
+            if inspect.isclass(obj):
+                if id(obj) in classes:
+                    continue
+                classes.add(id(obj))
+            keep.append(n)
+        return keep
+
     for name in packages:
         pkg = importlib.import_module(f"tps.{name}")
-        names = _module_names(pkg) if hasattr(pkg, "__all__") else []
-        exported.update(id(getattr(pkg, n)) for n in names)
-        subpackages[name] = (pkg, names)
+        all_names = _module_names(pkg) if hasattr(pkg, "__all__") else []
+        exported.update(id(getattr(pkg, n)) for n in all_names)
+        subpackages[name] = (pkg, once(lambda n: getattr(pkg, n), all_names))
     modules = {name: [] for name in packages}
     top_modules = []
     for info in pkgutil.walk_packages(tps.__path__, "tps."):
@@ -114,7 +127,7 @@ def generate_api() -> list:
         if info.ispkg or any(p.startswith("_") for p in parts[1:]):
             continue
         mod = importlib.import_module(info.name)
-        own = [n for n in _module_names(mod) if id(getattr(mod, n)) not in exported]
+        own = once(lambda n: getattr(mod, n), [n for n in _module_names(mod) if id(getattr(mod, n)) not in exported])
         if not own:
             continue
         if len(parts) == 2:
