@@ -100,3 +100,16 @@ def test_run_directory_resumes_each_stage(mb, tmp_path):
     assert resumed == {"geodesic": False, "sampling": False}
     d.write_results({"metrics": r3.row, "nan": float("nan")})
     assert json.loads(d.results_path.read_text())["nan"] is None       # the run records' convention
+
+
+def test_density_geodesic_with_the_exact_score_stays_low(mb):
+    """beta large: the exact-score density geodesic follows the valley; its paths' highest energy is far
+    below the straight line's (Muller-Brown: the line A -> B crosses a ~+100 ridge)."""
+    system, model, p = mb
+    q = p.replace(extras={**p.extras, "density": {"beta": 3.0, "n_iter": 30, "n_coarse": 8, "exact": True}})
+    r = run_method(system, "density-geodesic", model=model, protocols=q, seed=0)
+    line = run_method(system, "linear", model=model, protocols=q, seed=0)
+    assert r.row["method"] == "density-geodesic" and r.row["density_beta"] == 3.0 and r.row["n_score_evals"] > 0
+    assert r.row["minmax"] < line.row["minmax"] - 20.0
+    with pytest.raises(ValueError, match="extras\\['density'\\]"):
+        run_method(system, "density-geodesic", model=model, protocols=p)

@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-__all__ = ["RunResult", "run_method", "METHODS", "method_label", "solve_curve", "sample_curve", "linear_curve"]
+__all__ = ["RunResult", "run_method", "METHODS", "method_label", "solve_curve", "sample_curve", "linear_curve",
+           "density_curve"]
 
 #: Methods :func:`run_method` knows.
 METHODS = ("spacetime-geodesic", "linear", "density-geodesic", "two-way-shooting", "unbiased-md")
@@ -98,6 +99,48 @@ def linear_curve(system, model, protocols=None):
                   "wall_s": time.perf_counter() - t0, "extra": {}})
 
 
+def density_curve(system, model, protocols=None):
+    """Density geodesic (Yu et al.; :func:`tps.spacetime.density_geodesic`) at the protocol's constant logSNR,
+    as a curve in noisy model coordinates (restraint centres ``x / alpha`` run from start to target).
+
+    Its numbers come from ``protocols.extras["density"]``: ``beta``, ``n_iter``, ``n_coarse`` and
+    ``exact`` (True: the exact Boltzmann score ``-grad U / kT`` of the system's potential, path in
+    physical coordinates, 2-D systems only; False: the model's learned score at that logSNR).
+    ``geodesic.n_points`` knots.
+    """
+    import torch
+
+    from tps.spacetime import density_geodesic, exact_boltzmann_score, learned_score
+    from tps.spacetime.curve import Curve
+
+    p = _protocols(system, protocols)
+    d = dict(p.extras.get("density") or {})
+    if "beta" not in d:
+        raise ValueError("density-geodesic: protocols.extras['density'] needs at least 'beta' (and 'n_iter', "
+                         "'n_coarse', 'exact'); e.g. the benchmark protocol's density_beta / density_iter")
+    lam = p.geodesic.logsnr
+    lam = float(lam[0] if isinstance(lam, (tuple, list)) else lam)
+    n = int(p.geodesic.n_points)
+    alpha = float(torch.sigmoid(torch.tensor(lam, dtype=torch.float64)).sqrt())
+    kw = dict(beta=float(d["beta"]), n_knots=n, n_iter=int(d.get("n_iter", 200)), n_coarse=int(d.get("n_coarse", 9)))
+    exact = bool(d.get("exact", False))
+    if exact:
+        if system.topology is not None:
+            raise ValueError(f"density-geodesic with the exact score: not available for the molecule {system.name!r} "
+                             "(its physical endpoints need the system's alignment); use exact=False")
+        r = density_geodesic(exact_boltzmann_score(system.potential, system.kT), system.endpoints[system.start],
+                             system.endpoints[system.target], **kw)
+        x = model.to_model(r.x).double() * alpha
+    else:
+        z_a, z_b = (z.detach().double() for z in system.model_endpoints(model))
+        r = density_geodesic(learned_score(model.network, lam), alpha * z_a, alpha * z_b, **kw)
+        x = r.x.detach().double()
+    extra = {"density_beta": r.beta, "n_score_evals": int(r.n_score_evals), "density_exact_score": exact}
+    return Curve(x.cpu(), torch.full((n,), lam, dtype=torch.float64), model.scaling,
+                 {"system": system.name, "method": "density-geodesic", "n_evaluations": int(r.n_score_evals),
+                  "wall_s": float(r.wall_s), "extra": extra})
+
+
 def sample_curve(system, curve, protocols=None, *, seed: int = 0, executor=None, checkpoint=None,
                  progress: bool = False):
     """Annealed-Langevin paths along ``curve``; returns ``(paths, wall_s)``."""
@@ -161,7 +204,7 @@ def run_method(system, method: str = "spacetime-geodesic", *, model=None, protoc
         raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
     p = _protocols(system, protocols)
     timings = {}
-    if method in ("density-geodesic", "two-way-shooting", "unbiased-md"):
+    if method in ("two-way-shooting", "unbiased-md"):
         runner = getattr(system, "run_baseline", None)
         if runner is None:
             raise ValueError(f"method {method!r}: system {system.name!r} does not provide it (no run_baseline)")
@@ -187,6 +230,8 @@ def run_method(system, method: str = "spacetime-geodesic", *, model=None, protoc
         t0 = time.perf_counter()
         if method == "linear":
             curve = linear_curve(system, model, p)
+        elif method == "density-geodesic":
+            curve = density_curve(system, model, p)
         else:
             curve = solve_curve(system, model, p, constraint=constraint, avoid=avoid, seed=seed, progress=progress)
         timings["geodesic_s"] = curve.wall_s if math.isfinite(curve.wall_s) else time.perf_counter() - t0
@@ -199,5 +244,11 @@ def run_method(system, method: str = "spacetime-geodesic", *, model=None, protoc
     row = summarize(system, paths, method=method_label(method, constraint), curve=curve,
                     n_training_energy_evals=n_training_energy_evals, wall_s=counted + timings["sampling_s"],
                     geodesic_wall_s=gwall)
+    extra = curve.extra
+    if method == "density-geodesic" and "n_score_evals" in extra:  # as the benchmarks' density rows
+        row["density_beta"] = extra.get("density_beta")
+        row["n_score_evals"] = extra["n_score_evals"]
+        if extra.get("density_exact_score"):  # the solver's force evaluations are energy evaluations
+            row["n_energy_evals"] = int(row["n_energy_evals"]) + int(extra["n_score_evals"])
     timings["metrics_s"] = time.perf_counter() - t0
     return RunResult(paths, row, curve, timings)
