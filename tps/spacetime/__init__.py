@@ -12,6 +12,7 @@ from tps.spacetime.geometry import (
     segment_products,
 )
 from tps.spacetime.domain import DegenerateGeodesicError, GeodesicDiagnostics, GeodesicWarning, LogSNRRangeWarning
+from tps.spacetime.curve import Curve
 from tps.spacetime.options import GeodesicOptions
 from tps.spacetime.solver import GeodesicResult, edit_distance, geodesic
 from tps.spacetime.density import (
@@ -25,7 +26,7 @@ from tps.spacetime.density import (
 
 __all__ = [
     "natural_parameters", "expectation_parameters", "curve_energy", "curve_length", "kl_along_curve",
-    "segment_products", "geodesic", "edit_distance", "GeodesicResult", "GeodesicOptions", "LowVariance", "RegionAvoidance",
+    "segment_products", "geodesic", "edit_distance", "GeodesicResult", "GeodesicOptions", "Curve", "LowVariance", "RegionAvoidance",
     "CurveState", "spline_basis", "line_plus_spline",
     "density_geodesic", "DensityGeodesicResult", "exact_boltzmann_score", "learned_score", "BoltzmannScore",
     "LearnedScore", "GeodesicDiagnostics", "GeodesicWarning", "DegenerateGeodesicError", "LogSNRRangeWarning",
