@@ -142,7 +142,7 @@ def run(args) -> dict:
     from tps.systems import alanine_dipeptide as aldp
     from tps.systems import protocols_of
     from tps.workflows.avoidance import (
-        AvoidanceRule, check_endpoints_outside, frames_near_phipsi, recipe_training_frames, relative_kl_profiles,
+        AvoidanceRule, check_endpoints_outside, frames_near_phipsi, relative_kl_profiles,
         solve_avoiding,
     )
     from tps.workflows.cartesian import (
@@ -163,7 +163,7 @@ def run(args) -> dict:
     point = tuple(float(v) for v in args.avoid_phipsi)
     check_endpoints_outside(point, endpoints, top)
     t0 = time.perf_counter()
-    frames = recipe_training_frames(model)
+    frames = aldp.recipe_training_frames(model)
     t_frames = time.perf_counter() - t0
     protocols = protocols_of("alanine-dipeptide")  # the 'tps run alanine-dipeptide' settings
     cp, geo, sampler = protocols.constraints, protocols.geodesic, protocols.sampler

@@ -18,7 +18,7 @@ from tps.spacetime import GeodesicDiagnostics, GeodesicWarning
 from tps.systems import alanine_dipeptide as aldp
 from tps.workflows.avoidance import (
     AvoidanceRule, avoidance_constraints, avoided_model_coordinates, check_endpoints_outside, closest_approach,
-    crossing_channels, frames_near_phipsi, read_structure_to_avoid, recipe_training_frames, relative_kl_profiles,
+    crossing_channels, frames_near_phipsi, read_structure_to_avoid, relative_kl_profiles,
     solve_avoiding,
 )
 from tps.workflows.cartesian import (
@@ -190,8 +190,8 @@ def test_training_frames_are_regenerated_from_the_models_recipe():
     recipe = {"system": "alanine-dipeptide", "arguments": {"data_steps": 200, "report_interval": 20}, "seed": 3}
     net = build_denoiser(top, hidden=8, n_layers=1)
     scaling = fit_scaling(data.positions)
-    frames = recipe_training_frames(DiffusionModel(net, scaling, metadata={"recipe": recipe}))
+    frames = aldp.recipe_training_frames(DiffusionModel(net, scaling, metadata={"recipe": recipe}))
     assert frames.shape == (20, 22, 3) and np.allclose(frames, data.positions, atol=1e-6)
     other = AffineScaling(scaling.shift, scaling.scale * 1.01, scaling.event_shape)  # not this data's model
     with pytest.raises(ValueError, match="^model: the regenerated training frames have scale"):
-        recipe_training_frames(DiffusionModel(net, other, metadata={"recipe": recipe}))
+        aldp.recipe_training_frames(DiffusionModel(net, other, metadata={"recipe": recipe}))

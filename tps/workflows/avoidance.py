@@ -47,11 +47,10 @@ from tps.diffusion.checkpoint import DiffusionModel
 from tps.workflows.avoidance_measures import closest_approach, crossing_channels
 from tps.workflows.avoidance_targets import (
     avoided_model_coordinates, check_endpoints_outside, frames_near_phipsi, read_structure_to_avoid,
-    recipe_training_frames,
 )
 
 __all__ = [
-    "AvoidanceRule", "Avoidance", "read_structure_to_avoid", "frames_near_phipsi", "recipe_training_frames",
+    "AvoidanceRule", "Avoidance", "read_structure_to_avoid", "frames_near_phipsi",
     "avoided_model_coordinates", "relative_kl_profiles",
     "check_endpoints_outside", "avoidance_constraints", "solve_avoiding", "closest_approach", "crossing_channels",
 ]

@@ -1,8 +1,9 @@
 """What a region-avoiding geodesic avoids, in model coordinates (step 1-2 of :mod:`tps.workflows.avoidance`).
 
 A structure to avoid comes from a PDB file (:func:`read_structure_to_avoid`) or from the training
-frames nearest a (phi, psi) point (:func:`frames_near_phipsi`, frames regenerated from a model's
-recipe by :func:`recipe_training_frames`); :func:`avoided_model_coordinates` brings it into model
+frames nearest a (phi, psi) point (:func:`frames_near_phipsi`; a system regenerates a model's
+training frames from its recipe, e.g. :func:`tps.systems.alanine_dipeptide.recipe_training_frames`);
+:func:`avoided_model_coordinates` brings it into model
 coordinates exactly like the target endpoint, and :func:`check_endpoints_outside` refuses an
 avoided (phi, psi) region that contains an endpoint.
 
@@ -18,11 +19,10 @@ import numpy as np
 import torch
 
 from tps.core.units import check_radians
-from tps.diffusion.checkpoint import DiffusionModel
 from tps.metrics.molecular import kabsch_align
 from tps.sampling.md import check_topology_match
 
-__all__ = ["STATE_RADIUS", "read_structure_to_avoid", "frames_near_phipsi", "recipe_training_frames", "avoided_model_coordinates",
+__all__ = ["STATE_RADIUS", "read_structure_to_avoid", "frames_near_phipsi", "avoided_model_coordinates",
            "check_endpoints_outside"]
 
 #: Default radius (rad) of an avoided (phi, psi) region: that of the dipeptides' states
@@ -134,67 +134,6 @@ def frames_near_phipsi(frames, topology, phipsi, *, k: int = 8, radius: float = 
                          f"(nearest {dist.min():.2f} rad); choose a point the training data cover or pass a "
                          "structure to avoid")
     return order
-
-
-_RECIPE_FRAMES = {}
-
-
-def recipe_training_frames(model: DiffusionModel) -> np.ndarray:
-    """Training frames of an all-atom alanine dipeptide model, regenerated from the recipe it carries.
-
-    Models written by ``tps train alanine-dipeptide`` (the pretrained one included) record the MD
-    that made their data (``metadata["recipe"]``: steps per start, report interval, seed): Langevin
-    MD from the C5 and C7ax minima, which is deterministic. The frames are regenerated (about 20 s
-    for the pretrained recipe's 500 k steps on one core; cached per process) and checked against
-    the scale fitted on them at training time.
-
-    Parameters
-    ----------
-    model : DiffusionModel
-
-    Returns
-    -------
-    ndarray, shape ``(n_frames, 22, 3)``, nm
-
-    Raises
-    ------
-    ValueError
-        If the model carries no such recipe, or the regenerated frames do not give its scale.
-
-    Examples
-    --------
-    >>> from tps.diffusion import AffineScaling, DiffusionModel
-    >>> from tps.systems import alanine_dipeptide
-    >>> from tps.workflows.cartesian import build_denoiser
-    >>> bare = DiffusionModel(build_denoiser(alanine_dipeptide.topology(), hidden=8, n_layers=1),
-    ...                       AffineScaling((0.0,) * 66, 0.16, (22, 3)))
-    >>> recipe_training_frames(bare)
-    Traceback (most recent call last):
-        ...
-    ValueError: model: carries no 'tps train alanine-dipeptide' recipe to regenerate its training frames from; pass structures to avoid instead
-    """
-    from tps.sampling.md import md_samples
-    from tps.systems import alanine_dipeptide as aldp  # upward import: this function moves to tps.systems (LINT.md)
-    from tps.workflows.cartesian import fit_scaling
-
-    recipe = model.metadata.get("recipe") or {}
-    a = recipe.get("arguments") or {}
-    if recipe.get("system") != "alanine-dipeptide" or "data_steps" not in a or "report_interval" not in a:
-        raise ValueError("model: carries no 'tps train alanine-dipeptide' recipe to regenerate its training frames "
-                         "from; pass structures to avoid instead")
-    key = (int(a["data_steps"]), int(a["report_interval"]), int(recipe.get("seed", 0)))
-    if key not in _RECIPE_FRAMES:
-        top = aldp.topology()
-        minima = aldp.minimized_structures()
-        data = md_samples(aldp.create_openmm_system(top), top, {"C5": minima["C5"], "C7ax": minima["C7ax"]},
-                          n_steps=key[0], report_interval=key[1], timestep=aldp.TIMESTEP, friction=aldp.FRICTION,
-                          seed=key[2])
-        _RECIPE_FRAMES[key] = (data.positions.astype(np.float64), fit_scaling(data.positions).scale)
-    frames, scale = _RECIPE_FRAMES[key]
-    if abs(scale / model.scaling.scale - 1.0) > 1e-5:
-        raise ValueError(f"model: the regenerated training frames have scale {scale:.6g} nm, the model "
-                         f"{model.scaling.scale:.6g} nm; pass structures to avoid instead")
-    return frames
 
 
 def avoided_model_coordinates(structures, endpoints, scaling) -> torch.Tensor:
