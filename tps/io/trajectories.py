@@ -227,7 +227,7 @@ def save_paths(paths, path, *, topology=None, energies=None, kT=None, split: boo
     Parameters
     ----------
     paths : Paths, array or list of arrays
-        A :class:`tps.sampling.Paths` (frames ``(n_paths, n_frames, *event)``; molecules
+        A :class:`tps.core.Paths` (frames ``(n_paths, n_frames, *event)``; molecules
         ``(n_paths, n_frames, n_atoms, 3)`` in nm; variable lengths in ``info["lengths"]``), an
         array of that shape, or a list of per-path arrays ``(n_frames_i, *event)``.
     path : str or Path
@@ -257,7 +257,7 @@ def save_paths(paths, path, *, topology=None, energies=None, kT=None, split: boo
     Examples
     --------
     >>> import os, tempfile, torch
-    >>> from tps.sampling import Paths
+    >>> from tps.core import Paths
     >>> ens = Paths(torch.zeros(3, 5, 2), torch.ones(3, 5, dtype=torch.float64), n_energy_evals=15, kT=12.5)
     >>> with tempfile.TemporaryDirectory() as d:
     ...     files = save_paths(ens, os.path.join(d, "paths.npz"))
