@@ -329,7 +329,7 @@ class OpenMMLangevinEngine:
         self.kT = boltzmann_kT(self.temperature)
         self.n_energy_evals = 0
         self.n_readouts = 0
-        self.max_energy = None
+        self._max = -float("inf")
         from tps.parallel.tasks import OPENMM_LOCK
 
         self.lock = OPENMM_LOCK
@@ -362,7 +362,7 @@ class OpenMMLangevinEngine:
 
         self.__dict__.update(state)
         self.n_energy_evals = self.n_readouts = 0
-        self.max_energy = None
+        self._max = -float("inf")
         self.lock = OPENMM_LOCK
 
     def spawn(self, seed: int) -> "OpenMMLangevinEngine":
@@ -382,7 +382,9 @@ class OpenMMLangevinEngine:
         self.n_energy_evals = self.n_readouts = 0
 
     def _one(self, x, name):
-        x = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
+        if isinstance(x, torch.Tensor):
+            x = x.detach().cpu().numpy()
+        x = np.asarray(x, dtype=np.float64)
         if x.shape == (1, self.n_atoms, 3):
             x = x[0]
         if x.shape != (self.n_atoms, 3):
@@ -396,7 +398,12 @@ class OpenMMLangevinEngine:
             self.context.applyConstraints(1e-8)
         if self.has_virtual_sites:
             self.context.computeVirtualSites()
-        self.max_energy = torch.full((1,), -float("inf"), dtype=torch.float64)
+        self._max = -float("inf")
+
+    @property
+    def max_energy(self) -> torch.Tensor:
+        """Largest force-field energy read out since :meth:`set_positions`, ``(1,)`` kJ/mol."""
+        return torch.tensor([self._max], dtype=torch.float64)
 
     def _state(self, **kw):
         if self.entry.groups is None:
@@ -408,9 +415,9 @@ class OpenMMLangevinEngine:
         s = self._state(getPositions=True, getEnergy=True)
         self.n_readouts += 1
         x = torch.from_numpy(s.getPositions(asNumpy=True).value_in_unit(unit.nanometer)[None])
-        e = torch.tensor([s.getPotentialEnergy().value_in_unit(_KJ)], dtype=torch.float64)
-        self.max_energy = e.clone() if self.max_energy is None else torch.maximum(self.max_energy, e)
-        return x, e
+        e = s.getPotentialEnergy().value_in_unit(_KJ)
+        self._max = max(self._max, e) if e == e else float("nan")
+        return x, torch.tensor([e], dtype=torch.float64)
 
     def draw_velocities(self, seeds) -> None:
         """Maxwell-Boltzmann velocities at ``temperature`` with OpenMM's seed ``seeds[0]``."""
@@ -455,10 +462,9 @@ class OpenMMLangevinEngine:
             energies[0, i] = s.getPotentialEnergy().value_in_unit(_KJ)
         self.n_energy_evals += n_steps
         self.n_readouts += n_frames
-        e = torch.from_numpy(energies)
-        m = e.max(1).values
-        self.max_energy = m if self.max_energy is None else torch.maximum(self.max_energy, m)
-        return torch.from_numpy(frames), e
+        m = float(energies.max())  # NaN propagates
+        self._max = m if (m != m or m > self._max) else self._max
+        return torch.from_numpy(frames), torch.from_numpy(energies)
 
     def restraint_energy(self) -> torch.Tensor:
         """Restraint energy ``(1,)`` kJ/mol of the current state (0 without restraint)."""

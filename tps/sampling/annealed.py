@@ -47,6 +47,13 @@ def _as_float64(a) -> torch.Tensor:
     return torch.from_numpy(np.array(a, dtype=np.float64))
 
 
+def _keep_kind_float64(a):
+    """float64 in the caller's array kind (rows of numpy centres are cheapest for OpenMM, of tensors for torch)."""
+    if isinstance(a, torch.Tensor):
+        return a.detach().to("cpu", torch.float64)
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
 def _run(engine, centres, stiffness, reduced, x, seeds, K, fpp, bar=None):
     """The annealing loop on ``engine`` for the paths ``x`` ``(n, *event)``; returns frames, energies,
     per-path max energies, wall and CPU seconds."""
@@ -163,7 +170,7 @@ def anneal(engine, schedule, *, n_paths: int, steps_per_point: int, frames_per_p
     centres, stiffness = schedule
     if reduced is None:
         reduced = getattr(schedule, "kT", 0.0) is None
-    centres, stiffness = _as_float64(centres), _as_float64(stiffness)
+    centres, stiffness = _keep_kind_float64(centres), _keep_kind_float64(stiffness)
     x = _as_float64(x_start)
     N = centres.shape[0]
     t0 = time.perf_counter()
