@@ -5,7 +5,9 @@ Protocol (issue 4; benchmarks.md sections 1 and 3): the generic pipeline of
 C5 and C7ax minima -> E(3)-equivariant EGNN denoiser on centred, scaled frames -> spacetime
 geodesic (Hutchinson divergence, L-BFGS) between the minimised, Kabsch-aligned endpoints ->
 annealed Langevin inside OpenMM along the restraint centres -> metrics on the force field.
-Rows: ``spacetime-geodesic``, ``spacetime-geodesic-low-variance``, ``linear-interpolation``
+Rows: ``spacetime-geodesic``, ``spacetime-geodesic-low-variance`` (both from
+:func:`tps.pipeline.run_method` on the registered ``alanine-dipeptide`` system with its protocols:
+the curve, paths and metrics row of ``tps run alanine-dipeptide``), ``linear-interpolation``
 (straight line between the aligned endpoints at the anchor logSNR), ``density-geodesic`` and
 ``density-geodesic-exact-score`` (below), and the baselines ``two-way-shooting-variable``,
 ``two-way-shooting-fixed`` and ``unbiased-md`` (below). The 0 K reference is the
@@ -111,12 +113,13 @@ from tps.baselines import openmm_two_way_shooting, openmm_unbiased_md, resample_
 from tps.diffusion import DiffusionModel, TrainingConfig
 from tps.metrics import path_density_jsd
 from tps.metrics.molecular import summarize_molecular
+from tps.pipeline import run_method
 from tps.sampling.md import md_samples
-from tps.spacetime import LowVariance
 from tps.systems import alanine_dipeptide as aldp
+from tps.systems import load, protocols_of
 from tps.workflows.cartesian import (
     check_model_matches, curve_restraints, prepare_endpoints, sample_paths, save_paths_dcd, train_model,
-    transition_paths,
+    transition_paths, write_topology_pdb,
 )
 
 #: Quick-mode wall time (s) on the project's shared 2-core CPU machine. Measured 2026-11-21 with
@@ -373,14 +376,17 @@ def run(args) -> dict:
     results["notes"]["plain_md_max_step"] = md_step
 
     # ---------------------------------------------------------------- methods
-    geo = dict(n_nodes=proto.n_nodes, max_iter=proto.max_iter, coarse_points=proto.coarse_points,
-               coarse_iter=proto.coarse_iter, init_dips=proto.init_dips)
+    # geodesic rows: tps.pipeline.run_method on the registered system with its (quick) protocols, the path of
+    # 'tps run alanine-dipeptide'; the linear row: the float64 straight line of tps.workflows (the pipeline's
+    # linear curve starts from float32 endpoints and moves the frames by ~4e-7 nm)
     specs = {
-        "spacetime-geodesic": ("geodesic", geo),
-        "spacetime-geodesic-low-variance": ("geodesic", geo | {"constraints": (
-            LowVariance(proto.low_variance_threshold, weight=proto.low_variance_weight),)}),
+        "spacetime-geodesic": ("geodesic", "none"),
+        "spacetime-geodesic-low-variance": ("geodesic", "low-variance"),
         "linear-interpolation": ("linear", None),
     }
+    tps_system = load("alanine-dipeptide")
+    run_protocols = protocols_of("alanine-dipeptide", quick=bool(args.quick))
+    run_protocols = run_protocols.replace(sampler=run_protocols.sampler.replace(n_paths=n_paths))
     wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
     valid = list(specs) + list(DENSITY_ROWS) + list(BASELINE_ROWS)
     unknown = [m for m in wanted if m not in valid]
@@ -389,28 +395,36 @@ def run(args) -> dict:
     cv = states["C7ax"].cv
     paths_by_method = {}
     for method in [m for m in wanted if m in specs]:
-        curve, options = specs[method]
+        curve, constraint = specs[method]
         with timer() as t_all:
-            res = transition_paths(system, top, model, None, None, endpoints=endpoints, curve=curve,
-                                   n_paths=n_paths, steps_per_point=proto.steps_per_point, logsnr=proto.logsnr,
-                                   n_points=proto.n_points, geodesic_options=options, timestep=proto.timestep,
-                                   friction=proto.friction, frames_per_point=proto.frames_per_point,
-                                   seed=args.seed, progress=True, executor=getattr(args, "executor", None))
-        paths = res.paths
-        row = summarize_molecular(paths, method=method, system=system, target_state=states["C7ax"],
-                                  target_positions=endpoints.target, topology=top,
-                                  n_training_energy_evals=n_train_evals if curve == "geodesic" else 0,
-                                  wall_s=t_all(), geodesic_wall_s=res.wall_s["geodesic"])
+            if curve == "geodesic":
+                res = run_method(tps_system, "spacetime-geodesic", model=model, protocols=run_protocols,
+                                 constraint=constraint, seed=args.seed, executor=getattr(args, "executor", None),
+                                 progress=True)
+                paths, logsnr, wall = res.paths, res.curve.logsnr, res.timings
+                geo_wall, sampling_wall = wall["geodesic_s"], wall["sampling_s"]
+            else:
+                res = transition_paths(system, top, model, None, None, endpoints=endpoints, curve=curve,
+                                       n_paths=n_paths, steps_per_point=proto.steps_per_point, logsnr=proto.logsnr,
+                                       n_points=proto.n_points, timestep=proto.timestep, friction=proto.friction,
+                                       frames_per_point=proto.frames_per_point, seed=args.seed, progress=True,
+                                       executor=getattr(args, "executor", None))
+                paths, logsnr = res.paths, res.restraints.logsnr
+                geo_wall, sampling_wall = res.wall_s["geodesic"], res.wall_s["sampling"]
+        # the system's metrics row (that of 'tps run'): summarize_molecular against C7ax and the aligned target
+        row = tps_system.summarize(paths, method=method, n_training_energy_evals=n_train_evals if curve == "geodesic"
+                                   else 0, wall_s=t_all(), geodesic_wall_s=geo_wall)
         row["n_energy_evals_per_path"] = paths.n_energy_evals // paths.n_paths
-        row["sampling_wall_s"] = res.wall_s["sampling"]
+        row["sampling_wall_s"] = sampling_wall
         row["sampler_steps_per_s"] = paths.info.get("steps_per_s", float("nan"))
         row["throughput_vs_plain_md"] = row["sampler_steps_per_s"] / md_rate
-        row["curve_logsnr_min"] = float(res.restraints.logsnr.min())
-        row["curve_logsnr_mean"] = float(res.restraints.logsnr.mean())
-        if res.geodesic is not None:
-            row["curve_energy"] = float(res.geodesic.energy)
-            row["curve_energy_initial"] = float(res.geodesic.initial_energy)
-            row["geodesic_evaluations"] = int(res.geodesic.n_evaluations)
+        row["curve_logsnr_min"] = float(logsnr.min())
+        row["curve_logsnr_mean"] = float(logsnr.mean())
+        if curve == "geodesic":
+            provenance = res.curve.provenance
+            row["curve_energy"] = float(provenance["energy"])
+            row["curve_energy_initial"] = float(provenance["initial_energy"])
+            row["geodesic_evaluations"] = int(provenance["n_evaluations"])
         results["methods"].append(row)
         paths_by_method[method] = paths
         save_paths_dcd(paths, top, out / "paths" / method)
@@ -447,7 +461,7 @@ def run(args) -> dict:
               f"{row['max_energy_std']:.1f}, max step {row['max_step']:.4f} nm, solver {t_geo:.0f} s, "
               f"{t_all():.0f} s", flush=True)
     baseline_rows(wanted, system, top, endpoints, states, proto, args, results, paths_by_method, md_rate)
-    save_paths_dcd(next(iter(paths_by_method.values()))[:1], top, out / "paths", max_paths=0)
+    write_topology_pdb(out / "paths" / "topology.pdb", top, next(iter(paths_by_method.values())).frames[0, 0])
     figures(paths_by_method, cv, endpoints, out)
     print(markdown_table(results["methods"]))
     print(f"NEB saddle (0 K reference) = {results['lower_bound']}; hardware: {results['hardware']}")
