@@ -180,8 +180,26 @@ class System:
         return NotImplementedError(f"{type(self).__name__} ({self.name}) does not implement {what}")
 
     def make_engine(self, *, seed: int = 0, **overrides):
-        """The dynamics engine of this system (:mod:`tps.engines`)."""
-        raise self._missing("make_engine")
+        """The dynamics engine of this system (:mod:`tps.engines`).
+
+        Here: :class:`~tps.engines.TorchOverdampedEngine` on the potential at ``kT`` with the
+        sampler protocol's ``step_size`` (reduced units) and a generator seeded with ``seed``;
+        ``overrides`` go to the engine (e.g. ``dt=`` for unbiased dynamics). Molecules return
+        an OpenMM Langevin engine.
+
+        Examples
+        --------
+        >>> from tps.systems import load
+        >>> engine = load("muller-brown").make_engine(seed=1)
+        >>> type(engine).__name__, engine.kT, engine.step_size
+        ('TorchOverdampedEngine', 12.5, 0.0004)
+        """
+        from tps.engines import TorchOverdampedEngine
+
+        kw = {"step_size": self.protocols().sampler.step_size, **overrides}
+        if "generator" not in kw:
+            kw["generator"] = torch.Generator().manual_seed(int(seed))
+        return TorchOverdampedEngine(self.potential, kT=self.kT, **kw)
 
     def check_model(self, model, *, source: str = "model") -> None:
         """Raise :class:`ModelMismatch` (a ``ValueError``) if ``model`` was not trained for this system."""

@@ -100,6 +100,15 @@ class MoleculeSystem(System):
                                                       temperature=self.temperature)
         return _ENDPOINTS[self.name]
 
+    def make_engine(self, *, seed: int = 0, **overrides):
+        """:class:`~tps.engines.openmm.OpenMMLangevinEngine` of the molecule (temperature, timestep,
+        friction of the system; ``overrides`` such as ``platform=``, ``restraint=True``)."""
+        from tps.engines.openmm import OpenMMLangevinEngine
+
+        kw = dict(temperature=self.temperature, timestep=self.timestep, friction=self.friction, seed=seed)
+        kw.update(overrides)
+        return OpenMMLangevinEngine(self.openmm_system(), **kw)
+
     # ----------------------------------------------------------------- model
     def check_model(self, model, *, source: str = "model") -> None:
         from tps.workflows.cartesian import check_model_matches
@@ -262,7 +271,7 @@ class MoleculeSystem(System):
                                   target_positions=self.prepared_endpoints().target, topology=self.omm_topology,
                                   method=method, n_training_energy_evals=n_training_energy_evals, wall_s=wall_s,
                                   geodesic_wall_s=geodesic_wall_s)
-        if isinstance(curve, dict) and curve.get("avoid_structures") is not None:
+        if curve is not None and curve.get("avoid_structures") is not None:
             row.update(self.avoid_metrics(paths, curve))
         return add_selection_evals(row, curve)
 

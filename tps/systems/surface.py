@@ -69,8 +69,7 @@ def payload(name: str, model, result, t0: float, extra: dict) -> dict:
 
 def add_selection_evals(row: dict, curve) -> dict:
     """Count the potential evaluations spent choosing a periodic image (curve extra) in the row."""
-    extra = (curve or {}).get("extra", {}) if isinstance(curve, dict) or curve is None else \
-        (getattr(curve, "provenance", {}) or {}).get("extra", {}) or {}
+    extra = {} if curve is None else (curve.get("extra") or {})  # a tps-curve/1 dict or a Curve
     n_sel = int(extra.get("n_selection_energy_evals", 0))
     if n_sel:
         row["n_selection_energy_evals"] = n_sel
