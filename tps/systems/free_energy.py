@@ -34,6 +34,7 @@ import openmm
 import openmm.app as app
 import openmm.unit as unit
 
+from tps.core.units import boltzmann_kT
 from tps.io import write_text
 
 
@@ -319,7 +320,7 @@ def torsion_free_energy(
     """
     say = progress or (lambda msg: None)
     platform = platform or openmm.Platform.getPlatformByName("Reference")
-    kT = (unit.MOLAR_GAS_CONSTANT_R * config.temperature * unit.kelvin).value_in_unit(unit.kilojoule_per_mole)
+    kT = boltzmann_kT(config.temperature)
     variables = [torsion_bias_variable(t, width=config.width, grid_width=config.grid_width) for t in torsions]
     meta = app.Metadynamics(system, variables, config.temperature * unit.kelvin, config.bias_factor,
                             config.height * unit.kilojoule_per_mole, config.frequency)
