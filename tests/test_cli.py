@@ -329,19 +329,12 @@ def test_run_alanine_dipeptide_region_avoiding_tiny(tmp_path):
     assert sum(m["crossing_channels"].values()) == 2
 
 
-def test_train_and_run_a_third_system_glycine_dipeptide(tmp_path, capsys):
-    """A system added as one file (tps/systems/glycine_dipeptide.py) is a CLI system: train a tiny model,
-    then run it end to end with that model (no pretrained model is shipped for it)."""
-    model = tmp_path / "gly.pt"
-    assert main(["train", "glycine-dipeptide", "--out", str(model), "--steps", "20", "--data-steps", "2000",
-                 "--hidden", "16", "--layers", "2", "--quiet"]) == 0
-    out = tmp_path / "gly"
-    argv = ["run", "glycine-dipeptide", "--model", str(model), "--paths", "2", "--points", "8", "--max-iter", "3",
-            "--steps-per-point", "20", "--out", str(out), "--quiet"]
-    assert main(argv) == 0
-    results = json.loads((out / "results.json").read_text())
-    m = results["metrics"]
-    assert results["system"] == "glycine-dipeptide" and results["energy_unit"] == "kJ/mol"
-    assert m["n_paths"] == 2 and math.isfinite(m["max_energy_mean"]) and (out / "paths.png").is_file()
-    assert main(["run", "glycine-dipeptide", "--out", str(tmp_path / "none"), "--quiet"]) == 2   # no pretrained model
-    assert "no pretrained model" in _one_error_line(capsys)
+
+def test_a_system_without_a_pretrained_model_asks_for_one(tmp_path, capsys):
+    """glycine-dipeptide is a CLI system because it is registered (tps.systems.available()); it ships no
+    pretrained model, so 'tps run' without --model says how to get one (train + run end to end:
+    tests/systems/test_glycine_dipeptide.py)."""
+    assert main(["run", "glycine-dipeptide", "--out", str(tmp_path / "none"), "--quiet"]) == 2
+    line = _one_error_line(capsys)
+    assert "no pretrained model" in line and "tps train glycine-dipeptide" in line
+    assert not (tmp_path / "none").exists()
