@@ -52,8 +52,10 @@ def protocols(quick: bool = False) -> Protocols:
 
 
 def _centres(cx, clam):
-    alpha = torch.sigmoid(clam.double()).sqrt()
-    return cx.double() / alpha[:, None]
+    """Restraint centres ``x / alpha`` (identity scaling) of the curve, float64."""
+    from tps.diffusion.schedule import restraint_schedule
+
+    return restraint_schedule(cx.double(), clam.double()).centres
 
 
 @dataclass(frozen=True)

@@ -69,9 +69,10 @@ def curve_centres(curve) -> torch.Tensor:
     """Restraint centres ``scaling^-1(x / alpha)`` of a curve (dict or Curve), physical units."""
     if isinstance(curve, dict) and "centres" in curve:
         return curve["centres"]
+    from tps.diffusion.schedule import restraint_schedule
+
     x, lam, scaling, _ = curve_parts(curve)
-    alpha = torch.sigmoid(lam).sqrt().reshape(-1, *([1] * (x.dim() - 1)))
-    return scaling.to_physical(x / alpha)
+    return restraint_schedule(x, lam, scaling).centres
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,8 @@ def create_openmm_system(topology, force_field: str = "amber99sbildn.xml"):
 class MoleculeSystem(System):
     """An all-atom OpenMM molecule (see the module docstring).
 
-    Attributes (besides :class:`~tps.systems.base.System`'s)
-    ----------------------------------------------------------
+    Attributes
+    ----------
     force_field : str
         OpenMM force-field file, e.g. ``"amber99sbildn.xml"``.
     temperature, timestep, friction : float
@@ -64,6 +64,10 @@ class MoleculeSystem(System):
         ``topology -> openmm.System`` (default :func:`create_openmm_system` with ``force_field``).
     free_energy_surface : callable or None
         ``() -> (phi, psi, F)`` drawn under the paths' (phi, psi) in the figure.
+    openmm_topology : openmm.app.Topology or None
+        The topology the system was built from (``topology`` holds its mdtraj view).
+
+    The other attributes are those of :class:`~tps.systems.base.System`.
     """
 
     force_field: str = "amber99sbildn.xml"

@@ -56,11 +56,12 @@ def region_avoidance(net, cx, clam, x_star, cp, *, clamp=None):
 def payload(name: str, model, result, t0: float, extra: dict) -> dict:
     """The ``tps-curve/1`` dict of a solved geodesic (``x``, ``logsnr`` model coordinates; ``centres``
     physical; ``wall_s`` since ``t0``)."""
+    from tps.diffusion.schedule import restraint_schedule
+
     x = result.x.detach().double().cpu()
     lam = result.logsnr.detach().double().cpu()
     with torch.no_grad():
-        alpha = torch.sigmoid(lam).sqrt().reshape(-1, *([1] * (x.dim() - 1)))
-        centres = model.to_physical(x / alpha)
+        centres = restraint_schedule(x, lam, model.scaling).centres
     return {"format": "tps-curve/1", "system": name, "x": x, "logsnr": lam, "centres": centres,
             "scaling": model.scaling.as_dict(), "curve_energy": float(result.energy),
             "curve_energy_initial": float(result.initial_energy), "n_evaluations": int(result.n_evaluations),

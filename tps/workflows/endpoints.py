@@ -16,7 +16,8 @@ import torch
 
 from tps.diffusion.scaling import AffineScaling
 from tps.metrics.molecular import kabsch_align
-from tps.potentials.openmm import boltzmann_kT, positions_nm, select_platform
+from tps.engines.openmm import context_for
+from tps.potentials.openmm import boltzmann_kT, positions_nm
 from tps.workflows.coordinates import fit_scaling
 
 __all__ = ["Endpoints", "prepare_endpoints", "kabsch_align", "fit_scaling"]
@@ -68,8 +69,8 @@ class Endpoints:
 
 
 def _minimise(system, positions, *, platform, tolerance, max_iterations):
-    integrator = openmm.VerletIntegrator(0.001)
-    context = openmm.Context(system, integrator, select_platform(system.getNumParticles(), platform))
+    # the package's one context factory (cached per system and settings; positions are set here)
+    context = context_for(system, integrator=("verlet", 0.001), platform=platform).context
     context.setPositions(np.asarray(positions, dtype=np.float64))
     before = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(_KJ)
     if system.getNumConstraints():

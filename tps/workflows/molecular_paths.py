@@ -366,5 +366,7 @@ def save_paths_dcd(paths, topology, directory, *, max_paths: Optional[int] = Non
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     write_topology_pdb(directory / "topology.pdb", topology, paths.frames[0, 0].detach().cpu().numpy())
+    if max_paths is not None and int(max_paths) == 0:  # as before: only the topology
+        return []
     written = save_paths(paths, directory / "path.dcd", topology=topology, split=True, max_paths=max_paths)
     return [Path(f) for f in written if Path(f).suffix == ".dcd"]
