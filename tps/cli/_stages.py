@@ -97,10 +97,16 @@ def settings_view(protocols, *, constraint: str = "none", avoid=None, seed: int 
     from tps.systems.protocols import RUN_FIELDS
 
     default = GeodesicOptions()
+    # the all-atom avoidance numbers are listed only when they are used, as results.json always did
+    molecular = {"avoid_frames", "avoid_depth_fraction", "avoid_penalty_ratio"}
+    if isinstance(avoid, dict):
+        molecular = {"avoid_frames"} if avoid.get("structure") is not None else set()
     out = {}
     for name, (part, field) in RUN_FIELDS.items():
         value = protocols.extras.get(field) if part == "extras" else getattr(getattr(protocols, part), field, None)
         if value is None or (part == "geodesic" and field in ("n_nodes", "clamp") and value == getattr(default, field)):
+            continue
+        if name in molecular:
             continue
         out[name] = value
     out["constraint"] = constraint
