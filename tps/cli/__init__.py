@@ -65,6 +65,15 @@ _nonneg_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 _positive_float = _number(float, lambda v: v > 0 and math.isfinite(v), "a positive number")
 
 
+def _defaults(part: str, field: str, none: str = "") -> str:
+    """``name value, ...`` of one protocol number over the systems (the help text's defaults, from the
+    systems' protocols so that they have one home)."""
+    from tps.systems import protocols_of
+
+    values = [(name, getattr(getattr(protocols_of(name), part), field)) for name in SYSTEMS]
+    return ", ".join(f"{name} {none if v is None else v}" for name, v in values)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="tps", description="Transition path sampling with spacetime geodesics of diffusion models "
                 "(Karczewski et al., arXiv 2505.17517). 'tps run SYSTEM' computes transition paths with a "
@@ -103,20 +112,22 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         if sampling:
             q.add_argument("--paths", type=_positive_int,
-                           help="number of transition paths (default: muller-brown and alanine-dipeptide-phipsi "
-                                "1000, alanine-dipeptide 30)")
+                           help=f"number of transition paths (default: {_defaults('sampler', 'n_paths')})")
             q.add_argument("--save-paths", type=_positive_int,
-                           help="paths written to disk (default 100 for the 2-D systems, all for alanine-dipeptide); "
+                           help=f"paths written to disk (default: {_defaults('sampler', 'save_paths', 'all')}); "
                                 "metrics always use every path")
             q.add_argument("--steps-per-point", type=_positive_int,
-                           help="Langevin (or OpenMM MD) steps per curve point (default 15 / 12 / 250)")
+                           help="Langevin (or OpenMM MD) steps per curve point (default: "
+                                f"{_defaults('sampler', 'steps_per_point')})")
             from tps.cli._parallel import add_executor_options
 
             add_executor_options(q)
         if points:
-            q.add_argument("--points", type=_positive_int, help="points on the geodesic (default 128 / 128 / 64)")
+            q.add_argument("--points", type=_positive_int,
+                           help=f"points on the geodesic (default: {_defaults('geodesic', 'n_points')})")
             q.add_argument("--max-iter", type=_positive_int,
-                           help="L-BFGS iterations of the geodesic solver per stage (default 150 / 60 / 30)")
+                           help="L-BFGS iterations of the geodesic solver per stage (default: "
+                                f"{_defaults('geodesic', 'max_iter')})")
         if model:
             q.add_argument("--model", type=Path, help="a checkpoint from 'tps train' instead of the pretrained model")
             q.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
