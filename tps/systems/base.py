@@ -210,6 +210,31 @@ class System:
         """``(x_a, x_b)`` of the default transition in ``model``'s coordinates."""
         raise self._missing("model_endpoints")
 
+    def linear_curve(self, model, *, n_points: int, logsnr: float, x_b=None) -> tuple:
+        """The straight-line baseline ``((1 - s) x_a + s x_b, logsnr)`` in model coordinates.
+
+        2-D systems build it in the network's dtype (the benchmarks' float32 line); ``x_b``
+        replaces the target (e.g. the periodic image a (phi, psi) geodesic chose).
+
+        Returns
+        -------
+        x : Tensor, shape ``(n_points, *event)``
+        logsnr : Tensor, shape ``(n_points,)``
+
+        Examples
+        --------
+        >>> from tps import pretrained
+        >>> from tps.systems import load
+        >>> x, lam = load("muller-brown").linear_curve(pretrained.load("muller-brown"), n_points=5, logsnr=6.0)
+        >>> x.shape, x.dtype, lam.tolist()
+        (torch.Size([5, 2]), torch.float32, [6.0, 6.0, 6.0, 6.0, 6.0])
+        """
+        z_a, z_b = self.model_endpoints(model)
+        z_b = z_b if x_b is None else torch.as_tensor(x_b, dtype=z_a.dtype, device=z_a.device)
+        s = torch.linspace(0, 1, int(n_points), dtype=z_a.dtype, device=z_a.device).reshape(-1, *([1] * z_a.dim()))
+        return (1 - s) * z_a + s * z_b, torch.full((int(n_points),), float(logsnr), dtype=z_a.dtype,
+                                                    device=z_a.device)
+
     def solve_payload(self, model, options, *, constraint="none", constraint_protocol=None, avoid=None,
                       extras=None, progress=False) -> dict:
         """The spacetime geodesic as the ``tps-curve/1`` dict (see :meth:`solve_geodesic`)."""

@@ -18,17 +18,16 @@ from typing import Any, Callable, Optional, Tuple
 
 import torch
 
-from tps.systems.base import InputError, ModelMismatch, System, curve_parts
+from tps.systems.base import ModelMismatch, System, curve_parts
+from tps.systems.molecule_avoidance import AvoidInputError
 from tps.systems.surface import add_selection_evals, draw_phipsi, low_variance, paths_figure, payload
+
+__all__ = ["MoleculeSystem", "AvoidInputError", "create_openmm_system", "load_molecule"]
 
 #: Prepared (minimised, aligned) endpoints per system name: minimisation is deterministic, done once.
 _ENDPOINTS: dict = {}
 #: Regenerated training frames per (system, data_steps, report_interval, seed), with their fitted scale.
 _RECIPE_FRAMES: dict = {}
-
-
-class AvoidInputError(InputError):
-    """What to avoid cannot be used (``"problem; fix"``; the problem names the caller's ``label``)."""
 
 
 def _oneline(exc) -> str:
@@ -131,57 +130,19 @@ class MoleculeSystem(System):
         return za.to(dtype=p.dtype, device=p.device), zb.to(dtype=p.dtype, device=p.device)
 
     def avoid_settings(self, *, point=None, structure=None, phipsi=None) -> dict:
-        """Validated ``--avoid-structure`` / ``--avoid-phipsi`` (nothing is written before this passes): the
-        file's atoms, radians, and an avoided (phi, psi) region that contains neither endpoint (periodic
-        ball of the states' radius). Returns the run settings of the avoided region.
+        """Validated ``--avoid-structure`` / ``--avoid-phipsi`` (:func:`tps.systems.molecule_avoidance.avoid_settings`)."""
+        from tps.systems.molecule_avoidance import avoid_settings
 
-        Raises
-        ------
-        InputError
-            ``"problem; fix"`` naming the command-line flag.
-        """
-        import hashlib
-
-        import numpy as np
-
-        from tps.metrics.molecular import kabsch_align
-        from tps.potentials.openmm import phi_psi
-        from tps.systems.alanine_dipeptide import check_radians
-        from tps.workflows.avoidance import check_endpoints_outside, read_structure_to_avoid
-        from tps.workflows.cartesian import Endpoints
-
-        cp = self.protocols().constraints
-        if point is not None:
-            raise InputError(f"--avoid: {self.name} is all-atom; pass --avoid-phipsi PHI PSI (rad) or "
-                             "--avoid-structure FILE.pdb")
-        if structure is not None and phipsi is not None:
-            raise InputError("--avoid-structure and --avoid-phipsi were both given; pass only one of them")
-        if structure is None and phipsi is None:
-            raise InputError("--constraint region-avoiding needs what to avoid; "
-                             "add --avoid-structure FILE.pdb or --avoid-phipsi PHI PSI (rad)")
-        top = self.omm_topology
-        a, b = self.endpoints[self.start].numpy(), self.endpoints[self.target].numpy()
-        ends = Endpoints(a, kabsch_align(b, a) + a.mean(0), a.mean(0))
-        flag = "--avoid-structure" if structure is not None else "--avoid-phipsi"
-        rule = {"avoid_depth_fraction": cp.avoid_depth_fraction, "avoid_penalty_ratio": cp.avoid_penalty_ratio}
-        try:
-            if structure is not None:
-                x = read_structure_to_avoid(structure, top)
-                check_endpoints_outside(phi_psi(torch.as_tensor(x), top).numpy(), ends, top, what=flag)
-                digest = hashlib.sha256(Path(structure).read_bytes()).hexdigest()
-                return {"avoid_structure": str(Path(structure).resolve()), "avoid_structure_sha256": digest, **rule}
-            pt = check_radians(phipsi, flag).numpy()
-            check_endpoints_outside(pt, ends, top, what=flag)
-        except ValueError as exc:
-            problem, _, fix = _oneline(exc).partition("; ")
-            for name in ("avoid_structure", "avoid_phipsi"):
-                problem = problem.replace(name, flag, 1) if problem.startswith(name) else problem
-            problem = problem if problem.startswith("--") else f"{flag}: {problem}"
-            fix = fix or "see 'tps run --help'"
-            raise InputError(f"{problem}; {fix}") from None
-        return {"avoid_phipsi": tuple(float(v) for v in np.asarray(pt)), "avoid_frames": cp.avoid_frames, **rule}
+        return avoid_settings(self, point=point, structure=structure, phipsi=phipsi)
 
     # ----------------------------------------------------------------- geodesic
+    def linear_curve(self, model, *, n_points: int, logsnr: float, x_b=None) -> tuple:
+        """Straight line between the prepared endpoints in float64 (:func:`tps.workflows.cartesian.linear_curve`,
+        the all-atom benchmark's baseline); ``x_b`` is not used."""
+        from tps.workflows.cartesian import linear_curve
+
+        return linear_curve(self.prepared_endpoints(), model.scaling, n_points=n_points, logsnr=logsnr)
+
     def solve_payload(self, model, options, *, constraint="none", constraint_protocol=None, avoid=None,
                       extras=None, progress=False) -> dict:
         """The geodesic (Hutchinson divergence, :func:`tps.workflows.cartesian.solve_geodesic`).
@@ -210,46 +171,9 @@ class MoleculeSystem(System):
         return curve
 
     def _solve_avoiding(self, model, ends, avoid, cp, kw):
-        """Unconstrained geodesic, then the region-avoiding one (:mod:`tps.workflows.avoidance`)."""
-        import numpy as np
+        from tps.systems.molecule_avoidance import solve_avoiding
 
-        from tps.potentials.openmm import phi_psi
-        from tps.workflows.avoidance import AvoidanceRule, frames_near_phipsi, read_structure_to_avoid, solve_avoiding
-
-        avoid = dict(avoid or {})
-        top = self.omm_topology
-        extra = {}
-        if avoid.get("structure") is not None:
-            flag = avoid.get("label", "avoid_structure")
-            structures = read_structure_to_avoid(avoid["structure"], top)[None]
-        else:
-            flag = avoid.get("label", "avoid_phipsi")
-            try:
-                frames = self.training_frames(model)
-            except ValueError as exc:
-                problem, _, fix = _oneline(exc).partition("; ")
-                raise AvoidInputError(f"{flag}: {problem.removeprefix('model: ')}; "
-                                      "pass --avoid-structure FILE.pdb instead") from None
-            try:
-                idx = frames_near_phipsi(frames, top, avoid["phipsi"], k=cp.avoid_frames)
-            except ValueError as exc:
-                problem, _, fix = _oneline(exc).partition("; ")
-                raise AvoidInputError(f"{problem.replace('avoid_phipsi', flag, 1)}; {fix}") from None
-            structures = frames[idx]
-            extra["avoid_training_frames"] = [int(i) for i in idx]
-        rule = AvoidanceRule(depth_fraction=cp.avoid_depth_fraction, penalty_ratio=cp.avoid_penalty_ratio)
-        try:
-            r, free, info = solve_avoiding(model, ends, structures, rule=rule, **kw)
-        except ValueError as exc:
-            problem, _, fix = _oneline(exc).partition("; ")
-            raise AvoidInputError(f"{problem.replace('avoid_structure', flag, 1)}; "
-                                  f"{fix or 'choose another region'}") from None
-        pp = phi_psi(torch.as_tensor(structures), top).numpy()
-        extra.update(avoid_structures_phipsi=pp.tolist(), avoid=info.as_dict(),
-                     avoid_free_curve_energy=float(free.energy), avoid_free_n_evaluations=int(free.n_evaluations))
-        phipsi = avoid.get("phipsi")
-        return r, {"avoid_structures": torch.as_tensor(np.asarray(structures)),
-                   "avoid_phipsi": None if phipsi is None else list(phipsi), "extra": extra}
+        return solve_avoiding(self, model, ends, avoid, cp, kw)
 
     # ----------------------------------------------------------------- paths
     def sample(self, curve, protocol, *, seed: int, executor=None, checkpoint=None, progress: bool = False):
@@ -281,20 +205,9 @@ class MoleculeSystem(System):
 
     def avoid_metrics(self, paths, curve) -> dict:
         """Closest approach of the paths to the avoided structures / point, and their crossing channels."""
-        import collections
+        from tps.systems.molecule_avoidance import avoid_metrics
 
-        from tps.potentials.openmm import phi_psi
-        from tps.workflows.avoidance import closest_approach, crossing_channels
-
-        top = self.omm_topology
-        frames = paths.frames.detach().cpu().double()
-        ca = closest_approach(frames.numpy(), curve["avoid_structures"].double().numpy(), top,
-                              phipsi=curve.get("avoid_phipsi"))
-        target = phi_psi(torch.as_tensor(self.prepared_endpoints().target, dtype=torch.float64), top).numpy()
-        channels = collections.Counter(c["channel"] for c in crossing_channels(phi_psi(frames, top).numpy(), target))
-        return {"avoid_rmsd_min_nm": ca["rmsd_min_nm"], "avoid_rmsd_mean_nm": ca["rmsd_mean_nm"],
-                "avoid_phipsi_min_rad": ca.get("phipsi_min_rad"), "avoid_phipsi_mean_rad": ca.get("phipsi_mean_rad"),
-                "crossing_channels": dict(sorted(channels.items()))}
+        return avoid_metrics(self, paths, curve)
 
     def figure(self, paths, curve, path, *, n_total=None, n_show: int = 30, title: str = ""):
         """(phi, psi) of the paths (over the free-energy surface where the system has one) and
