@@ -60,6 +60,7 @@ from benchmarks.common_phipsi import state_description as phipsi_states
 from benchmarks.common_protocols import CartesianProtocol, MullerBrownProtocol, PhiPsiProtocol
 from tps.io import atomic_path, save_results
 from tps.core import Paths
+from tps.systems import load
 
 SYSTEMS = ("muller-brown", "aldp-2d", "aldp-cartesian")
 
@@ -96,28 +97,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="ignore an existing checkpoint and start over")
 
 
-# ------------------------------------------------------------------ engines
-class TorchEngine:
-    """Muller-Brown or aldp-2d: batched overdamped two-way shooting (tps.baselines.two_way_shooting)."""
+# ------------------------------------------------------------------ shooting setups
+class TorchShooting:
+    """Muller-Brown or aldp-2d: batched overdamped two-way shooting (:func:`tps.baselines.two_way_shooting`)
+    on the registered system's engine (``system.make_engine(dt=...)``, a
+    :class:`~tps.engines.TorchOverdampedEngine`), with the runner's states and time step."""
 
     def __init__(self, name: str, cfg: Config):
         from tps.baselines import FlexibleLengthEnsemble
 
         self.name, self.cfg = name, cfg
         if name == "muller-brown":
-            from tps.systems import load
-
-            mb = load("muller-brown")
-            self.potential, self.kT, self.dt = mb.potential, mb.kT, MullerBrownProtocol().md_dt
-            self.a, self.b, self.start = mb.states["A"], mb.states["B"], mb.endpoints["A"]
+            system = load("muller-brown")
+            self.potential, self.kT, self.dt = system.potential, system.kT, MullerBrownProtocol().md_dt
+            self.a, self.b, self.start = system.states["A"], system.states["B"], system.endpoints["A"]
             self.describe = {"system": "muller-brown", "kT": self.kT, "dt": self.dt,
                              "states": "disks of radius 0.1 around minima A and B (tps.systems muller-brown)",
                              "dynamics": "overdamped Euler-Maruyama"}
             self.wrap = None
         else:
-            setting = own_setting()
+            setting = own_setting()  # the alanine-dipeptide-phipsi system with the runner's A = C5 | C7eq
             if setting is None:
                 raise SystemExit("aldp-2d: the package's free-energy surface is missing")
+            system = load("alanine-dipeptide-phipsi")
             self.potential, self.kT = setting.potential, setting.kT
             self.dt = PhiPsiProtocol().md_dt / setting.kT
             self.a, self.b, self.start = setting.source, setting.target, setting.start
@@ -126,6 +128,7 @@ class TorchEngine:
                              "dynamics": "overdamped Euler-Maruyama on the periodic spline of the package's own "
                                          "free-energy surface (kJ/mol)"}
             self.wrap = setting.potential.wrap
+        self.engine = system.make_engine(dt=self.dt)  # two_way_shooting reseeds it for every segment
         self.ensemble = FlexibleLengthEnsemble(self.a, self.b, max_frames=cfg.max_frames)
 
     def initial(self, seed: int):
@@ -149,8 +152,7 @@ class TorchEngine:
 
         n_tasks = -(-len(chains) // DEFAULT_TASK_SIZE)
         limit = time_s if executor is None else time_s * min(n_workers(executor), n_tasks) / n_tasks
-        res = two_way_shooting(self.potential, self.ensemble, chains, kT=self.kT, dt=self.dt,
-                               n_chains=len(chains), n_rounds=100_000, save_every=self.cfg.round_thin, seed=seed,
+        res = two_way_shooting(self.engine, self.ensemble, chains, n_chains=len(chains), n_rounds=100_000, save_every=self.cfg.round_thin, seed=seed,
                                time_limit_s=limit, length_metropolis=not relax, executor=executor)
         lengths = res.paths.info["lengths"]
         states = [(int(c), int(r), res.paths.frames[i, :int(lengths[i])])
@@ -164,27 +166,24 @@ class TorchEngine:
         return frames if self.wrap is None else self.wrap(frames)
 
 
-class OpenMMEngine:
-    """aldp-cartesian: OpenMM two-way shooting (tps.baselines.openmm_two_way_shooting), chains one after another."""
+class OpenMMShooting:
+    """aldp-cartesian: OpenMM two-way shooting (:func:`tps.baselines.openmm_two_way_shooting`, on
+    :class:`~tps.engines.openmm.OpenMMLangevinEngine`), chains one after another; the OpenMM system,
+    prepared endpoints and states of the registered ``alanine-dipeptide`` system."""
 
     def __init__(self, cfg: Config):
-        from tps.systems import alanine_dipeptide as aldp
-        from tps.workflows.cartesian import prepare_endpoints
-
         self.cfg = cfg
         proto = CartesianProtocol()
-        self.top = aldp.topology()
-        self.system = aldp.create_openmm_system(self.top)
-        minima = aldp.minimized_structures()
-        states = aldp.load().states
-        self.a, self.b = transition_states(states)  # A = C5 | C7eq, B = C7ax: those of the benchmark runner
-        self.endpoints = prepare_endpoints(self.system, minima["C5"], minima["C7ax"])
-        self.temperature = aldp.TEMPERATURE
+        molecule = load("alanine-dipeptide")
+        self.system = molecule.openmm_system()
+        self.a, self.b = transition_states(molecule.states)  # A = C5 | C7eq, B = C7ax: those of the benchmark runner
+        self.endpoints = molecule.prepared_endpoints()
+        self.temperature = molecule.temperature
         self.md = dict(timestep=proto.timestep, friction=proto.friction,
                        save_every=proto.steps_per_point // proto.frames_per_point)
-        self.kT = aldp.KT
+        self.kT = molecule.kT
         self.describe = {"system": "aldp-cartesian", "kT": self.kT, "temperature": self.temperature, **self.md,
-                         "states": cartesian_states(states),
+                         "states": cartesian_states(molecule.states),
                          "dynamics": "OpenMM LangevinMiddleIntegrator, amber99sbildn, vacuum"}
 
     def initial(self, seed: int):
@@ -237,9 +236,10 @@ class OpenMMEngine:
         return self.b.cv(frames)
 
 
-def make_engine(name: str):
+def make_shooting(name: str):
+    """The shooting setup of ``name`` (:data:`SYSTEMS`)."""
     cfg = CONFIGS[name]
-    return OpenMMEngine(cfg) if name == "aldp-cartesian" else TorchEngine(name, cfg)
+    return OpenMMShooting(cfg) if name == "aldp-cartesian" else TorchShooting(name, cfg)
 
 
 # ------------------------------------------------------------------ run
@@ -251,7 +251,7 @@ def run(args) -> dict:
     cfg = CONFIGS[name]
     ckpt_path = out / f"reference_{name}.ckpt.pt"
     npz_path = out / f"reference_{name}.npz"
-    engine = make_engine(name)
+    engine = make_shooting(name)
     cpu0 = time.process_time()
     if ckpt_path.exists() and not args.force:
         state = torch.load(ckpt_path, weights_only=False)
