@@ -7,7 +7,6 @@ import math
 import os
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 
 from tps.pipeline.errors import InputError
 

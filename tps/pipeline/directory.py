@@ -13,12 +13,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import time
 from pathlib import Path
 from typing import Callable, Optional
 
 from tps.pipeline.jsonable import jsonable, stage_key
-from tps.pipeline.run import RunResult, method_label, sample_curve, solve_curve, summarize
+from tps.pipeline.run import RunResult, run_method, solve_curve
 
 __all__ = ["RunDirectory", "geodesic_key", "sampling_key"]
 
@@ -211,16 +210,10 @@ class RunDirectory:
             return RunResult(paths, row, curve, timings), resumed
         say(f"[2/3] annealed Langevin: {s.n_paths} paths x {g.n_points} points x {s.steps_per_point} steps")
         tasks_dir = None if executor is None else self.path / "tasks" / "sampling"
-        paths, t_sample = sample_curve(system, curve, protocols, seed=seed, executor=executor, checkpoint=tasks_dir,
-                                       progress=progress)
-        timings["sampling_s"] = t_sample
-        t0 = time.perf_counter()
-        n_train = int(model.metadata.get("n_training_energy_evals", 0))
-        row = summarize(system, paths, method=method_label("spacetime-geodesic", constraint), curve=curve,
-                        n_training_energy_evals=n_train, wall_s=timings["geodesic_s"] + t_sample,
-                        geodesic_wall_s=timings["geodesic_s"])
-        timings["metrics_s"] = time.perf_counter() - t0
-        result = RunResult(paths, row, curve, timings)
+        result = run_method(system, "spacetime-geodesic", model=model, protocols=protocols, constraint=constraint,
+                            curve=curve, geodesic_wall_s=curve.wall_s, seed=seed, executor=executor,
+                            checkpoint=tasks_dir, progress=progress)
+        result.timings["geodesic_s"] = timings["geodesic_s"]
         result.paths = self.save_paths(system, result, skey, save_paths=s.save_paths)
         if tasks_dir is not None:  # the paths are saved: the per-task results are no longer needed
             shutil.rmtree(tasks_dir, ignore_errors=True)
