@@ -6,13 +6,17 @@ import argparse
 import importlib
 import sys
 
-# suite name -> module in this package with add_arguments(parser) and run(args)
+# suite name -> module in this package with add_arguments(parser) and run(args). The system suites are
+# also reachable by their tps.systems names (alanine-dipeptide-phipsi = aldp-2d, alanine-dipeptide =
+# aldp-cartesian; the short names are kept for the scripts that use them).
 SUITES = {
     "muller-brown": "benchmarks.muller_brown",
     "geodesic-solver": "benchmarks.geodesic_solver",
     "mb-geometry": "benchmarks.mb_geometry",
     "aldp-2d": "benchmarks.aldp_2d",
     "aldp-cartesian": "benchmarks.aldp_cartesian",
+    "alanine-dipeptide-phipsi": "benchmarks.aldp_2d",
+    "alanine-dipeptide": "benchmarks.aldp_cartesian",
     "aldp-avoid": "benchmarks.aldp_region_avoidance",
     "all": "benchmarks.all",
     "reference-ensemble": "benchmarks.reference_ensemble",
@@ -22,7 +26,8 @@ SUITES = {
 
 #: Suites whose runner takes ``args.executor`` (``--workers N`` / ``--scheduler tcp://HOST:PORT``).
 #: (``scaling`` starts its own clusters.)
-PARALLEL_SUITES = ("muller-brown", "all", "reference-ensemble", "aldp-2d", "aldp-cartesian")
+PARALLEL_SUITES = ("muller-brown", "all", "reference-ensemble", "aldp-2d", "aldp-cartesian", "alanine-dipeptide-phipsi",
+                   "alanine-dipeptide")
 
 
 def main(argv=None) -> int:

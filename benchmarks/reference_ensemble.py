@@ -63,6 +63,8 @@ from tps.core import Paths
 from tps.systems import load
 
 SYSTEMS = ("muller-brown", "aldp-2d", "aldp-cartesian")
+#: tps.systems names accepted by ``--system`` for the runners' short names (files and meta keep the short names).
+SYSTEM_ALIASES = {"alanine-dipeptide-phipsi": "aldp-2d", "alanine-dipeptide": "aldp-cartesian"}
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,9 @@ CONFIGS = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--system", required=True, choices=SYSTEMS, help="which benchmark system")
+    p.add_argument("--system", required=True, choices=SYSTEMS + tuple(SYSTEM_ALIASES),
+                   help="which benchmark system (alanine-dipeptide-phipsi = aldp-2d, "
+                        "alanine-dipeptide = aldp-cartesian)")
     p.add_argument("--out", required=True, type=Path, help="output directory (npz, checkpoint, json)")
     p.add_argument("--time-s", type=float, default=1800.0,
                    help="total shooting wall time over all resumed runs (default 1800 s)")
@@ -247,7 +251,7 @@ def run(args) -> dict:
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = args.system
+    name = SYSTEM_ALIASES.get(args.system, args.system)
     cfg = CONFIGS[name]
     ckpt_path = out / f"reference_{name}.ckpt.pt"
     npz_path = out / f"reference_{name}.npz"

@@ -45,3 +45,12 @@ def test_a_finished_suite_passes_the_check_in_the_callers_directory(tmp_path, ca
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert "benchmarks check: OK" in out
+
+
+def test_system_suites_answer_to_the_tps_systems_names_and_the_short_ones():
+    from benchmarks.__main__ import SUITES
+    from tps import systems
+
+    assert SUITES["alanine-dipeptide-phipsi"] == SUITES["aldp-2d"]
+    assert SUITES["alanine-dipeptide"] == SUITES["aldp-cartesian"]
+    assert {"muller-brown", "alanine-dipeptide", "alanine-dipeptide-phipsi"} <= set(systems.available()) & set(SUITES)
