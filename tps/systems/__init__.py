@@ -1,22 +1,21 @@
 """Registry of bundled systems: ``tps.systems.load(name)``.
 
 Each system is one module that calls :func:`register` with a factory (returning a
-:class:`System`) and its default protocols (:mod:`tps.systems.protocols`). The bundled modules
-are imported on first use, so that importing :mod:`tps.systems` pays for no system's
-dependencies; a new molecule is one file (see ``tps/systems/glycine_dipeptide.py``) plus its
-data, registered when its module is imported.
+:class:`System`) and its default protocols (:mod:`tps.systems.protocols`). The modules of this
+package are imported on first use (:func:`available`, :func:`load`), so that importing
+:mod:`tps.systems` pays for no system's dependencies; a new molecule is one file in this
+package (see ``tps/systems/glycine_dipeptide.py``) plus its data, registered when its module is
+imported, or one :func:`register` call from anywhere.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from typing import Callable, Dict, Tuple
 
 from tps.systems.base import ModelMismatch, ReferenceValue, System
 
-#: Modules of the bundled systems (each calls :func:`register` when imported).
-BUNDLED = ("tps.systems.muller_brown", "tps.systems.alanine_dipeptide", "tps.systems.alanine_dipeptide_phipsi",
-           "tps.systems.glycine_dipeptide")
 
 _REGISTRY: Dict[str, Tuple[Callable, Callable, str]] = {}
 _LOADED = False
@@ -55,11 +54,22 @@ def unregister(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
+def bundled_modules() -> list:
+    """The public modules of this package (a system module registers its system when imported).
+
+    Examples
+    --------
+    >>> "tps.systems.glycine_dipeptide" in bundled_modules()
+    True
+    """
+    return sorted(f"{__name__}.{m.name}" for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
 def _ensure_bundled() -> None:
     global _LOADED
     if not _LOADED:
         _LOADED = True
-        for module in BUNDLED:
+        for module in bundled_modules():
             importlib.import_module(module)
 
 
@@ -155,4 +165,4 @@ def load(name: str, **kwargs) -> System:
 
 
 __all__ = ["System", "ReferenceValue", "ModelMismatch", "load", "available", "register", "unregister",
-           "protocols_of", "describe", "BUNDLED"]
+           "protocols_of", "describe", "bundled_modules"]
