@@ -338,3 +338,24 @@ def test_a_system_without_a_pretrained_model_asks_for_one(tmp_path, capsys):
     line = _one_error_line(capsys)
     assert "no pretrained model" in line and "tps train glycine-dipeptide" in line
     assert not (tmp_path / "none").exists()
+
+
+def test_run_directories_of_earlier_versions_resume():
+    """The stage keys 'tps run muller-brown --paths 50' wrote at commit fa30b27 (state.json of that run,
+    version and model digest left out) are reproduced from the system's protocols, so such a
+    directory resumes."""
+    from tps.cli import build_parser
+    from tps.cli._stages import constraint_and_avoid, legacy_keys, load_system, run_protocols
+
+    args = build_parser().parse_args(["run", "muller-brown", "--paths", "50"])
+    system = load_system("muller-brown")
+    protocols = run_protocols(system, args)
+    constraint, avoid = constraint_and_avoid(system, args)
+    gkey, skey = legacy_keys(system, protocols, model_sha256="m", constraint=constraint, avoid=avoid, seed=0)
+    g, s = json.loads(gkey), json.loads(skey)
+    assert g["system"] == "muller-brown" and g["settings"] == {
+        "avoid_kl_margin": 20.0, "avoid_logsnr": 6.0, "avoid_weight": 1000.0, "coarse_iter": 150, "coarse_points": 32,
+        "constraint": "none", "init_dips": [6.0, 2.0, -2.0], "logsnr": 6.0, "low_variance_threshold": 5.0,
+        "low_variance_weight": 100000.0, "max_iter": 150, "points": 128, "seed": 0}
+    assert s == {"geodesic": gkey, "seed": 0, "settings": {"frames_per_point": 1, "paths": 50, "save_paths": 100,
+                                                            "step_size": 0.0004, "steps_per_point": 15}}

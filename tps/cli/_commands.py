@@ -9,7 +9,8 @@ from pathlib import Path
 
 from tps.cli._common import _device, _err, _now, _progress, _say, _threads, _version, _versions
 from tps.cli._stages import (
-    constraint_and_avoid, load_curve, load_model, load_system, run_protocols, settings_view, with_points,
+    constraint_and_avoid, legacy_keys, load_curve, load_model, load_system, run_protocols, settings_view,
+    with_points,
 )
 
 
@@ -70,9 +71,12 @@ def _cmd_run(args, executor, spec) -> int:
     t_start = time.perf_counter()
     model, minfo = load_model(system, args.model, device=device)
     run_dir = RunDirectory(out)
+    old = legacy_keys(system, protocols, model_sha256=minfo["sha256"], constraint=constraint, avoid=avoid, seed=seed,
+                      parallel=parallel_key(spec))
     result, resumed = run_dir.run(system, model, protocols, model_sha256=minfo["sha256"], constraint=constraint,
                                   avoid=avoid, seed=seed, executor=executor, parallel=parallel_key(spec),
-                                  force=args.force, progress=_progress(args), say=lambda m: _say(args, m))
+                                  force=args.force, progress=_progress(args), say=lambda m: _say(args, m),
+                                  legacy_keys=old)
     paths, row, curve, timings = result.paths, result.row, result.curve, result.timings
     _say(args, "[3/3] figure")
     t0 = time.perf_counter()

@@ -121,6 +121,23 @@ def settings_view(protocols, *, constraint: str = "none", avoid=None, seed: int 
     return jsonable(out)
 
 
+def legacy_keys(system, protocols, *, model_sha256: str, constraint: str = "none", avoid=None, seed: int = 0,
+                parallel=None) -> tuple:
+    """The ``(geodesic, paths)`` stage keys ``tps run`` wrote before the pipeline (flat settings split
+    into the sampler's and the rest), so that run directories of earlier versions resume."""
+    from tps.pipeline.jsonable import stage_key
+    from tps.cli._common import _version
+    from tps.systems.protocols import RUN_FIELDS
+
+    flat = settings_view(protocols, constraint=constraint, avoid=avoid, seed=seed)
+    sampler = [name for name, (part, _) in RUN_FIELDS.items() if part == "sampler"]
+    gkey = stage_key(system=system.name, model_sha256=model_sha256,
+                     settings={k: v for k, v in flat.items() if k not in sampler}, version=_version())
+    extra = {} if parallel is None else {"parallel": parallel}
+    skey = stage_key(geodesic=gkey, settings={k: flat[k] for k in sampler if k in flat}, seed=int(seed), **extra)
+    return gkey, skey
+
+
 # ============================================================================ models and curves
 def load_model(system, model_path=None, *, device: str = "cpu"):
     """The pretrained model of ``system`` or a user checkpoint, checked for compatibility.
@@ -184,4 +201,5 @@ def with_points(protocols, curve):
 
 
 __all__ = ["CONSTRAINTS", "UserError", "load_system", "run_protocols", "constraint_and_avoid", "settings_view",
+           "legacy_keys",
            "load_model", "load_curve", "with_points"]

@@ -173,8 +173,11 @@ class RunDirectory:
     # ------------------------------------------------------------------ the resumable run
     def run(self, system, model, protocols, *, model_sha256: str, constraint: str = "none", avoid=None,
             seed: int = 0, executor=None, parallel=None, force: bool = False, progress: bool = False,
-            say: Callable = lambda *_: None):
+            say: Callable = lambda *_: None, legacy_keys: Optional[tuple] = None):
         """Geodesic then paths, each reused when its saved output has the same key.
+
+        ``legacy_keys`` ``(geodesic, paths)``: keys an earlier version wrote for the same run, also
+        accepted (so that its run directories resume); new stages are recorded under the new keys.
 
         Returns
         -------
@@ -188,6 +191,9 @@ class RunDirectory:
                             seed=seed)
         resumed = {"geodesic": False, "sampling": False}
         curve = self.saved_curve(gkey, state)
+        old_g, old_s = legacy_keys or (None, None)
+        if curve is None and old_g is not None:
+            curve = self.saved_curve(old_g, state)
         g = protocols.geodesic
         if curve is None:
             say(f"[1/3] geodesic ({system.name}, {g.n_points} points, constraint {constraint})")
@@ -202,6 +208,8 @@ class RunDirectory:
         s = protocols.sampler
         skey = sampling_key(gkey, s, seed=seed, parallel=parallel)
         saved = self.saved_paths(system, skey, state)
+        if saved is None and old_s is not None and curve.key == old_g:
+            saved = self.saved_paths(system, old_s, state)
         if saved is not None:
             paths, row, t = saved
             timings.update(t)
