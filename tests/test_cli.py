@@ -350,8 +350,8 @@ def test_run_directories_of_earlier_versions_resume():
     args = build_parser().parse_args(["run", "muller-brown", "--paths", "50"])
     system = load_system("muller-brown")
     protocols = run_protocols(system, args)
-    constraint, avoid = constraint_and_avoid(system, args)
-    gkey, skey = legacy_keys(system, protocols, model_sha256="m", constraint=constraint, avoid=avoid, seed=0)
+    constraint, _, record = constraint_and_avoid(system, args)
+    gkey, skey = legacy_keys(system, protocols, model_sha256="m", constraint=constraint, avoid_record=record, seed=0)
     g, s = json.loads(gkey), json.loads(skey)
     assert g["system"] == "muller-brown" and g["settings"] == {
         "avoid_kl_margin": 20.0, "avoid_logsnr": 6.0, "avoid_weight": 1000.0, "coarse_iter": 150, "coarse_points": 32,

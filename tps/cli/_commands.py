@@ -64,15 +64,15 @@ def _cmd_run(args, executor, spec) -> int:
     torch = _threads()
     system = load_system(args.system)
     protocols = run_protocols(system, args)
-    constraint, avoid = constraint_and_avoid(system, args)
+    constraint, avoid, avoid_record = constraint_and_avoid(system, args)
     seed = int(getattr(args, "seed", 0) or 0)
     out = _check_out_dir(args.out or Path("runs") / system.name)
     device = _device(args.device)
     t_start = time.perf_counter()
     model, minfo = load_model(system, args.model, device=device)
     run_dir = RunDirectory(out)
-    old = legacy_keys(system, protocols, model_sha256=minfo["sha256"], constraint=constraint, avoid=avoid, seed=seed,
-                      parallel=parallel_key(spec))
+    old = legacy_keys(system, protocols, model_sha256=minfo["sha256"], constraint=constraint,
+                      avoid_record=avoid_record, seed=seed, parallel=parallel_key(spec))
     result, resumed = run_dir.run(system, model, protocols, model_sha256=minfo["sha256"], constraint=constraint,
                                   avoid=avoid, seed=seed, executor=executor, parallel=parallel_key(spec),
                                   force=args.force, progress=_progress(args), say=lambda m: _say(args, m),
@@ -90,7 +90,7 @@ def _cmd_run(args, executor, spec) -> int:
         "package_version": _version(),
         "date": _now(),
         "seed": seed,
-        "settings": settings_view(protocols, constraint=constraint, avoid=avoid, seed=seed),
+        "settings": settings_view(protocols, constraint=constraint, avoid_record=avoid_record, seed=seed),
         "model": minfo | {"metadata": {k: v for k, v in model.metadata.items() if k != "recipe"}},
         "curve": {"curve_energy": curve.energy, "curve_energy_initial": curve.initial_energy,
                   "n_evaluations": int(curve.provenance.get("n_evaluations", 0)),
@@ -119,7 +119,7 @@ def cmd_geodesic(args) -> int:
     _threads()
     system = load_system(args.system)
     protocols = run_protocols(system, args)
-    constraint, avoid = constraint_and_avoid(system, args)
+    constraint, avoid, avoid_record = constraint_and_avoid(system, args)
     seed = int(getattr(args, "seed", 0) or 0)
     out = Path(args.out)
     if out.is_dir():
@@ -131,8 +131,8 @@ def cmd_geodesic(args) -> int:
     key = geodesic_key(system.name, protocols, model_sha256=minfo["sha256"], constraint=constraint, avoid=avoid,
                        seed=seed)
     curve = curve.replace(provenance={"key": key, "model": {k: minfo[k] for k in ("source", "sha256", "network")},
-                                      "settings": settings_view(protocols, constraint=constraint, avoid=avoid,
-                                                                seed=seed)})
+                                      "settings": settings_view(protocols, constraint=constraint,
+                                                                avoid_record=avoid_record, seed=seed)})
     curve.save(out)
     if not args.quiet:
         print(f"{system.name}: curve energy {curve.energy:.4g} (straight line {curve.initial_energy:.4g}), "

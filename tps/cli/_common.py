@@ -22,18 +22,18 @@ SYSTEMS = _system_names()
 
 
 class _Descriptions(Mapping):
-    """System name -> one-line description (``system.description``), loaded on first use."""
+    """System name -> one-line description (:func:`tps.systems.describe`), read on first use."""
 
     def __init__(self):
         self._cache = {}
 
     def __getitem__(self, name):
+        if name not in SYSTEMS:
+            raise KeyError(name)
         if name not in self._cache:
-            from tps.systems import load
+            from tps.systems import describe
 
-            if name not in SYSTEMS:
-                raise KeyError(name)
-            self._cache[name] = load(name).description
+            self._cache[name] = describe(name)
         return self._cache[name]
 
     def __iter__(self):
@@ -60,9 +60,9 @@ def _user_errors() -> tuple:
     refusal of what to avoid."""
     types = [UserError, InputError]
     try:
-        from tps.systems.molecule import AvoidInputError
+        from tps.systems.base import InputError as SystemInputError  # incl. a molecule's AvoidInputError
 
-        types.append(AvoidInputError)
+        types.append(SystemInputError)
     except ImportError:  # pragma: no cover
         pass
     return tuple(types)

@@ -48,11 +48,13 @@ def run_protocols(system, args):
 
 
 def constraint_and_avoid(system, args) -> tuple:
-    """``(constraint, avoid)`` of the command, validated before anything is written.
+    """``(constraint, avoid, record)`` of the command, validated (``system.avoid_settings``) before
+    anything is written.
 
-    ``avoid``: the point ``(x, y)`` (rad for (phi, psi)) of a 2-D system, or for a molecule
-    ``{"structure": path, "sha256": ..., "label": "--avoid-structure"}`` /
-    ``{"phipsi": (phi, psi), "label": "--avoid-phipsi"}``.
+    ``record``: the validated run settings of what is avoided (``{}`` without region avoidance);
+    ``avoid``: what the system's solve keeps away from, made from it: the point ``(x, y)`` (rad for
+    (phi, psi)) of a 2-D system, or ``{"structure": path, "sha256": ..., "label": "--avoid-structure"}``
+    / ``{"phipsi": (phi, psi), "label": "--avoid-phipsi"}`` for a molecule.
     """
     constraint = getattr(args, "constraint", None) or "none"
     if constraint != "region-avoiding":
@@ -60,76 +62,36 @@ def constraint_and_avoid(system, args) -> tuple:
             if getattr(args, flag, None) is not None:
                 raise _err(f"--{flag.replace('_', '-')} is only used with --constraint region-avoiding",
                            "add --constraint region-avoiding")
-        return constraint, None
-    if system.topology is not None:
-        from tps.cli._avoid import molecular_avoid_settings
-
-        m = molecular_avoid_settings(args)
-        if m.get("avoid_structure") is not None:
-            return constraint, {"structure": m["avoid_structure"], "sha256": m.get("avoid_structure_sha256"),
-                                "label": "--avoid-structure"}
-        return constraint, {"phipsi": tuple(m["avoid_phipsi"]), "label": "--avoid-phipsi"}
-    return constraint, _avoid_point_2d(system, args)
-
-
-def _avoid_point_2d(system, args) -> tuple:
-    """``--avoid X Y`` of a 2-D system (``--avoid-phipsi`` accepted on a (phi, psi) system)."""
-    avoid, phipsi = getattr(args, "avoid", None), getattr(args, "avoid_phipsi", None)
-    if getattr(args, "avoid_structure", None) is not None:
-        raise _err(f"--avoid-structure: {system.name} is not a molecule", "pass the point to avoid as --avoid X Y")
-    if phipsi is not None:
-        if system.periods is None:
-            raise _err(f"--avoid-phipsi: {system.name} has no (phi, psi) coordinates", "pass the point as --avoid X Y")
-        if avoid is not None:
-            raise _err("--avoid and --avoid-phipsi were both given", "pass only one of them")
-        avoid = phipsi
-    if avoid is None:
-        raise _err("--constraint region-avoiding needs the point to avoid",
-                   "add --avoid X Y (phi psi in rad for alanine-dipeptide-phipsi)")
-    return tuple(float(v) for v in avoid)
+        return constraint, None, {}
+    structure = getattr(args, "avoid_structure", None)
+    record = system.avoid_settings(point=getattr(args, "avoid", None), phipsi=getattr(args, "avoid_phipsi", None),
+                                   structure=None if structure is None else str(structure))
+    if record.get("avoid") is not None:
+        return constraint, tuple(record["avoid"]), record
+    if record.get("avoid_structure") is not None:
+        return constraint, {"structure": record["avoid_structure"], "sha256": record.get("avoid_structure_sha256"),
+                            "label": "--avoid-structure"}, record
+    return constraint, {"phipsi": tuple(record["avoid_phipsi"]), "label": "--avoid-phipsi"}, record
 
 
-def settings_view(protocols, *, constraint: str = "none", avoid=None, seed: int = 0) -> dict:
-    """The ``settings`` of ``results.json``: the protocols under the ``tps run`` setting names
-    (:data:`tps.systems.protocols.RUN_FIELDS`), the constraint, what it avoids and the seed."""
+def settings_view(protocols, *, constraint: str = "none", avoid_record=None, seed: int = 0) -> dict:
+    """The ``settings`` of ``results.json``: the protocols' flat ``tps run`` settings
+    (``Protocols.settings()``), what is avoided, the constraint and the seed."""
     from tps.pipeline.jsonable import jsonable
-    from tps.spacetime.options import GeodesicOptions
-    from tps.systems.protocols import RUN_FIELDS
 
-    default = GeodesicOptions()
-    # the all-atom avoidance numbers are listed only when they are used, as results.json always did
-    molecular = {"avoid_frames", "avoid_depth_fraction", "avoid_penalty_ratio"}
-    if isinstance(avoid, dict):
-        molecular = {"avoid_frames"} if avoid.get("structure") is not None else set()
-    out = {}
-    for name, (part, field) in RUN_FIELDS.items():
-        value = protocols.extras.get(field) if part == "extras" else getattr(getattr(protocols, part), field, None)
-        if value is None or (part == "geodesic" and field in ("n_nodes", "clamp") and value == getattr(default, field)):
-            continue
-        if name in molecular:
-            continue
-        out[name] = value
-    out["constraint"] = constraint
-    if isinstance(avoid, dict):
-        if avoid.get("structure") is not None:
-            out.update(avoid_structure=avoid["structure"], avoid_structure_sha256=avoid.get("sha256"))
-        else:
-            out["avoid_phipsi"] = avoid.get("phipsi")
-    elif avoid is not None:
-        out["avoid"] = avoid
-    out["seed"] = int(seed)
+    out = {**protocols.settings(), **(avoid_record or {}), "constraint": constraint, "seed": int(seed)}
     return jsonable(out)
 
 
-def legacy_keys(system, protocols, *, model_sha256: str, constraint: str = "none", avoid=None, seed: int = 0,
-                parallel=None) -> tuple:
+def legacy_keys(system, protocols, *, model_sha256: str, constraint: str = "none", avoid_record=None,
+                seed: int = 0, parallel=None) -> tuple:
     """The ``(geodesic, paths)`` stage keys ``tps run`` wrote before the pipeline (flat settings split
     into the sampler's and the rest), so that run directories of earlier versions resume."""
     from tps.pipeline.jsonable import stage_key
     from tps.cli._common import _version
     from tps.systems.protocols import RUN_FIELDS
 
-    flat = settings_view(protocols, constraint=constraint, avoid=avoid, seed=seed)
+    flat = settings_view(protocols, constraint=constraint, avoid_record=avoid_record, seed=seed)
     sampler = [name for name, (part, _) in RUN_FIELDS.items() if part == "sampler"]
     gkey = stage_key(system=system.name, model_sha256=model_sha256,
                      settings={k: v for k, v in flat.items() if k not in sampler}, version=_version())
