@@ -52,10 +52,11 @@ def test_sampling_a_given_curve_repeats_the_paths(mb, geodesic_run):
 def test_linear_is_a_straight_line_at_constant_logsnr(mb):
     system, model, p = mb
     r = run_method(system, "linear", model=model, protocols=p, seed=0)
-    x = r.curve.x
+    x = r.curve.x.double()
     assert r.row["method"] == "linear" and torch.all(r.curve.logsnr == p.geodesic.logsnr)
     second = x[2:] - 2 * x[1:-1] + x[:-2]   # equally spaced points on a line: zero second differences
-    assert float(second.abs().max()) < 1e-12
+    eps = torch.finfo(r.curve.x.dtype).eps   # built in the network's dtype (float32), as the benchmarks did
+    assert float(second.abs().max()) < 8 * eps * float(x.abs().max())
 
 
 def test_unknown_method_and_missing_baseline(mb):

@@ -80,21 +80,16 @@ def solve_curve(system, model, protocols=None, *, constraint: str = "none", avoi
 
 def linear_curve(system, model, protocols=None):
     """Straight line between the model-coordinate endpoints at the protocol's constant logSNR
-    (``geodesic.n_points`` points; the "linear interpolation" baseline of the benchmarks)."""
-    import torch
-
+    (``geodesic.n_points`` points; the "linear interpolation" baseline of the benchmarks), built by
+    ``system.linear_curve`` (2-D: in the network's dtype, as the benchmarks did)."""
     from tps.spacetime.curve import Curve
 
     p = _protocols(system, protocols)
     t0 = time.perf_counter()
-    z_a, z_b = system.model_endpoints(model)
-    z_a, z_b = z_a.detach().double().cpu(), z_b.detach().double().cpu()
-    n = int(p.geodesic.n_points)
-    s = torch.linspace(0, 1, n, dtype=torch.float64).reshape(-1, *([1] * z_a.dim()))
     lam = p.geodesic.logsnr
     lam = float(lam[0] if isinstance(lam, (tuple, list)) else lam)
-    x = (1 - s) * z_a + s * z_b
-    return Curve(x, torch.full((n,), lam, dtype=torch.float64), model.scaling,
+    x, logsnr = system.linear_curve(model, n_points=int(p.geodesic.n_points), logsnr=lam)
+    return Curve(x.detach().cpu(), logsnr.detach().cpu(), model.scaling,
                  {"system": system.name, "method": "linear", "n_evaluations": 0,
                   "wall_s": time.perf_counter() - t0, "extra": {}})
 
