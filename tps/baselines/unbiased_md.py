@@ -372,7 +372,8 @@ def run_md(engine, x0, *, state_a, state_b, budget: int, steps_per_frame: int = 
     n_seen = 0
     ids = torch.arange(n)  # replicas still running
     steps = torch.zeros(n, dtype=torch.int64)
-    since = torch.zeros(n, dtype=torch.int64)
+    since = torch.zeros(n, dtype=torch.int64) if restart_rng is not None else steps  # steps since the (re)start
+    all_rows = torch.arange(n)
     if store_paths:
         buf_x = torch.empty((n, max_path_frames) + event, dtype=torch.float64)
         buf_e = torch.empty((n, max_path_frames), dtype=torch.float64)
@@ -380,11 +381,16 @@ def run_md(engine, x0, *, state_a, state_b, budget: int, steps_per_frame: int = 
         ptr = torch.zeros(n, dtype=torch.int64)  # frames since the last frame in A
     transitions, stored = [], []
     stopped_by_time = False
-    while len(ids) and bool((steps[ids] < budget).all()):
-        frames, energies = engine.step(steps_per_frame, 1, rows=None if len(ids) == n else ids)
+    n_steps = 0  # steps of the running replicas (they all started together)
+    while len(ids) and n_steps < budget:
+        every = len(ids) == n
+        sel = slice(None) if every else ids  # basic indexing while no replica has stopped
+        frames, energies = engine.step(steps_per_frame, 1, rows=None if every else ids)
         x, e = frames[:, 0], energies[:, 0]
-        steps[ids] += steps_per_frame
-        since[ids] += steps_per_frame
+        n_steps += steps_per_frame
+        steps[sel] = n_steps
+        if restart_rng is not None:
+            since[sel] += steps_per_frame
         e_min = min(e_min, float(e.min()))
         if track_moments:
             flat = x.reshape(len(x), dim)
@@ -393,10 +399,11 @@ def run_md(engine, x0, *, state_a, state_b, budget: int, steps_per_frame: int = 
         n_seen += len(x)
         in_b = state_b(x)
         if store_paths:
-            ptr[ids] = torch.where(state_a(x), 0, ptr[ids] + 1)
-            slot = ptr[ids].clamp(max=max_path_frames - 1)
-            buf_x[ids, slot] = x
-            buf_e[ids, slot] = e
+            ptr[sel] = torch.where(state_a(x), 0, ptr[sel] + 1)
+            slot = ptr[sel].clamp(max=max_path_frames - 1)
+            rows = all_rows if every else ids
+            buf_x[rows, slot] = x
+            buf_e[rows, slot] = e
         if bool(in_b.any()):
             done = ids[in_b]
             for c in done.tolist():
