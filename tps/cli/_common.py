@@ -1,9 +1,8 @@
-"""Shared pieces of the ``tps`` command: one-line user errors, output helpers, system data."""
+"""Shared pieces of the ``tps`` command: one-line user errors, output helpers, the system names."""
 
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import os
 import sys
 from collections.abc import Mapping
@@ -47,7 +46,6 @@ DESCRIPTIONS = _Descriptions()
 #: Bundled system (tps.systems) behind each CLI system name.
 BASE_SYSTEM = {"muller-brown": "muller-brown", "alanine-dipeptide": "alanine-dipeptide",
                "alanine-dipeptide-phipsi": "alanine-dipeptide"}
-TWO_PI = 2.0 * math.pi
 
 
 class UserError(Exception):
@@ -98,21 +96,6 @@ def _progress(args) -> bool:
     return not getattr(args, "quiet", False)
 
 
-def _phipsi_surface():
-    from tps.potentials.grid import PeriodicGridPotential, read_grid
-    from tps.systems.alanine_dipeptide import KT, data_dir, reference_minima
-    import torch
-
-    path = data_dir() / "fes_phipsi.dat"
-    if not path.exists():
-        raise _err(f"the package's free-energy surface {path} is missing", "reinstall the package")
-    grid = read_grid(path)
-    minima = reference_minima()["minima"]
-    start = torch.tensor([minima["C5"]["phi_rad"], minima["C5"]["psi_rad"]], dtype=torch.float64)
-    end = torch.tensor([minima["C7ax"]["phi_rad"], minima["C7ax"]["psi_rad"]], dtype=torch.float64)
-    return grid, PeriodicGridPotential(grid, energy_unit="kJ/mol"), float(KT), start, end
-
-
 def _jsonable(obj):
     """JSON-ready record values (:func:`tps.pipeline.jsonable.jsonable`, the run records' convention)."""
     from tps.pipeline.jsonable import jsonable
@@ -153,22 +136,6 @@ def _file_digest(path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-_ENDPOINTS = None
-
-
-def _aldp_endpoints():
-    """Minimised, aligned C5 and C7ax structures (cached per process)."""
-    global _ENDPOINTS
-    if _ENDPOINTS is None:
-        from tps.systems import alanine_dipeptide as aldp
-        from tps.workflows.cartesian import prepare_endpoints
-
-        top = aldp.topology()
-        minima = aldp.minimized_structures()
-        _ENDPOINTS = prepare_endpoints(aldp.create_openmm_system(top), minima["C5"], minima["C7ax"])
-    return _ENDPOINTS
 
 
 class _silence_c_output:
