@@ -272,10 +272,6 @@ def run_chains(engine, ensemble, initial: list, which: list, *, rng, n_rounds: i
                     n_readouts=engine.n_readouts - readouts0, wall_s=time.perf_counter() - t0)
 
 
-def _is_engine(obj) -> bool:
-    return isinstance(obj, Engine)
-
-
 def two_way_shooting(potential, ensemble, initial_path, *, kT: Optional[float] = None, dt: Optional[float] = None,
                      n_chains: int = 16, n_rounds: int = 100, burn_in: int = 0, save_every: int = 1,
                      keep: str = "chain", seed: Optional[int] = None, time_limit_s: Optional[float] = None,
@@ -342,7 +338,7 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: Optional[float] =
     """
     if not isinstance(ensemble, (FixedLengthEnsemble, FlexibleLengthEnsemble)):
         raise ValueError(f"ensemble: expected a FixedLengthEnsemble or FlexibleLengthEnsemble, got {type(ensemble).__name__}")
-    engine = potential if _is_engine(potential) else None
+    engine = potential if isinstance(potential, Engine) else None
     if engine is not None:
         if kT is not None or dt is not None:
             raise ValueError("kT, dt: given by the engine; pass them only with a potential")
@@ -391,7 +387,7 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: Optional[float] =
     if not run.saved:  # nothing accepted after the burn-in (keep="accepted") or stopped early: keep chain states
         run.saved = [(c[0], c[1], i, run.n_rounds) for i, c in enumerate(run.chains)]
     outcomes = dict(run.outcomes)
-    if not fixed:  # a trial within its cap always passes u <= (L_old-2)/(L_new-2); counted as too long
+    if not fixed:  # within its cap a trial passes u <= (L_old-2)/(L_new-2) (up to rounding): "too_long" here
         outcomes["too_long"] += outcomes.pop("metropolis")
     first = [r[0] if r else None for r in run.decorrelation_rounds]
     info = {
