@@ -16,7 +16,10 @@ Two-way shooting, flexible length (Bolhuis, Dellago, Chandler; OpenPathSampling'
 ``TwoWayShootingMover`` with velocity randomisation):
 
 1. pick a shooting frame ``k`` uniformly among the interior frames ``1 .. L-2``;
-2. draw velocities from Maxwell-Boltzmann at ``temperature`` (constraints applied) at frame ``k``;
+2. draw velocities from Maxwell-Boltzmann at ``temperature`` (OpenMM's ``setVelocitiesToTemperature``;
+   as before the redesign, the draw happens before the context moves to frame ``k``, so its
+   velocity constraints are those of the context's previous positions; the integrator's
+   constraint step projects them at the first step);
 3. backward shot: from frame ``k`` with the *reversed* velocities until the shot enters A or B;
    forward shot: from frame ``k`` with the drawn velocities until it enters A or B;
 4. trial = ``reversed(backward) + [frame k] + forward``; accept if it starts in A, ends in B
