@@ -77,6 +77,10 @@ class Engine(Protocol):
     def reseed(self, seed: int) -> None:
         """Restart the engine's random stream at ``seed`` (as a freshly built engine with that seed)."""
 
+    def spawn(self, seed: int) -> "Engine":
+        """A new engine with the same settings whose stream starts at ``seed`` (executor tasks: the
+        engine is pickled as a recipe and each task runs on ``engine.spawn(task.seed)``)."""
+
     def set_positions(self, x) -> None:
         """Make ``x`` (shape ``(b, *event)``) the current batch (OpenMM: constraints applied;
         torch: energies and forces evaluated, one evaluation per row) and reset ``max_energy``."""
