@@ -114,3 +114,32 @@ def test_density_geodesic_with_the_exact_score_stays_low(mb):
     assert r.row["minmax"] < line.row["minmax"] - 20.0
     with pytest.raises(ValueError, match="extras\\['density'\\]"):
         run_method(system, "density-geodesic", model=model, protocols=p)
+
+
+BASELINES = {"md_dt": 1e-4, "md_chains": 20, "md_steps": 300, "kT_high": 20.0, "initial_chains": 16,
+             "initial_max_steps": 20_000, "initial_candidates": 1, "shooting_chains": 4, "shooting_rounds": 4,
+             "shooting_max_frames": 1000, "shooting_save_every": 1, "fixed_chains": 4, "fixed_frames": 400,
+             "fixed_rounds": 2}
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_two_way_shooting_paths_are_transitions(mb, fixed):
+    """Every saved shooting path is a reactive path: it starts in A and ends in B (the ensemble's definition)."""
+    system, _, p = mb
+    q = p.replace(extras={**p.extras, "baselines": {**BASELINES, "fixed": fixed}})
+    r = run_method(system, "two-way-shooting", protocols=q, seed=0)
+    assert r.curve is None and r.row["method"] == "two-way-shooting-" + ("fixed" if fixed else "variable")
+    lengths = r.paths.info["lengths"]
+    a, b = system.states["A"], system.states["B"]
+    for f, n in zip(r.paths.frames, lengths.tolist()):
+        assert bool(a(f[0])) and bool(b(f[n - 1]))
+    assert r.row["n_energy_evals"] == r.row["initial_path_energy_evals"] + r.row["shooting_energy_evals"]
+
+
+def test_unbiased_md_counts_its_budget(mb):
+    system, _, p = mb
+    q = p.replace(extras={**p.extras, "baselines": BASELINES})
+    r = run_method(system, "unbiased-md", protocols=q, seed=0)
+    assert r.row["method"] == "unbiased-md" and r.row["n_energy_evals"] >= 20 * 300 * 0.99
+    with pytest.raises(ValueError, match="missing 'md_dt'"):
+        run_method(system, "unbiased-md", protocols=p)

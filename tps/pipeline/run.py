@@ -199,12 +199,17 @@ def run_method(system, method: str = "spacetime-geodesic", *, model=None, protoc
         raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
     p = _protocols(system, protocols)
     timings = {}
-    if method in ("two-way-shooting", "unbiased-md"):
-        runner = getattr(system, "run_baseline", None)
-        if runner is None:
-            raise ValueError(f"method {method!r}: system {system.name!r} does not provide it (no run_baseline)")
+    if method in ("two-way-shooting", "unbiased-md"):  # curve-free baselines
         t0 = time.perf_counter()
-        paths, row, curve = runner(method, p, model=model, seed=seed, executor=executor, progress=progress)
+        runner = getattr(system, "run_baseline", None)
+        if runner is not None:
+            paths, row, curve = runner(method, p, model=model, seed=seed, executor=executor, progress=progress)
+        else:
+            from tps.pipeline.baselines import overdamped_baseline
+
+            paths, row = overdamped_baseline(system, method, dict(p.extras.get("baselines") or {}), seed=seed,
+                                             executor=executor)
+            curve = None
         timings["sampling_s"] = time.perf_counter() - t0
         from tps.pipeline.jsonable import jsonable
 
