@@ -6,9 +6,11 @@
   :class:`FixedLengthEnsemble` or :class:`FlexibleLengthEnsemble`, with exact cost and
   decorrelation accounting.
 - :func:`openmm_two_way_shooting`, :func:`openmm_unbiased_md`: the same two algorithms
-  (:func:`tps.baselines.shooting.run_chains`, :func:`tps.baselines.unbiased_md.run_md`) on
+  (:func:`run_chains`, :func:`run_md`) on
   OpenMM's LangevinMiddleIntegrator for an ``openmm.System`` (all-atom molecules).
 - :func:`initial_path_high_temperature`, :func:`resample_path`: initial paths for shooting.
+- :func:`run_chains`, :func:`run_md`: the two algorithms on any :class:`~tps.engines.base.Engine`
+  (round mechanics in :mod:`tps.baselines.trials`).
 """
 
 from tps.baselines.ensembles import FixedLengthEnsemble, FlexibleLengthEnsemble, resample_path
@@ -16,11 +18,12 @@ from tps.baselines.initial_path import initial_path_high_temperature
 from tps.baselines.openmm_engine import (
     OpenMMUnbiasedMDResult, openmm_two_way_shooting, openmm_unbiased_md, trim_to_transition,
 )
-from tps.baselines.shooting import ShootingResult, two_way_shooting
-from tps.baselines.unbiased_md import UnbiasedMDResult, pad_paths, unbiased_md
+from tps.baselines.shooting import ChainRun, ShootingResult, run_chains, shooting_result, two_way_shooting
+from tps.baselines.unbiased_md import MDRun, UnbiasedMDResult, pad_paths, run_md, unbiased_md
 
 __all__ = [
     "FixedLengthEnsemble", "FlexibleLengthEnsemble", "resample_path", "initial_path_high_temperature",
     "ShootingResult", "two_way_shooting", "UnbiasedMDResult", "pad_paths", "unbiased_md",
     "OpenMMUnbiasedMDResult", "openmm_two_way_shooting", "openmm_unbiased_md", "trim_to_transition",
+    "ChainRun", "run_chains", "shooting_result", "MDRun", "run_md",
 ]

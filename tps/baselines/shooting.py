@@ -13,6 +13,7 @@ The move (Dellago, Bolhuis, Chandler; as in OpenPathSampling's ``TwoWayShootingM
    Brownian dynamics; it is exact for the continuous dynamics and holds to O(dt) for the
    Euler-Maruyama discretisation;
 3. the trial path is ``reversed(backward) + [frame k] + forward``:
+
    - fixed length: the backward shot runs ``k`` steps and the forward shot ``L-1-k`` steps, so the
      trial again has ``L`` frames; accept if its first frame is in A and its last in B (the
      selection probability is the same both ways, so no other factor enters);
@@ -53,6 +54,8 @@ from tps.baselines.trials import draw_trials, run_round, trial_caps, vectorised
 from tps.baselines.unbiased_md import pad_paths
 from tps.core import Paths
 from tps.engines import Engine, TorchOverdampedEngine
+
+__all__ = ["ShootingResult", "two_way_shooting", "ChainRun", "run_chains", "shooting_result"]
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,8 @@ from tps.baselines.trials import vectorised
 from tps.core import Paths
 from tps.engines import Engine, TorchOverdampedEngine
 
+__all__ = ["UnbiasedMDResult", "unbiased_md", "pad_paths", "MDRun", "run_md"]
+
 
 @dataclass(frozen=True)
 class UnbiasedMDResult:
