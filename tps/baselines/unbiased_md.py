@@ -373,8 +373,8 @@ def run_md(engine, x0, *, state_a, state_b, budget: int, steps_per_frame: int = 
     sum_xx = torch.zeros(dim, dim, dtype=torch.float64) if track_moments else None
     n_seen = 0
     ids = torch.arange(n)  # replicas still running
-    steps = torch.zeros(n, dtype=torch.int64)
-    since = torch.zeros(n, dtype=torch.int64) if restart_rng is not None else steps  # steps since the (re)start
+    steps = torch.zeros(n, dtype=torch.int64)  # filled in when a replica stops, and at the end
+    started = [0] * n  # step of each replica's last (re)start
     all_rows = torch.arange(n)
     if store_paths:
         buf_x = torch.empty((n, max_path_frames) + event, dtype=torch.float64)
@@ -383,16 +383,13 @@ def run_md(engine, x0, *, state_a, state_b, budget: int, steps_per_frame: int = 
         ptr = torch.zeros(n, dtype=torch.int64)  # frames since the last frame in A
     transitions, stored = [], []
     stopped_by_time = False
-    n_steps = 0  # steps of the running replicas (they all started together)
-    while len(ids) and n_steps < budget:
-        every = len(ids) == n
+    n_steps, n_running = 0, n  # steps of the running replicas (they all started together)
+    while n_running and n_steps < budget:
+        every = n_running == n
         sel = slice(None) if every else ids  # basic indexing while no replica has stopped
         frames, energies = engine.step(steps_per_frame, 1, rows=None if every else ids)
         x, e = frames[:, 0], energies[:, 0]
         n_steps += steps_per_frame
-        steps[sel] = n_steps
-        if restart_rng is not None:
-            since[sel] += steps_per_frame
         e_min = min(e_min, float(e.min()))
         if track_moments:
             flat = x.reshape(len(x), dim)
@@ -409,25 +406,29 @@ def run_md(engine, x0, *, state_a, state_b, budget: int, steps_per_frame: int = 
         if bool(in_b.any()):
             done = ids[in_b]
             for c in done.tolist():
-                transitions.append((c, int(since[c])))
+                transitions.append((c, n_steps - started[c]))
                 if store_paths and int(ptr[c]) < max_path_frames:
                     m = int(ptr[c]) + 1
                     stored.append((c, buf_x[c, :m].clone(), buf_e[c, :m].clone()))
             if max_transitions is not None and len(transitions) >= max_transitions:
                 break
             if restart_rng is None:
+                steps[done] = n_steps
                 ids = ids[~in_b]
-                if len(ids) == 0:
+                n_running = len(ids)
+                if n_running == 0:
                     break
             else:
                 restart(done)
-                since[done] = 0
+                for c in done.tolist():
+                    started[c] = n_steps
                 if store_paths:
                     ptr[done] = 0
                     buf_x[done, 0], buf_e[done, 0] = x0[done], e0[done]
         if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
             stopped_by_time = True
             break
+    steps[ids] = n_steps
     stored.sort(key=lambda s: s[0])  # stable: by replica, then time
     return MDRun(transitions=transitions, stored=stored, steps_run=steps, n_energy_evals=engine.n_energy_evals - evals0,
                  n_readouts=engine.n_readouts - readouts0, e_min=e_min, sum_x=sum_x, sum_xx=sum_xx, n_frames_seen=n_seen,
