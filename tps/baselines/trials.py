@@ -146,10 +146,11 @@ class _Shots:
             local = self.active(shots).nonzero().flatten()
             if len(local) == 0:
                 return
-            frames, energies = engine.step(self.steps_per_frame, 1, rows=None if len(local) == len(shots) else local)
+            every = len(local) == len(shots)
+            frames, energies = engine.step(self.steps_per_frame, 1, rows=None if every else local)
             x, e = frames[:, 0], energies[:, 0]
-            f = engine.forces[local] if f0 is not None else None
-            rows = shots[local]
+            f = engine.forces[local] if f0 is not None else None  # a copy: the engine updates its forces in place
+            rows = shots if every else shots[local]
             self.records.append((rows, x, e, f))
             self.count[rows] += 1
             if not self.fixed:
