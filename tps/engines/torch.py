@@ -26,18 +26,15 @@ from tps._validation import as_tensor, check_finite, check_positive
 __all__ = ["TorchOverdampedEngine", "energy_and_forces_or_blow_up", "blow_up_error"]
 
 
-def energy_and_forces_or_blow_up(potential, x, step_name: str, where):
+def energy_and_forces_or_blow_up(potential, x, step_name: str, where: str):
     """``potential.energy_and_forces(x)``; a chain that left the finite range (too large a step)
-    raises ``ValueError`` naming the step argument, not the potential's internal ``x``.
-
-    ``where`` is the location in the message, or a callable returning it (built only on error:
-    the step loop calls this once per step)."""
+    raises ``ValueError`` naming the step argument, not the potential's internal ``x``."""
     try:
         return potential.energy_and_forces(x)
     except ValueError:
         if bool(torch.isfinite(x).all()):
             raise
-    raise blow_up_error(step_name, where() if callable(where) else where)
+    raise blow_up_error(step_name, where)
 
 
 def blow_up_error(step_name: str, where: str) -> ValueError:
@@ -221,15 +218,12 @@ class TorchOverdampedEngine:
             x, f, mx = self.x[rows], self.forces[rows], self.max_energy[rows]
         frames, energies = [], []
         e = None
-        prefix = self.where
-
-        def where(j):  # the blow-up location, formatted only when one happens
-            return lambda: (f"{prefix}, " if prefix else "") + f"step {j + 1}"
+        where = f"{self.where}, " if self.where else ""
         if self._centre is None:
             dt, scale = self.dt, self._noise_scale
             for j in range(n_steps):
                 x = x + dt * f + scale * torch.randn(x.shape, dtype=x.dtype, generator=self.generator)
-                e, f = energy_and_forces_or_blow_up(self.potential, x, self.step_name, where(j))
+                e, f = energy_and_forces_or_blow_up(self.potential, x, self.step_name, f"{where}step {j + 1}")
                 mx = torch.maximum(mx, e)
                 if (j + 1) % save_at == 0:
                     frames.append(x.clone())
@@ -240,7 +234,7 @@ class TorchOverdampedEngine:
             for j in range(n_steps):
                 grad = -f / kT + k * (x - c)
                 x = x - 0.5 * h * grad + sq * torch.randn(x.shape, dtype=x.dtype, generator=self.generator)
-                e, f = energy_and_forces_or_blow_up(self.potential, x, self.step_name, where(j))
+                e, f = energy_and_forces_or_blow_up(self.potential, x, self.step_name, f"{where}step {j + 1}")
                 mx = torch.maximum(mx, e)
                 if (j + 1) % save_at == 0:
                     frames.append(x.clone())
@@ -256,8 +250,6 @@ class TorchOverdampedEngine:
                 self.e[rows] = e
         if not bool(torch.isfinite(mx).all()):
             raise blow_up_error(self.step_name, self.where or f"step {n_steps}")
-        if n_frames == 1:  # one frame (the shooting and MD loops): no stacking
-            return frames[0].unsqueeze(1), energies[0].unsqueeze(1)
         return torch.stack(frames, 1), torch.stack(energies, 1)
 
     def restraint_energy(self) -> torch.Tensor:
