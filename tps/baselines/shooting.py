@@ -79,9 +79,12 @@ class ShootingResult:
     info : dict
         Settings, per-chain counts, trial ``outcomes`` (flexible: accepted, forward shot in A,
         backward shot in B, longer than the cap or ``max_frames``; fixed: accepted, first
-        frame not in A, last frame not in B), final decorrelation from the initial path, the round of each
-        chain's first decorrelated path (``first_decorrelated_round``), wall time, and each chain's
-        last path (``final_chains``, to continue the chains in another call).
+        frame not in A, last frame not in B), per round the accepted trials (``accepted_per_round``)
+        and the engine energy evaluations (``round_evals``, list of int: every frame of every shot
+        of that round; the initial paths' evaluations are in ``n_energy_evals`` only), final
+        decorrelation from the initial path, the round of each chain's first decorrelated path
+        (``first_decorrelated_round``), wall time, and each chain's last path (``final_chains``, to
+        continue the chains in another call).
     """
 
     paths: Paths
@@ -338,6 +341,8 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: Optional[float] =
     >>> res = two_way_shooting(mb.potential, ens, path, kT=mb.kT, dt=1e-4, n_chains=2, n_rounds=3, seed=0)
     >>> res.n_trials, res.n_energy_evals  # 5 initial frames + 6 trials * 4 new frames
     (6, 29)
+    >>> res.info["round_evals"]  # per round: 2 chains * 4 new frames
+    [8, 8, 8]
     """
     if not isinstance(ensemble, (FixedLengthEnsemble, FlexibleLengthEnsemble)):
         raise ValueError(f"ensemble: expected a FixedLengthEnsemble or FlexibleLengthEnsemble, got {type(ensemble).__name__}")
@@ -397,7 +402,7 @@ def two_way_shooting(potential, ensemble, initial_path, *, kT: Optional[float] =
         "sampler": "two-way-shooting", "ensemble": "fixed" if fixed else "flexible", "dt": dt,
         "n_chains": n_chains, "n_rounds": run.n_rounds, "burn_in": burn_in, "keep": keep,
         "accepted_per_chain": run.n_accepted, "accepted_per_round": run.accepted_per_round,
-        "decorrelated_per_chain": run.n_decorrelated,
+        "round_evals": run.round_evals, "decorrelated_per_chain": run.n_decorrelated,
         "final_decorrelated_from_initial": sum(int(c[3].min()) > 0 for c in run.chains),
         "first_decorrelated_round": first, "length_metropolis": bool(length_metropolis),
         "outcomes": outcomes,
