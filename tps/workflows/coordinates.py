@@ -59,13 +59,15 @@ def fit_scaling(frames) -> AffineScaling:
 
     Examples
     --------
+    Two frames of two atoms, the second the first moved by 1 nm; centred, every coordinate
+    is +-0.1 nm:
+
     >>> import numpy as np
-    >>> from tps.systems import alanine_dipeptide
-    >>> structures = alanine_dipeptide.minimized_structures()      # name -> (22, 3) nm
-    >>> c5, c7ax = structures["C5"], structures["C7ax"]
-    >>> scaling = fit_scaling(np.stack([c5, c7ax]))
-    >>> round(scaling.scale, 4), set(scaling.shift)
-    (0.1647, {0.0})
+    >>> frames = np.array([[[0.0, 0.0, 0.0], [0.2, 0.2, 0.2]],
+    ...                    [[1.0, 1.0, 1.0], [1.2, 1.2, 1.2]]])          # (2 frames, 2 atoms, 3) nm
+    >>> scaling = fit_scaling(frames)
+    >>> scaling.scale, set(scaling.shift)                               # nm per model unit
+    (0.1, {0.0})
     """
     x = center_positions(torch.as_tensor(np.asarray(frames), dtype=torch.float64))
     return AffineScaling.fit(x, center=False)
@@ -86,14 +88,16 @@ def model_coordinates(frames, scaling: AffineScaling) -> torch.Tensor:
 
     Examples
     --------
+    The frames of :func:`fit_scaling`'s example: both become the same centred frame, in units
+    of 0.1 nm:
+
     >>> import numpy as np
-    >>> from tps.systems import alanine_dipeptide
-    >>> structures = alanine_dipeptide.minimized_structures()      # name -> (22, 3) nm
-    >>> c5, c7ax = structures["C5"], structures["C7ax"]
-    >>> frames = np.stack([c5, c7ax])
+    >>> frames = np.array([[[0.0, 0.0, 0.0], [0.2, 0.2, 0.2]],
+    ...                    [[1.0, 1.0, 1.0], [1.2, 1.2, 1.2]]])          # (2 frames, 2 atoms, 3) nm
     >>> z = model_coordinates(frames, fit_scaling(frames))
-    >>> z.shape, z.dtype, round(float(z.pow(2).mean().sqrt()), 4)       # unit RMS
-    (torch.Size([2, 22, 3]), torch.float32, 1.0)
+    >>> z[1], z.dtype
+    (tensor([[-1., -1., -1.],
+            [ 1.,  1.,  1.]]), torch.float32)
     """
     x = center_positions(torch.as_tensor(np.asarray(frames), dtype=torch.float64))
     return scaling.to_model(x).float()

@@ -93,20 +93,16 @@ def solve_geodesic(model: DiffusionModel, endpoints: Endpoints, *, logsnr: float
 
     Examples
     --------
-    With an (untrained, toy) model of alanine dipeptide, as in :func:`train_model`:
+    With the shipped all-atom model of alanine dipeptide (a model of :func:`train_model` works
+    the same way):
 
-    >>> import numpy as np, torch
+    >>> import torch
     >>> torch.set_num_threads(1)          # tiny tensors: extra threads only add contention
-    >>> from tps.diffusion import TrainingConfig
-    >>> from tps.sampling.md import md_samples
+    >>> from tps import pretrained
     >>> from tps.systems import alanine_dipeptide
-    >>> top = alanine_dipeptide.topology()
-    >>> system = alanine_dipeptide.create_openmm_system(top)
+    >>> model = pretrained.load("alanine-dipeptide")
     >>> s = alanine_dipeptide.minimized_structures()
     >>> c5, c7ax = s["C5"], s["C7ax"]
-    >>> data = md_samples(system, top, [c5, c7ax], n_steps=100, report_interval=10, platform="Reference")
-    >>> model, result = train_model(data, top, hidden=8, n_layers=1,
-    ...                             training=TrainingConfig(n_steps=3, batch_size=8, warmup_steps=1, holdout_per_band=32))
     >>> ends = Endpoints(c5, kabsch_align(c7ax, c5) + c5.mean(0), c5.mean(0))    # already minimised
     >>> curve = solve_geodesic(model, ends, n_points=8, n_nodes=3, max_iter=3)
     >>> curve.x.shape, bool(curve.energy <= curve.initial_energy)

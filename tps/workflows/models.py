@@ -109,7 +109,6 @@ def train_model(data: MDData, topology, *, system: Optional[openmm.System] = Non
     >>> data = md_samples(system, top, [c5, c7ax], n_steps=100, report_interval=10, platform="Reference")
     >>> model, result = train_model(data, top, hidden=8, n_layers=1,
     ...                             training=TrainingConfig(n_steps=3, batch_size=8, warmup_steps=1, holdout_per_band=32))
-    >>> ends = Endpoints(c5, kabsch_align(c7ax, c5) + c5.mean(0), c5.mean(0))    # already minimised
     >>> result.n_steps_done, model.metadata["n_training_energy_evals"], model.metadata["centring"]
     (3, 200, 'centroid')
     >>> round(model.scaling.scale, 3), set(model.scaling.shift)           # nm per model unit

@@ -250,21 +250,18 @@ def transition_paths(system: openmm.System, topology, model: DiffusionModel, sta
 
     Examples
     --------
-    The whole pipeline at toy size (model as in :func:`train_model`; endpoints given, so no
-    minimisation):
+    The whole pipeline at toy size, with the shipped model (or one of :func:`train_model`);
+    endpoints given, so no minimisation:
 
-    >>> import numpy as np, torch
+    >>> import torch
     >>> torch.set_num_threads(1)          # tiny tensors: extra threads only add contention
-    >>> from tps.diffusion import TrainingConfig
-    >>> from tps.sampling.md import md_samples
+    >>> from tps import pretrained
     >>> from tps.systems import alanine_dipeptide
+    >>> model = pretrained.load("alanine-dipeptide")
     >>> top = alanine_dipeptide.topology()
     >>> system = alanine_dipeptide.create_openmm_system(top)
     >>> s = alanine_dipeptide.minimized_structures()
     >>> c5, c7ax = s["C5"], s["C7ax"]
-    >>> data = md_samples(system, top, [c5, c7ax], n_steps=100, report_interval=10, platform="Reference")
-    >>> model, result = train_model(data, top, hidden=8, n_layers=1,
-    ...                             training=TrainingConfig(n_steps=3, batch_size=8, warmup_steps=1, holdout_per_band=32))
     >>> ends = Endpoints(c5, kabsch_align(c7ax, c5) + c5.mean(0), c5.mean(0))    # already minimised
     >>> run = transition_paths(system, top, model, c5, c7ax, n_paths=2, steps_per_point=2, n_points=8,
     ...                        endpoints=ends, platform="Reference", geodesic_options=dict(n_nodes=3, max_iter=3))
