@@ -97,7 +97,7 @@ def train_model(data: MDData, topology, *, system: Optional[openmm.System] = Non
     --------
     A toy run (real models train for thousands of steps on nanoseconds of MD):
 
-    >>> import numpy as np, torch
+    >>> import torch
     >>> torch.set_num_threads(1)          # tiny tensors: extra threads only add contention
     >>> from tps.diffusion import TrainingConfig
     >>> from tps.sampling.md import md_samples
