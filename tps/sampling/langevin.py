@@ -15,6 +15,7 @@ import torch
 
 from tps._validation import as_tensor, check_event_shape, check_finite, check_positive, check_positive_int
 from tps.diffusion.schedule import check_logsnr
+from tps.diffusion.schedule import renoised_centres
 from tps.diffusion.schedule import restraint_schedule as _restraint_schedule
 from tps.engines.torch import TorchOverdampedEngine
 from tps.engines.torch import blow_up_error as _blow_up
@@ -119,47 +120,17 @@ def overdamped_langevin(potential, x0, *, kT: float, dt: float, n_steps: int, sa
 
 
 def restraint_schedule(curve_x, curve_logsnr, scaling=None):
-    """Physical restraint centres and stiffnesses of the denoising distributions along a curve.
+    """:func:`tps.diffusion.schedule.restraint_schedule` (reduced stiffness) as a tuple ``(centres, stiffness)``.
 
-    Alias of :func:`tps.diffusion.schedule.restraint_schedule` (reduced stiffness) returning a tuple.
-
-    The denoising distribution at ``(z_t, lam)`` (model coordinates ``z``) is Boltzmann in
-    ``U(x)/kT + exp(lam)/2 * ||z(x) - z_t/alpha||^2``. With ``z = (x - shift)/scale`` this is a
-    harmonic restraint in physical coordinates with centre ``shift + scale * z_t / alpha`` and
-    reduced stiffness ``exp(lam) / scale**2`` (per physical coordinate, in units of 1/kT).
-
-    Parameters
-    ----------
-    curve_x : Tensor, shape ``(N, *event)``
-        Noisy curve points ``z_t`` in model coordinates.
-    curve_logsnr : Tensor, shape ``(N,)``
-        logSNR of each point, inside ``[LOGSNR_MIN, LOGSNR_MAX]``.
-    scaling : AffineScaling, optional
-        Model-to-physical coordinates; identity if None.
-
-    Returns
-    -------
-    centres : Tensor, shape ``(N, *event)`` (physical coordinates)
-    stiffness : Tensor, shape ``(N,)`` (reduced: 1/length^2)
-
-    Raises
-    ------
-    ValueError
-        If a logSNR value is outside the schedule range or not finite.
+    Parameters, formula and errors are those of the schedule function; ``centres (N, *event)`` are in
+    physical coordinates and ``stiffness (N,)`` in 1/length^2 (units of 1/kT).
 
     Examples
     --------
     >>> import torch
-    >>> from tps.diffusion import AffineScaling, alpha_sigma
-    >>> lam = torch.tensor([0.0, 4.0], dtype=torch.float64)
-    >>> alpha, _ = alpha_sigma(lam)
-    >>> z = alpha[:, None] * torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
-    >>> centres, k = restraint_schedule(z, lam, AffineScaling((0.5, 0.5), 2.0, (2,)))
-    >>> centres                                  # shift + scale * z / alpha
-    tensor([[2.5000, 0.5000],
-            [0.5000, 2.5000]], dtype=torch.float64)
-    >>> k                                        # exp(lam) / scale**2
-    tensor([ 0.2500, 13.6495], dtype=torch.float64)
+    >>> centres, k = restraint_schedule(torch.zeros(3, 2, dtype=torch.float64), torch.zeros(3, dtype=torch.float64))
+    >>> centres.shape, k.tolist()                # exp(0) with the identity scaling
+    (torch.Size([3, 2]), [1.0, 1.0, 1.0])
     """
     return tuple(_restraint_schedule(curve_x, curve_logsnr, scaling))
 
@@ -168,7 +139,8 @@ def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: i
                       step_size: float = 4e-4, scaling=None, x_start=None, frames_per_point: int = 1,
                       max_restraint_step: float = 1.0, generator: torch.Generator | None = None,
                       progress: bool = False, executor=None, seed: int | None = None, task_size: int | None = None,
-                      checkpoint=None) -> Paths:
+                      checkpoint=None, centre_noise: float | None = None, logsnr_shift: float | None = None,
+                      record_max_step: bool = False) -> Paths:
     """Annealed Langevin dynamics along a spacetime curve (Algorithm 1 of Karczewski et al.).
 
     For each curve point ``n`` every chain makes ``steps_per_point`` unadjusted Langevin steps
@@ -216,6 +188,17 @@ def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: i
         Paths per task (executor only; default :data:`DEFAULT_TASK_SIZE`).
     checkpoint : path or TaskCheckpoint, optional
         Executor only: completed tasks are stored there and reused by a rerun.
+    centre_noise : float, optional
+        Give each path its own restraint centres, moved perpendicular to the curve by
+        ``centre_noise`` restraint widths times one standard normal draw per path
+        (:func:`tps.diffusion.schedule.renoised_centres`; the draws come first from ``generator``,
+        before any Langevin noise). None or 0 (default): every path follows the curve's centres.
+    logsnr_shift : float, optional
+        Softer restraints ``exp(lam - logsnr_shift) / scale^2`` (centres unchanged). None or 0: the
+        derived stiffness.
+    record_max_step : bool
+        Record ``info["max_step_all_steps"] (n_paths,)``, each path's largest move between consecutive
+        Langevin steps (saved or not); see :func:`tps.sampling.annealed.anneal`.
 
     Returns
     -------
@@ -268,10 +251,13 @@ def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: i
     lam = check_logsnr(curve_logsnr, "curve_logsnr").to(curve_x)
     if lam.shape != curve_x.shape[:1]:
         raise ValueError(f"curve_logsnr: expected shape ({curve_x.shape[0]},), got {tuple(lam.shape)}")
+    noise = None if centre_noise is None else float(centre_noise)
+    if noise is not None and not (math.isfinite(noise) and noise >= 0):
+        raise ValueError(f"centre_noise: expected a non-negative number or None, got {centre_noise!r}")
     with torch.no_grad():
-        centres, stiffness = restraint_schedule(curve_x.detach(), lam.detach(), scaling)
-    centres = centres.to(torch.float64)
-    stiffness = stiffness.to(torch.float64)
+        sched = _restraint_schedule(curve_x.detach(), lam.detach(), scaling, logsnr_shift=logsnr_shift)
+    centres = sched.centres.to(torch.float64)
+    stiffness = sched.stiffness.to(torch.float64)
     if x_start is None:
         x = centres[0].expand((n_paths,) + event).clone()
     else:
@@ -283,30 +269,42 @@ def annealed_langevin(potential, curve_x, curve_logsnr, *, kT: float, n_paths: i
             x = x_start.clone()
         else:
             raise ValueError(f"x_start: expected shape {event} or {(n_paths,) + event}, got {tuple(x_start.shape)}")
+    path_centres = centres
+    if noise:  # drawn before any Langevin noise, so a run with a given generator is reproducible
+        eps = torch.randn((n_paths,) + event, dtype=torch.float64, generator=generator)
+        path_centres = renoised_centres(centres, stiffness, eps, scale=noise)
     step_sizes = torch.minimum(torch.full_like(stiffness, ds), max_restraint_step / stiffness)
     engine = TorchOverdampedEngine(potential, kT=kT, step_size=ds, max_restraint_step=max_restraint_step,
                                    generator=generator, step_name="step_size")
     common = {"sampler": "annealed-langevin", "n_curve_points": int(centres.shape[0]), "steps_per_point": K,
               "step_size": ds, "frames_per_point": fpp, "min_step_size_used": float(step_sizes.min())}
+    options = {k: v for k, v in (("centre_noise", noise), ("logsnr_shift", logsnr_shift)) if v}
+    common.update(options)
+    extra = {"record_max_step": True} if record_max_step else {}
     if executor is None:
         t0 = time.perf_counter()
-        p = anneal(engine, (centres, stiffness), n_paths=n_paths, steps_per_point=K, frames_per_point=fpp,
-                   x_start=x, progress=progress, desc="annealed Langevin", reduced=True)
+        p = anneal(engine, (path_centres, stiffness), n_paths=n_paths, steps_per_point=K, frames_per_point=fpp,
+                   x_start=x, progress=progress, desc="annealed Langevin", reduced=True, **extra)
         info = {**common, "max_energy_all_steps": p.info["max_energy_all_steps"],
                 "wall_s": time.perf_counter() - t0}
+        if record_max_step:
+            info["max_step_all_steps"] = p.info["max_step_all_steps"]
         return Paths(p.frames, p.energies, p.n_energy_evals, kT, info)
     if seed is None:
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     size = DEFAULT_TASK_SIZE if task_size is None else check_positive_int(task_size, "task_size")
     lam = lam.detach()
     inputs = (type(potential).__name__, curve_x.detach(), lam, {"kT": kT, "step_size": ds, "scaling": repr(scaling),
-                                                              "max_restraint_step": repr(max_restraint_step)})
+                                                              "max_restraint_step": repr(max_restraint_step),
+                                                              **{k: repr(v) for k, v in options.items()}})
     t0 = time.perf_counter()
-    p = anneal(engine, (centres, stiffness), n_paths=n_paths, steps_per_point=K, frames_per_point=fpp, x_start=x,
-               seed=seed, executor=executor, task_size=size, checkpoint=checkpoint, checkpoint_inputs=inputs,
-               progress=progress, desc="annealed Langevin", reduced=True)
+    p = anneal(engine, (path_centres, stiffness), n_paths=n_paths, steps_per_point=K, frames_per_point=fpp,
+               x_start=x, seed=seed, executor=executor, task_size=size, checkpoint=checkpoint,
+               checkpoint_inputs=inputs, progress=progress, desc="annealed Langevin", reduced=True, **extra)
     info = {**common, "max_energy_all_steps": p.info["max_energy_all_steps"], "seed": int(seed), "task_size": size,
             "n_tasks": p.info["n_tasks"], "wall_s": time.perf_counter() - t0}
+    if record_max_step:
+        info["max_step_all_steps"] = p.info["max_step_all_steps"]
     return Paths(p.frames, p.energies, p.n_energy_evals, kT, info)
 
 
