@@ -9,7 +9,9 @@
   ``(seed, c)``; each worker keeps one OpenMM context per system (:func:`tps.engines.openmm.context_for`)
   and reseeds it per chain;
   :func:`openmm_unbiased_chains` does the same for unbiased MD runs
-  (:func:`tps.baselines.openmm_engine.openmm_unbiased_md`).
+  (:func:`tps.baselines.openmm_engine.openmm_unbiased_md`);
+- :func:`openmm_seeded_chains` runs OpenMM chains from one seed path each (geodesic-seeded shooting
+  with an executor) and :func:`merge_openmm_chains` pools them as one :class:`~tps.baselines.ShootingResult`.
 
 Results depend on ``(seed, task_size)`` only: the same for every executor and worker count.
 """
@@ -24,7 +26,8 @@ import torch
 from tps.baselines.unbiased_md import pad_paths
 from tps.core import Paths
 
-__all__ = ["merge_shooting", "openmm_shooting_chains", "openmm_unbiased_chains", "DEFAULT_TASK_SIZE"]
+__all__ = ["merge_shooting", "openmm_shooting_chains", "openmm_unbiased_chains", "openmm_seeded_chains",
+           "merge_openmm_chains", "DEFAULT_TASK_SIZE"]
 
 #: Chains per task of :func:`tps.baselines.two_way_shooting` with an executor.
 DEFAULT_TASK_SIZE = 4
@@ -68,12 +71,14 @@ def merge_shooting(results, chain_offsets, *, wall_s: Optional[float] = None):
     rounds = max(len(i["accepted_per_round"]) for i in infos)
     per_round = [sum(i["accepted_per_round"][k] for i in infos if k < len(i["accepted_per_round"]))
                  for k in range(rounds)]
+    round_evals = [sum(i["round_evals"][k] for i in infos if k < len(i.get("round_evals", ())))
+                   for k in range(max(len(i.get("round_evals", ())) for i in infos))]
     outcomes = {k: sum(i["outcomes"][k] for i in infos) for k in infos[0]["outcomes"]}
     info = dict(infos[0])
     info.update({
         "n_chains": sum(i["n_chains"] for i in infos), "n_rounds": max(i["n_rounds"] for i in infos),
         "accepted_per_chain": [a for i in infos for a in i["accepted_per_chain"]],
-        "accepted_per_round": per_round,
+        "accepted_per_round": per_round, "round_evals": round_evals,
         "decorrelated_per_chain": [a for i in infos for a in i["decorrelated_per_chain"]],
         "final_decorrelated_from_initial": sum(i["final_decorrelated_from_initial"] for i in infos),
         "first_decorrelated_round": [a for i in infos for a in i["first_decorrelated_round"]],
@@ -242,3 +247,115 @@ def _openmm_chains(fn, system, initial_path, *, n_chains, seed, executor, task_s
     results = run_tasks(_openmm_chain_task, tasks, shared=shared, executor=executor, checkpoint=checkpoint,
                         progress=progress, desc=desc)
     return [r for chunk in results for r in chunk]
+
+
+def merge_openmm_chains(results, *, burn_in: int = 0, save_every: int = 1, wall_s: Optional[float] = None):
+    """One :class:`~tps.baselines.ShootingResult` from one-chain OpenMM results, chain ``c`` = ``results[c]``.
+
+    Parameters
+    ----------
+    results : list of ShootingResult
+        From :func:`~tps.baselines.openmm_engine.openmm_two_way_shooting` (chain state after every trial).
+    burn_in : int
+        Trials whose chain states are dropped.
+    save_every : int
+        Keep the states of every ``save_every``-th trial after the burn-in.
+    wall_s : float, optional
+        Wall time of the whole run (default: the sum of the chains').
+
+    Returns
+    -------
+    ShootingResult
+        Kept states ordered by round, then chain (``info["chain"]``, ``info["round"]``,
+        ``info["lengths"]``); per-chain and per-round counts as :func:`~tps.baselines.two_way_shooting`.
+    """
+    from tps.baselines.shooting import ShootingResult
+
+    saved = []
+    for c, r in enumerate(results):
+        rnd = r.paths.info["round"].tolist()
+        saved.extend((rd, c, f, e) for (f, e), rd in zip(_unpadded(r.paths), rnd)
+                     if rd > burn_in and (rd - burn_in - 1) % save_every == 0)
+    if not saved:  # stopped before the burn-in ended: keep each chain's last state
+        saved = [(int(r.paths.info["round"][-1]), c, *_unpadded(r.paths)[-1]) for c, r in enumerate(results)]
+    saved.sort(key=lambda s: (s[0], s[1]))
+    frames, energies, lens = pad_paths([s[2] for s in saved], [s[3] for s in saved])
+    infos = [r.info for r in results]
+    n_evals = sum(r.n_energy_evals for r in results)
+    n_trials = sum(r.n_trials for r in results)
+    n_acc = sum(r.n_accepted for r in results)
+    n_dec = sum(r.n_decorrelated for r in results)
+
+    def per_round(key):
+        n = max(len(i[key]) for i in infos)
+        return [sum(i[key][k] for i in infos if k < len(i[key])) for k in range(n)]
+
+    info = {
+        "sampler": "openmm-two-way-shooting", "ensemble": infos[0]["ensemble"], "n_chains": len(results),
+        "n_rounds": max(i["n_trials"] for i in infos), "burn_in": int(burn_in), "keep": "chain",
+        "accepted_per_chain": [r.n_accepted for r in results], "accepted_per_round": per_round("accepted_per_round"),
+        "round_evals": per_round("round_evals"), "decorrelated_per_chain": [r.n_decorrelated for r in results],
+        "final_decorrelated_from_initial": sum(bool(i["final_decorrelated_from_initial"]) for i in infos),
+        "first_decorrelated_round": [i["decorrelation_trials"][0] if i["decorrelation_trials"] else None
+                                     for i in infos],
+        "outcomes": {k: sum(i["outcomes"][k] for i in infos) for k in infos[0]["outcomes"]},
+        "mean_trial_frames": sum(i["mean_trial_frames"] * r.n_trials for i, r in zip(infos, results)) / n_trials,
+        "n_initial_frames": sum(i["n_initial_frames"] for i in infos),
+        "n_energy_readouts": sum(i["n_energy_readouts"] for i in infos),
+        **{k: infos[0][k] for k in ("engine", "platform", "temperature", "timestep", "friction", "save_every",
+                                    "max_frames", "length_metropolis")},
+        "wall_s": sum(i["wall_s"] for i in infos) if wall_s is None else wall_s,
+    }
+    paths = Paths(frames, energies, n_evals, results[0].paths.kT, {
+        **info, "lengths": lens, "chain": torch.tensor([s[1] for s in saved]),
+        "round": torch.tensor([s[0] for s in saved]),
+        "note": "padded by repeating each path's last frame; lengths holds the true frame counts",
+    })
+    info["final_chains"] = [_unpadded(r.paths)[-1][0] for r in results]
+    return ShootingResult(
+        paths=paths, n_energy_evals=n_evals, n_trials=n_trials, n_accepted=n_acc, n_decorrelated=n_dec,
+        acceptance_rate=n_acc / n_trials, evals_per_accepted_path=n_evals / n_acc if n_acc else None,
+        evals_per_decorrelated_path=n_evals / n_dec if n_dec else None, info=info,
+    )
+
+
+def openmm_seeded_chains(engine, seeds, *, state_a, state_b, n_rounds: int, burn_in: int = 0, save_every: int = 1,
+                         max_frames: int, steps_per_frame: int, seed: int = 0, executor=None, task_size: int = 1,
+                         checkpoint=None, progress: bool = False, time_limit_s: Optional[float] = None):
+    """OpenMM two-way shooting chains, chain ``c`` from ``seeds[c]``, as tasks; pooled by :func:`merge_openmm_chains`.
+
+    Parameters
+    ----------
+    engine : OpenMMLangevinEngine
+        Its system, temperature, timestep, friction and platform request are used.
+    seeds : list of array or Tensor ``(F_c, n_atoms, 3)``, nm
+        One flexible-length path per chain (first frame in A, last in B, none in between).
+    state_a, state_b : Volume
+    n_rounds, burn_in, save_every : int
+        Trials per chain; trials dropped; keep every ``save_every``-th state after the burn-in.
+    max_frames, steps_per_frame : int
+        Longest trial (frames); MD steps per frame.
+    seed, executor, task_size, checkpoint, progress
+        As :func:`openmm_shooting_chains`.
+    time_limit_s : float, optional
+        Per chain.
+
+    Returns
+    -------
+    ShootingResult
+    """
+    import openmm
+
+    system = openmm.XmlSerializer.deserialize(engine.xml)
+    t0 = time.perf_counter()
+    kw = dict(state_a=state_a, state_b=state_b, temperature=engine.temperature, timestep=engine.timestep,
+              friction=engine.friction, n_trials=int(n_rounds), max_frames=int(max_frames),
+              save_every=int(steps_per_frame), platform=engine.platform_request)
+    if time_limit_s is not None:
+        kw["time_limit_s"] = time_limit_s
+    results = openmm_shooting_chains(system, [torch.as_tensor(s).detach().cpu().double().numpy() for s in seeds],
+                                     n_chains=len(seeds), seed=seed, executor=executor, task_size=task_size,
+                                     checkpoint=checkpoint, progress=progress, **kw)
+    merged = merge_openmm_chains(results, burn_in=burn_in, save_every=save_every, wall_s=time.perf_counter() - t0)
+    merged.info.update({"seed": int(seed), "task_size": int(task_size)})
+    return merged

@@ -74,6 +74,10 @@ def _in(state: Callable, x: np.ndarray) -> bool:
 def trim_to_transition(frames, state_a: Callable, state_b: Callable):
     """The part of a trajectory from its last frame in A before the first frame in B to that frame.
 
+    The first frame in B (and not in A) that follows a frame in A ends the segment
+    (:func:`tps.baselines.seeded.transition_bounds`; :func:`tps.baselines.seeded.transition_segments`
+    cuts many paths at once).
+
     Parameters
     ----------
     frames : array or Tensor, shape ``(n_frames, n_atoms, 3)``, nm
@@ -92,15 +96,12 @@ def trim_to_transition(frames, state_a: Callable, state_b: Callable):
     """
     x = torch.as_tensor(np.asarray(frames.detach().cpu() if isinstance(frames, torch.Tensor) else frames),
                         dtype=torch.float64)
-    in_a, in_b = state_a(x), state_b(x)
-    seen_a = -1
-    for i in range(x.shape[0]):
-        if bool(in_a[i]):
-            seen_a = i
-        elif bool(in_b[i]):
-            if seen_a >= 0:
-                return x[seen_a:i + 1].clone()
-    raise ValueError("frames: the trajectory never goes from state_a to state_b")
+    from tps.baselines.seeded import transition_bounds  # the one definition of the cut
+
+    start, stop, ok = transition_bounds(state_a(x)[None], state_b(x)[None])
+    if not bool(ok[0]):
+        raise ValueError("frames: the trajectory never goes from state_a to state_b")
+    return x[int(start[0]):int(stop[0]) + 1].clone()
 
 
 def _check_path(path, n_atoms, state_a, state_b, fixed=False):
@@ -206,6 +207,7 @@ def openmm_two_way_shooting(system, initial_path, *, state_a: Callable, state_b:
         "engine": "LangevinMiddleIntegrator", "platform": engine.platform.getName(), "temperature": temperature,
         "timestep": timestep, "friction": friction, "save_every": save_every, "max_frames": max_frames, "seed": seed,
         "n_trials": run.n_rounds, "outcomes": outcomes, "trial_md_steps": run.round_evals,
+        "round_evals": run.round_evals, "accepted_per_round": run.accepted_per_round,
         "mean_trial_frames": float(np.mean(torch.cat(run.trial_frames).numpy())),
         "n_initial_frames": int(path.shape[0]), "final_decorrelated_from_initial": min(final_birth) > 0,
         "n_energy_readouts": run.n_readouts,
