@@ -32,7 +32,7 @@ from tps.baselines.ensembles import FlexibleLengthEnsemble
 from tps.baselines.shooting import ShootingResult, two_way_shooting
 from tps.core import Paths
 
-__all__ = ["transition_bounds", "transition_segments", "seed_paths", "seeded_shooting"]
+__all__ = ["transition_bounds", "transition_segments", "seed_paths", "seeded_shooting", "frames_and_lengths"]
 
 
 def transition_bounds(in_a, in_b, lengths=None) -> tuple:
@@ -79,8 +79,16 @@ def transition_bounds(in_a, in_b, lengths=None) -> tuple:
     return start.masked_fill(~ok, -1), stop.masked_fill(~ok, -1), ok
 
 
-def _frames_and_lengths(paths, name: str = "paths") -> tuple:
-    """``(frames (n_paths, n_frames, *event), lengths (n_paths,))`` of a Paths, a padded tensor or a list."""
+def frames_and_lengths(paths, name: str = "paths") -> tuple:
+    """``(frames, lengths)`` of paths given as a Paths, a padded tensor or a list of tensors.
+
+    Returns
+    -------
+    frames : Tensor, shape ``(n_paths, n_frames, *event)``, float64, CPU
+        Shorter paths padded by repeating their last frame.
+    lengths : int64 Tensor, shape ``(n_paths,)``
+        Valid frames per path (``info["lengths"]`` of a Paths; all frames otherwise).
+    """
     if isinstance(paths, Paths):
         frames = paths.frames
         lengths = paths.info.get("lengths")
@@ -106,7 +114,7 @@ def _frames_and_lengths(paths, name: str = "paths") -> tuple:
 
 def _segments(paths, state_a, state_b, name: str = "paths") -> tuple:
     """``(segments, path indices, n_paths)`` of the paths that go from A to B."""
-    frames, lengths = _frames_and_lengths(paths, name)
+    frames, lengths = frames_and_lengths(paths, name)
     start, stop, ok = transition_bounds(state_a(frames), state_b(frames), lengths)
     index = ok.nonzero().flatten().tolist()
     return [frames[i, int(start[i]):int(stop[i]) + 1].clone() for i in index], index, frames.shape[0]

@@ -145,6 +145,81 @@ class System:
 
         return protocols_of(self.name, quick=quick)
 
+    def refine_protocol(self, quick: bool = False):
+        """The default :class:`~tps.systems.protocols.RefineProtocol` (geodesic-seeded shooting) of this system."""
+        from tps.systems.protocols import refine_protocol
+
+        return refine_protocol(self.name, quick=quick)
+
+    def crossing_coordinate(self, paths) -> torch.Tensor:
+        """Where each path crosses the barrier: one number per path (NaN where it does not cross).
+
+        Only each path's A -> B transition segment counts (from its last frame in ``start``
+        before it first enters ``target``, through that entry;
+        :func:`tps.baselines.seeded.transition_bounds`); the value is read at the segment's
+        FIRST frame inside a dividing region:
+
+        - (phi, psi) systems (periodic 2-D coordinates, or a molecule whose ``cv`` gives
+          (phi, psi)): psi (rad, in ``[-pi, pi)``) at the first frame with ``|phi| < 0.3`` rad,
+          the crossing of the phi = 0 barrier of alanine dipeptide's C5 -> C7ax transition;
+        - other 2-D systems: the plane through the highest saddle point the potential lists
+          (``potential.stationary_points``; otherwise the endpoints' midpoint), normal to
+          ``x_target - x_start``; the value is the signed distance from that point along the
+          plane (direction ``(-n_y, n_x)`` for the unit normal ``n``) of the first frame on the
+          target's side. For Muller-Brown this is the plane through S1 (-0.822, 0.624), the
+          highest barrier of A -> B; the spread of the values is the width of the crossing band.
+
+        Parameters
+        ----------
+        paths : Paths or Tensor ``(n_paths, n_frames, *event)``
+            ``info["lengths"]`` of a Paths marks padding.
+
+        Returns
+        -------
+        Tensor, shape ``(n_paths,)``, float64
+
+        Examples
+        --------
+        >>> import torch
+        >>> from tps.systems import load
+        >>> mb = load("muller-brown")
+        >>> s1 = torch.tensor([-0.822, 0.6243], dtype=torch.float64)
+        >>> a, b = mb.endpoints["A"], mb.endpoints["B"]
+        >>> path = torch.cat([torch.stack([torch.lerp(a, s1, float(t)) for t in torch.linspace(0, 1, 50)]),
+        ...                   torch.stack([torch.lerp(s1, b, float(t)) for t in torch.linspace(0, 1, 50)])])
+        >>> abs(float(mb.crossing_coordinate(path[None])[0])) < 0.03   # crosses the plane at S1
+        True
+        """
+        import math
+
+        from tps.baselines.seeded import frames_and_lengths, transition_bounds
+
+        frames, lengths = frames_and_lengths(paths)
+        start, stop, ok = transition_bounds(self.states[self.start](frames), self.states[self.target](frames), lengths)
+        t = torch.arange(frames.shape[1])[None]
+        in_segment = ok[:, None] & (t >= start[:, None]) & (t <= stop[:, None])
+        if self.periods is not None or (self.topology is not None and self.cv is not None):
+            pp = frames if self.periods is not None else self.cv(frames)
+            pp = torch.remainder(pp.to(torch.float64) + math.pi, 2 * math.pi) - math.pi
+            region, value = pp[..., 0].abs() < 0.3, pp[..., 1]
+        elif tuple(frames.shape[2:]) == (2,):
+            x_a, x_b = self.endpoints[self.start].double(), self.endpoints[self.target].double()
+            saddles = [p for p in getattr(self.potential, "stationary_points", ()) if p.kind == "saddle"]
+            if saddles:
+                top = max(saddles, key=lambda p: p.energy)
+                point = torch.tensor([top.x, top.y], dtype=torch.float64)
+            else:
+                point = 0.5 * (x_a + x_b)
+            n = (x_b - x_a) / torch.linalg.norm(x_b - x_a)
+            d = frames - point
+            region, value = d @ n >= 0, d @ torch.stack([-n[1], n[0]])
+        else:
+            raise NotImplementedError(f"{self.name}: no crossing coordinate (needs 2-D or (phi, psi) coordinates)")
+        hit = region & in_segment
+        first = torch.where(hit, t, frames.shape[1]).min(1).values
+        out = value.gather(1, first.clamp(max=frames.shape[1] - 1)[:, None])[:, 0].to(torch.float64)
+        return torch.where(hit.any(1), out, torch.full_like(out, float("nan")))
+
     def avoid_settings(self, *, point=None, structure=None, phipsi=None) -> dict:
         """Validated input of a region-avoiding run, checked before anything is written.
 

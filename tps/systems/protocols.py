@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover - transitional
     SamplerProtocol = None
 
 __all__ = ["Protocols", "ConstraintProtocol", "TrainingProtocol", "SamplerProtocol", "GeodesicOptions",
-           "sampler_protocol", "RUN_FIELDS"]
+           "sampler_protocol", "RUN_FIELDS", "RefineProtocol", "refine_protocol", "REFINE_DEFAULTS"]
 
 
 class _Replace:
@@ -141,6 +141,92 @@ class TrainingProtocol(_Replace):
     harmonics: Optional[int] = None         # (phi, psi): Fourier features of the periodic MLP
     report_interval: Optional[int] = None   # all-atom: MD steps between training frames
     holdout_per_band: Optional[int] = None  # all-atom: held-out samples per logSNR band (default 4096 is slow)
+
+
+@dataclass(frozen=True)
+class RefineProtocol(_Replace):
+    """Geodesic-seeded two-way shooting (``tps run --refine shooting``; :func:`tps.pipeline.refine.refine_by_shooting`).
+
+    Attributes
+    ----------
+    n_chains : int
+        Shooting chains, each seeded by a different geodesic path (``--chains``).
+    n_rounds : int
+        Shooting trials per chain (``--refine-steps``).
+    burn_in_fraction : float
+        Fraction of the rounds whose chain states are discarded (:attr:`burn_in` rounds).
+    max_frames : int
+        Longest trial path in frames; longer trials are rejected (their cost counted).
+    dt : float, optional
+        Overdamped Langevin time step in the potential's units (2-D systems; unit mobility).
+        None for molecules: the OpenMM engine's timestep.
+    steps_per_frame : int
+        Engine steps between recorded frames (molecules: MD steps, the geodesic sampler's frame
+        spacing; 1 for overdamped shooting).
+    save_every : int
+        Keep the chain states of every ``save_every``-th round after the burn-in.
+
+    Examples
+    --------
+    >>> r = RefineProtocol(n_chains=16, n_rounds=10, dt=1e-4)
+    >>> r.burn_in, r.replace(n_rounds=1).burn_in, r.as_dict()["max_frames"]
+    (2, 0, 1000)
+    """
+
+    n_chains: int
+    n_rounds: int
+    burn_in_fraction: float = 0.25
+    max_frames: int = 1000
+    dt: Optional[float] = None
+    steps_per_frame: int = 1
+    save_every: int = 1
+
+    @property
+    def burn_in(self) -> int:
+        """Rounds discarded: ``floor(burn_in_fraction * n_rounds)``, at most ``n_rounds - 1``."""
+        return max(0, min(int(self.burn_in_fraction * self.n_rounds), self.n_rounds - 1))
+
+
+def _aldp_2d_dt() -> float:
+    from tps.core.units import boltzmann_kT
+
+    return 2e-3 / boltzmann_kT(300.0)  # the MD baselines' reduced step md_dt = 2e-3 (benchmarks/aldp_2d.py)
+
+
+#: Per system: ``(full, quick)`` refine protocols. Muller-Brown: the shooting baseline's overdamped
+#: dt = 1e-4 and 1000-frame cap (benchmarks/muller_brown.py); (phi, psi): dt = 2e-3 / kT and an
+#: 8000-frame cap (benchmarks/aldp_2d.py); molecules: a frame every 25 MD steps (the geodesic
+#: sampler's spacing) and an 800-frame cap (benchmarks/aldp_cartesian.py).
+REFINE_DEFAULTS = {
+    "muller-brown": (dict(n_chains=64, n_rounds=40, max_frames=1000, dt=1e-4),
+                     dict(n_chains=16, n_rounds=12, max_frames=1000, dt=1e-4)),
+    "alanine-dipeptide-phipsi": (dict(n_chains=32, n_rounds=40, max_frames=8000, dt=_aldp_2d_dt),
+                                 dict(n_chains=8, n_rounds=10, max_frames=8000, dt=_aldp_2d_dt)),
+    "alanine-dipeptide": (dict(n_chains=8, n_rounds=20, max_frames=800, steps_per_frame=25),
+                          dict(n_chains=2, n_rounds=4, max_frames=400, steps_per_frame=25)),
+    "glycine-dipeptide": (dict(n_chains=8, n_rounds=20, max_frames=800, steps_per_frame=25),
+                          dict(n_chains=2, n_rounds=4, max_frames=400, steps_per_frame=25)),
+}
+
+
+def refine_protocol(name: str, quick: bool = False) -> RefineProtocol:
+    """The default :class:`RefineProtocol` of system ``name`` (``quick``: a short run for tests and ``--quick``).
+
+    Systems without an entry in :data:`REFINE_DEFAULTS` get 16 chains x 20 rounds with no
+    ``dt`` (enough for an OpenMM molecule; a 2-D system must set ``dt``).
+
+    Examples
+    --------
+    >>> refine_protocol("muller-brown").n_chains, refine_protocol("muller-brown", quick=True).n_rounds
+    (64, 12)
+    >>> round(refine_protocol("alanine-dipeptide-phipsi").dt, 6)
+    0.000802
+    """
+    full, fast = REFINE_DEFAULTS.get(name, (dict(n_chains=16, n_rounds=20), dict(n_chains=4, n_rounds=5)))
+    fields = dict(fast if quick else full)
+    if callable(fields.get("dt")):
+        fields["dt"] = fields["dt"]()
+    return RefineProtocol(**fields)
 
 
 #: ``tps run`` setting name -> (protocol part, field): how the CLI's flat settings map onto a bundle.
