@@ -1,0 +1,324 @@
+"""How close the geodesic ensemble alone comes to the transition-path ensemble (issue 12, part 3).
+
+``python -m benchmarks fidelity --system muller-brown|aldp-2d --reference REF [--tuning-reference REF2]
+--out DIR [--quick] [--variants JSON]``
+
+Solves the system's spacetime geodesic with its pretrained model, then samples it with annealed
+Langevin as today (the system's sampler protocol) and with the variants (sampler options of
+:class:`tps.sampling.protocol.SamplerProtocol`, e.g. ``centre_noise``: each path's own re-noised
+restraint centres). For every arm it reports, against the held-out reference ensemble ``REF``
+(and the tuning one ``REF2``, if given; tune on REF2 only):
+
+- ``path_density_jsd`` of the transition-segment frames (last frame in A before the first entry
+  into B, to that entry), 60 x 60 bins as the system runners, and the reference's split-half
+  (by chain) noise floor; ``jsd_coarse``: the same on 20 x 20 bins (less dominated by the
+  reference's sampling noise when it is short);
+- ``target_hit_fraction``;
+- ``max_step``: the largest move between consecutive Langevin steps over every step of every
+  path (``info["max_step_all_steps"]``), against ``md_max_step``: unbiased overdamped MD with the
+  same time per step (``dt = step_size / (2 kT)``), the same number of chains and steps, started
+  from the arm's transition frames (``continuous``: max_step <= md_max_step);
+- the crossing band: the crossing coordinate of the transition-segment frames in the crossing
+  slab, median and 5-95 % range with bootstrap standard errors (resampling whole paths, and whole
+  chains for the reference). aldp-2d: psi of the frames with ``|phi| < 0.3`` rad (the figure of
+  benchmarks/RESULTS.md). Muller-Brown: the frames within 0.05 of the dividing line through the
+  saddle S1 (the A -> intermediate barrier, the minimax saddle of A -> B), normal to its unstable
+  Hessian eigenvector; the coordinate is the signed distance from S1 along the stable one.
+
+States: Muller-Brown's disks of radius 0.1; aldp-2d: A = C5 | C7eq and B = the C7ax ball
+(:mod:`benchmarks.common_phipsi`, as the reference ensembles). ``DIR/results.json`` (one row per
+arm) and ``DIR/table.md`` are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.common import hardware, load_reference, transition_frames
+from tps.io import save_results, write_text
+from tps.metrics import path_density_jsd, target_hit_fraction
+
+SYSTEMS = {"muller-brown": "muller-brown", "aldp-2d": "alanine-dipeptide-phipsi",
+           "alanine-dipeptide-phipsi": "alanine-dipeptide-phipsi"}
+#: Variants run besides today's protocol: sampler options only, the same curve and budget. centre_noise 1
+#: is the forward process' own spread (no tuning); 2 was the best aldp-2d JSD on the seed-11 reference with
+#: target_hit >= 0.95 (issue 12; 1.5 / 2.5 / 3 gave 0.215 / 0.208 / 0.251, 3 hit 0.954).
+DEFAULT_VARIANTS = {
+    "muller-brown": [{"centre_noise": 1.0}, {"centre_noise": 2.0}],
+    "aldp-2d": [{"centre_noise": 1.0}, {"centre_noise": 2.0}],
+}
+SLAB = {"muller-brown": 0.05, "aldp-2d": 0.3}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--system", required=True, choices=tuple(SYSTEMS))
+    p.add_argument("--reference", type=Path, help="held-out reference ensemble npz (python -m benchmarks "
+                                                  "reference-ensemble); the figures that are reported")
+    p.add_argument("--tuning-reference", type=Path, help="reference ensemble (another seed) the variants were "
+                                                         "tuned on; reported beside")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--quick", action="store_true", help="200 paths, 50 bootstrap resamples")
+    p.add_argument("--n-paths", type=int, help="paths per arm (default: the system protocol's, 1000)")
+    p.add_argument("--seed", type=int, default=0, help="geodesic seed; the sampler uses seed + 1 as the systems")
+    p.add_argument("--variants", help="JSON list of SamplerProtocol changes, e.g. '[{\"centre_noise\": 2.0}]' "
+                                      "(default: the tuned ones)")
+
+
+# ------------------------------------------------------------------ system pieces
+def _short(system: str) -> str:
+    return "muller-brown" if system == "muller-brown" else "aldp-2d"
+
+
+def states(short: str, sy):
+    """(A, B, jsd keyword arguments) of the reference ensembles."""
+    if short == "muller-brown":
+        from tps.systems.muller_brown import BOX
+
+        return sy.states["A"], sy.states["B"], {"bins": 60, "ranges": BOX}
+    from benchmarks.common_phipsi import PERIODS, STATE_RADIUS, state_a
+    from tps.states import Ball
+
+    b = Ball(sy.endpoints[sy.target].double(), STATE_RADIUS, periods=PERIODS, name="C7ax")
+    return state_a(), b, {"bins": 60, "ranges": ((-math.pi, math.pi),) * 2, "periods": PERIODS}
+
+
+def _mb_saddle_frame():
+    from tps.potentials import MullerBrown
+
+    pot = MullerBrown()
+    s1 = pot.saddle("S1")
+    s = torch.tensor([s1.x, s1.y], dtype=torch.float64)
+    h = torch.autograd.functional.hessian(lambda z: pot.energy(z[None])[0], s)
+    w, v = torch.linalg.eigh(h)           # ascending: the unstable (negative) direction first
+    stable = v[:, 1] if float(v[1, 1]) >= 0 else -v[:, 1]
+    return s, v[:, 0], stable
+
+
+def crossing_values(short: str, frames: torch.Tensor) -> tuple:
+    """(values, mask) of the crossing coordinate for frames ``(n, 2)`` (module docstring).
+
+    Examples
+    --------
+    >>> f = torch.tensor([[0.1, -0.5 + 2 * math.pi], [1.0, 0.0]], dtype=torch.float64)
+    >>> crossing_values("aldp-2d", f)                # psi (wrapped) of the frames with |phi| < 0.3
+    (tensor([-0.5000], dtype=torch.float64), tensor([ True, False]))
+    >>> s, _, stable = _mb_saddle_frame()
+    >>> v, m = crossing_values("muller-brown", torch.stack([s, s + 0.2 * stable, s + torch.tensor([0.5, 0.0])]))
+    >>> [round(x, 6) for x in v.tolist()], m.tolist()    # along the stable eigenvector, in the slab only
+    ([0.0, 0.2], [True, True, False])
+    """
+    f = torch.as_tensor(frames).double()
+    if short == "muller-brown":
+        s, unstable, stable = _mb_saddle_frame()
+        d = f - s
+        mask = (d @ unstable).abs() < SLAB[short]
+        return (d @ stable)[mask], mask
+    phi = torch.remainder(f[:, 0] + math.pi, 2 * math.pi) - math.pi
+    psi = torch.remainder(f[:, 1] + math.pi, 2 * math.pi) - math.pi
+    mask = phi.abs() < SLAB[short]
+    return psi[mask], mask
+
+
+def band(values: np.ndarray, groups: np.ndarray, n_boot: int, seed: int = 0) -> dict:
+    """Median and 5-95 % range of ``values`` with bootstrap standard errors over whole ``groups`` (paths or chains).
+
+    Examples
+    --------
+    >>> v = np.linspace(0.0, 1.0, 101)
+    >>> b = band(v, np.arange(101) // 10, n_boot=20)
+    >>> round(b["median"], 2), round(b["width"], 2), b["n_groups"], b["width_se"] > 0
+    (0.5, 0.9, 11, True)
+    >>> band(v[:5], np.zeros(5), n_boot=20)          # too few frames for quantiles
+    {'n_frames': 5}
+    """
+    values, groups = np.asarray(values, dtype=np.float64), np.asarray(groups)
+    if len(values) < 10:
+        return {"n_frames": int(len(values))}
+
+    def stats(v):
+        q = np.quantile(v, [0.05, 0.5, 0.95])
+        return np.array([q[1], q[0], q[2], q[2] - q[0]])
+
+    est = stats(values)
+    ids, inv = np.unique(groups, return_inverse=True)
+    members = [np.flatnonzero(inv == i) for i in range(len(ids))]
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(ids), len(ids))
+        boots.append(stats(values[np.concatenate([members[i] for i in pick])]))
+    se = np.std(boots, axis=0, ddof=1) if n_boot > 1 else np.full(4, float("nan"))
+    keys = ("median", "q05", "q95", "width")
+    return {"n_frames": int(len(values)), "n_groups": int(len(ids)), **{k: float(v) for k, v in zip(keys, est)},
+            **{f"{k}_se": float(v) for k, v in zip(keys, se)}}
+
+
+def segment_groups(paths, state_a, state_b) -> torch.Tensor:
+    """Path index of each frame :func:`benchmarks.common.transition_frames` returns (same order)."""
+    n_paths, n_frames = paths.frames.shape[:2]
+    ids = torch.arange(n_paths)[:, None].expand(n_paths, n_frames).double()[..., None]
+    tagged = type(paths)(torch.cat([paths.frames, ids], -1), paths.energies, paths.n_energy_evals, paths.kT, {})
+
+    def strip(v):
+        return lambda f: v(f[..., :-1])
+
+    out = transition_frames(tagged, strip(state_a), strip(state_b))
+    return None if out is None else out[:, -1].long()
+
+
+def md_max_step(sy, starts: torch.Tensor, *, step_size: float, n_steps: int, seed: int) -> tuple:
+    """Largest single step of unbiased overdamped MD at ``dt = step_size / (2 kT)`` (the annealed update's
+    time per step), ``len(starts)`` chains of ``n_steps`` steps: (over all chains, median over chains of each
+    chain's largest)."""
+    from tps.sampling import overdamped_langevin
+
+    g = torch.Generator().manual_seed(seed)
+    samples, _, _ = overdamped_langevin(sy.potential, starts, kT=sy.kT, dt=step_size / (2 * sy.kT), n_steps=n_steps,
+                                        generator=g)
+    per_chain = (samples[1:] - samples[:-1]).norm(dim=-1).max(0).values
+    return float(per_chain.max()), float(per_chain.median())
+
+
+# ------------------------------------------------------------------ run
+def reference_block(ref, short, jsd_kw, n_boot) -> dict:
+    frames, chain = ref["frames"].double(), ref["chain"].numpy()
+    n_chains = int(chain.max()) + 1
+    first = ref["chain"] < n_chains // 2
+    floor = path_density_jsd(frames[first], frames[~first], **jsd_kw)
+    coarse = dict(jsd_kw, bins=20)
+    floor_c = path_density_jsd(frames[first], frames[~first], **coarse)
+    vals, mask = crossing_values(short, frames)
+    meta = ref["meta"]
+    return {"path": ref["path"], "seed": meta.get("seed"), "n_frames": int(len(frames)), "n_chains": n_chains,
+            "kept_paths": meta.get("counts", {}).get("kept_paths"), "noise_floor_jsd": floor,
+            "noise_floor_jsd_coarse": floor_c, "crossing": band(vals.numpy(), chain[mask.numpy()], n_boot)}
+
+
+def run_arm(sy, short, curve_parts_, protocol, seed, refs, A, B, jsd_kw, n_boot) -> tuple:
+    from tps.sampling import annealed_langevin
+
+    cx, clam, scaling = curve_parts_
+    s = protocol
+    t0 = time.perf_counter()
+    paths = annealed_langevin(sy.potential, cx, clam, kT=sy.kT, n_paths=s.n_paths, steps_per_point=s.steps_per_point,
+                              step_size=s.step_size, scaling=scaling, frames_per_point=s.frames_per_point,
+                              x_start=sy.endpoints[sy.start], generator=torch.Generator().manual_seed(seed + 1),
+                              record_max_step=True, **s.annealing_options())
+    wall = time.perf_counter() - t0
+    row = {"sampler": {k: v for k, v in s.as_dict().items() if k != "save_paths"}, "n_paths": s.n_paths,
+           "n_energy_evals": int(paths.n_energy_evals), "wall_s": wall,
+           "target_hit_fraction": target_hit_fraction(paths, B),
+           "max_step": float(paths.info["max_step_all_steps"].max()),
+           "max_step_path_median": float(paths.info["max_step_all_steps"].median())}
+    frames = transition_frames(paths, A, B)
+    if frames is None:
+        row["note"] = "no path reached B"
+        return row, paths
+    groups = segment_groups(paths, A, B)
+    for label, ref in refs.items():
+        row[f"path_density_jsd_{label}"] = path_density_jsd(frames, ref["frames"], **jsd_kw)
+        row[f"jsd_coarse_{label}"] = path_density_jsd(frames, ref["frames"], **dict(jsd_kw, bins=20))
+    vals, mask = crossing_values(short, frames)
+    row["crossing"] = band(vals.numpy(), groups[mask].numpy(), n_boot)
+    n_md = min(s.n_paths, 1000)
+    pick = torch.linspace(0, len(frames) - 1, n_md).round().long()
+    row["md_max_step"], row["md_max_step_path_median"] = md_max_step(
+        sy, frames[pick].clone(), step_size=s.step_size, n_steps=int(cx.shape[0]) * s.steps_per_point, seed=seed + 7)
+    row["continuous"] = bool(row["max_step"] <= row["md_max_step"])
+    row["continuous_path_median"] = bool(row["max_step_path_median"] <= row["md_max_step_path_median"])
+    return row, paths
+
+
+def _label(change: dict) -> str:
+    return "today" if not change else ", ".join(f"{k}={v}" for k, v in change.items())
+
+
+def _cell(c: dict, key: str) -> str:
+    v, se = c.get(key, float("nan")), c.get(f"{key}_se", float("nan"))
+    return f"{v:.3f} ± {se:.3f}"
+
+
+def table(results) -> str:
+    """Markdown table: one line per reference (its floor and crossing band) and per arm."""
+    labels = [k for k in ("held_out", "tuning") if k in results["references"]]
+    head = (["arm", "target_hit", "max_step (MD)", "median path max_step (MD)"] + [f"JSD {k}" for k in labels]
+            + [f"JSD 20x20 {k}" for k in labels] + ["crossing median", "crossing 5 %", "crossing 95 %",
+                                                    "crossing 5-95 % width"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for k in labels:
+        r = results["references"][k]
+        c = r["crossing"]
+        cells = [f"reference {k} (seed {r['seed']}, {r['n_frames']} frames)", "", "", ""]
+        cells += [f"floor {r['noise_floor_jsd']:.3f}" if j == k else "" for j in labels]
+        cells += [f"floor {r['noise_floor_jsd_coarse']:.3f}" if j == k else "" for j in labels]
+        cells += [_cell(c, "median"), _cell(c, "q05"), _cell(c, "q95"), _cell(c, "width")]
+        lines.append("| " + " | ".join(cells) + " |")
+    for row in results["arms"]:
+        c = row.get("crossing", {})
+        cells = [row["arm"], f"{row['target_hit_fraction']:.3f}",
+                 f"{row['max_step']:.3f} ({row.get('md_max_step', float('nan')):.3f})",
+                 f"{row.get('max_step_path_median', float('nan')):.3f} "
+                 f"({row.get('md_max_step_path_median', float('nan')):.3f})"]
+        cells += [f"{row.get(f'path_density_jsd_{k}', float('nan')):.3f}" for k in labels]
+        cells += [f"{row.get(f'jsd_coarse_{k}', float('nan')):.3f}" for k in labels]
+        cells += [_cell(c, "median"), _cell(c, "q05"), _cell(c, "q95"), _cell(c, "width")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run(args) -> dict:
+    from tps import pretrained
+    from tps.pipeline.run import solve_curve
+    from tps.systems import load
+    from tps.systems.base import curve_parts
+
+    torch.set_num_threads(1)
+    short = _short(args.system)
+    sy = load(SYSTEMS[args.system])
+    refs = {}
+    for label, path in (("held_out", args.reference), ("tuning", args.tuning_reference)):
+        if path is not None:
+            refs[label] = load_reference(path, short)
+    if not refs:
+        raise SystemExit("error: --reference: give at least one reference ensemble "
+                         "(python -m benchmarks reference-ensemble --system ... --seed N)")
+    seeds = {k: r["meta"].get("seed") for k, r in refs.items()}
+    if len(refs) == 2 and seeds["held_out"] == seeds["tuning"]:
+        raise SystemExit(f"error: --tuning-reference: made with the same seed ({seeds['tuning']}) as --reference; "
+                         f"tune and report on references of different seeds")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    n_boot = 50 if args.quick else 200
+    A, B, jsd_kw = states(short, sy)
+    base = sy.protocols().sampler.replace(n_paths=args.n_paths or (200 if args.quick else 1000))
+    changes = json.loads(args.variants) if args.variants else DEFAULT_VARIANTS[short]
+    try:
+        protocols = [base] + [base.replace(**c) for c in changes]
+    except (TypeError, ValueError) as exc:
+        raise SystemExit(f"error: --variants: {exc}")
+    t0 = time.perf_counter()
+    model = pretrained.load(sy.pretrained)
+    curve = solve_curve(sy, model, seed=args.seed)
+    cx, clam, scaling, _ = curve_parts(curve)
+    results = {"suite": "fidelity", "system": short, "kT": float(sy.kT), "hardware": hardware(),
+               "geodesic": {"seed": args.seed, "wall_s": time.perf_counter() - t0, "n_points": int(cx.shape[0]),
+                            "logsnr_min": float(clam.min()), "logsnr_max": float(clam.max())},
+               "references": {k: reference_block(r, short, jsd_kw, n_boot) for k, r in refs.items()},
+               "arms": [], "notes": {"crossing": __doc__.split("- the crossing band: ")[1].split("\n\nStates")[0]}}
+    for change, proto in zip([{}] + list(changes), protocols):
+        row, _ = run_arm(sy, short, (cx, clam, scaling), proto, args.seed, refs, A, B, jsd_kw, n_boot)
+        row["arm"] = _label(change)
+        results["arms"].append(row)
+        save_results(results, out / "results.json", nonfinite="tokens")
+        write_text(out / "table.md", f"# fidelity: {short}\n\n" + table(results))
+        print(f"{row['arm']}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()
+                                             if isinstance(v, float)), flush=True)
+    print(table(results))
+    return results
