@@ -22,6 +22,7 @@ SUITES = {
     "reference-ensemble": "benchmarks.reference_ensemble",
     "check": "benchmarks.check_summary",
     "scaling": "benchmarks.scaling",
+    "convergence": "benchmarks.convergence",
 }
 
 #: Suites whose runner takes ``args.executor`` (``--workers N`` / ``--scheduler tcp://HOST:PORT``).

@@ -38,6 +38,14 @@ the systems run as :mod:`tps.parallel` tasks, one per system, each in one worker
 output folders must be on a file system the workers share); each system's numbers are those of a
 sequential run (its own seeds; wall times measured on its worker).
 
+Convergence (:mod:`benchmarks.convergence`): after the systems, ``DIR/convergence/<system>/``. In
+quick mode for ``muller-brown`` only (when selected), with ``--quick`` and no reference file (the
+runner builds an in-process stand-in, labelled as not converged; about a minute of CPU on 2
+cores); without ``--quick`` for every selected system among muller-brown, aldp-2d, aldp-cartesian
+whose ``--reference DIR/reference_<system>.npz`` exists (made with a seed other than ``--seed``;
+otherwise the step fails with the runner's error). ``--no-convergence`` skips the step;
+``summary.json["convergence"]`` and ``summary.md`` give each system's status.
+
 Seeds: every system gets ``--seed`` (default 0); each system's ``results.json`` records the seeds
 it derived from it, and ``summary.md`` records the suite seed.
 """
@@ -105,6 +113,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--systems", type=_systems_argument, default=None,
                    help=f"comma-separated subset (default all): {', '.join(s.name for s in SYSTEMS)}")
     p.add_argument("--force", action="store_true", help="rerun systems already marked finished")
+    p.add_argument("--no-convergence", action="store_true",
+                   help="skip the convergence benchmark step (benchmarks/convergence.py) after the systems")
     p.add_argument("--reference", type=Path, default=None,
                    help="folder of reference ensembles (python -m benchmarks reference-ensemble --out DIR): each "
                         "system whose DIR/reference_<system>.npz exists measures path_density_jsd against it")
@@ -204,7 +214,52 @@ def _summary_rows(name: str, results: dict) -> list:
     return rows
 
 
-def write_summary(out: Path, args, statuses: dict, wall_s: float) -> dict:
+#: Systems of the convergence step (benchmarks/convergence.py); quick mode runs only the first.
+CONVERGENCE_SYSTEMS = ("muller-brown", "aldp-2d", "aldp-cartesian")
+
+
+def convergence_argv(name: str, args, folder: Path) -> Optional[list]:
+    """Arguments of the convergence run of ``name``, or None when it has nothing to run against."""
+    argv = ["--system", name, "--out", str(folder), "--seed", str(args.seed)]
+    if args.quick:
+        return argv + ["--quick"] if name == CONVERGENCE_SYSTEMS[0] else None
+    folder_ref = getattr(args, "reference", None)
+    ref = None if folder_ref is None else Path(folder_ref) / f"reference_{name}.npz"
+    return argv + ["--reference", str(ref)] if ref is not None and ref.exists() else None
+
+
+def run_convergence(out: Path, args, suites) -> dict:
+    """The convergence step: ``{system: status}`` (finished, already finished, skipped: why, failed: why)."""
+    statuses = {}
+    if getattr(args, "no_convergence", False):
+        return statuses
+    names = [s.name for s in suites if s.name in CONVERGENCE_SYSTEMS]
+    module = importlib.import_module("benchmarks.convergence")
+    for name in names:
+        folder = out / "convergence" / name
+        argv = convergence_argv(name, args, folder)
+        if argv is None:
+            statuses[name] = ("skipped: quick mode runs muller-brown only" if args.quick else
+                              f"skipped: no --reference DIR/reference_{name}.npz")
+            continue
+        if is_finished(folder, suite_settings(args)) and not args.force:
+            statuses[name] = "already finished"
+            continue
+        parser = argparse.ArgumentParser(prog="python -m benchmarks convergence", description=module.__doc__)
+        module.add_arguments(parser)
+        print(f"[all] convergence {name}: running into {folder}")
+        t0 = time.perf_counter()
+        try:
+            module.run(parser.parse_args(argv))
+            mark_finished(folder, time.perf_counter() - t0, None, suite_settings(args))
+            statuses[name] = "finished"
+        except (Exception, SystemExit) as exc:  # the systems' results stay; the step reports its failure
+            statuses[name] = f"failed: {type(exc).__name__}: {exc}"
+            print(f"[all] convergence {name}: {statuses[name]}", file=sys.stderr)
+    return statuses
+
+
+def write_summary(out: Path, args, statuses: dict, wall_s: float, convergence: Optional[dict] = None) -> dict:
     """``summary.md`` and ``summary.json`` from each finished system's ``results.json``."""
     lines = ["# Benchmark suite summary", "",
              f"`python -m benchmarks all{' --quick' if args.quick else ''}`; seed {args.seed}; "
@@ -242,8 +297,17 @@ def write_summary(out: Path, args, statuses: dict, wall_s: float) -> dict:
         for r in rows:
             lines.append("| " + " | ".join(fmt(r[k]) for k in SUMMARY_KEYS) + " |")
         lines.append("")
+    if convergence:
+        lines.append("Convergence benchmark (`python -m benchmarks convergence`, DIR/convergence/<system>/table.md):")
+        for name, status in convergence.items():
+            lines.append(f"- **convergence {name}**: {status}")
+            table = out / "convergence" / name / "table.md"
+            if status in ("finished", "already finished") and table.exists():
+                lines += ["", table.read_text()]
+        lines.append("")
     write_text(out / "summary.md", "\n".join(lines))
-    summary = {"seed": args.seed, "quick": bool(args.quick), "wall_s": wall_s, "systems": systems, "rows": rows}
+    summary = {"seed": args.seed, "quick": bool(args.quick), "wall_s": wall_s, "systems": systems, "rows": rows,
+               "convergence": {k: {"status": v} for k, v in (convergence or {}).items()}}
     save_results(summary, out / "summary.json", nonfinite="tokens")
     return summary
 
@@ -361,7 +425,9 @@ def run(args) -> dict:
                 failed.append(name)
                 print(f"[all] {name}: {status}", file=sys.stderr)
         statuses = {s.name: statuses[s.name] for s in suites if s.name in statuses}  # suite order
-    summary = write_summary(out, args, statuses, time.perf_counter() - t0)
+    convergence = run_convergence(out, args, suites)
+    failed += [f"convergence {n}" for n, st in convergence.items() if st.startswith("failed")]
+    summary = write_summary(out, args, statuses, time.perf_counter() - t0, convergence)
     print((out / "summary.md").read_text())
     print(f"wrote {out / 'summary.md'}, {out / 'summary.json'}")
     if failed:

@@ -8,6 +8,13 @@ together with a finite ``evals_per_transition_lower_bound`` or ``evals_per_accep
 or a ``note`` saying why it has no paths), ``max_energy_mean``, ``target_hit_fraction`` and
 ``path_density_jsd``. Values are not judged, only their presence and finiteness.
 
+The convergence step (``summary.json["convergence"]``, :mod:`benchmarks.convergence`): for every
+system it lists as finished, ``DIR/convergence/<system>/results.json`` is complete, has rows, and
+every row has a ``method``, finite ``noise_floor`` and ``final_jsd``, ``evals_to_2x_floor`` null
+or a positive number, and a non-empty ``curve`` of ``[evaluations, jsd]`` pairs with finite,
+non-decreasing evaluations (``jsd`` finite at the last point); ``paths.npz``, ``table.md`` and
+``convergence.png`` exist.
+
 Exit status 0 when everything checks, 1 with one line per problem otherwise, 2 on usage errors.
 ``--require SYSTEM[,SYSTEM]`` also fails when a named system did not finish (default: none
 required, since ``all --quick`` skips systems whose data or time budget is missing and says so).
@@ -97,9 +104,54 @@ def check(folder: Path, require=()) -> list:
     return problems
 
 
+def check_convergence(folder: Path, summary: dict) -> list:
+    """Problems of the convergence step's folders (empty when it passes or did not run)."""
+    problems = []
+    for name, entry in (summary.get("convergence") or {}).items():
+        status = str(entry.get("status", ""))
+        if status.startswith("failed"):
+            problems.append(f"convergence {name}: {status}")
+        if status not in FINISHED:
+            continue
+        sub = Path(folder) / "convergence" / name
+        for f in ("paths.npz", "table.md", "convergence.png"):
+            if not (sub / f).is_file():
+                problems.append(f"{sub / f}: missing")
+        try:
+            results = json.loads((sub / "results.json").read_text())
+        except (OSError, ValueError) as exc:
+            problems.append(f"{sub / 'results.json'}: unreadable ({exc})")
+            continue
+        if results.get("complete") is not True:
+            problems.append(f"{sub / 'results.json'}: not marked complete")
+        rows = results.get("rows", [])
+        if not rows:
+            problems.append(f"{sub / 'results.json'}: no rows")
+        for row in rows:
+            label = f"convergence {name}/{row.get('method', '?')} M={row.get('n_chains')}"
+            if not isinstance(row.get("method"), str):
+                problems.append(f"{label}: no method")
+            for key in ("noise_floor", "final_jsd"):
+                if not _finite(row.get(key)):
+                    problems.append(f"{label}: {key} = {row.get(key)!r} (expected finite)")
+            e = row.get("evals_to_2x_floor")
+            if e is not None and not (_finite(e) and e > 0):
+                problems.append(f"{label}: evals_to_2x_floor = {e!r} (expected null or a positive number)")
+            curve = row.get("curve")
+            ok = isinstance(curve, list) and curve and all(isinstance(p, list) and len(p) == 2 and _finite(p[0])
+                                                           for p in curve)
+            if not ok:
+                problems.append(f"{label}: curve = {str(curve)[:60]!r} (expected [[evaluations, jsd], ...])")
+            elif any(b[0] < a[0] for a, b in zip(curve, curve[1:])) or not _finite(curve[-1][1]):
+                problems.append(f"{label}: curve evaluations decrease or its last JSD is not finite")
+    return problems
+
+
 def run(args) -> None:
     require = [n.strip() for n in args.require.split(",") if n.strip()]
     problems = check(args.dir, require)
+    if not problems:
+        problems = check_convergence(args.dir, json.loads((Path(args.dir) / "summary.json").read_text()))
     if problems:
         print(f"benchmarks check: {len(problems)} problem(s) in {args.dir}:", file=sys.stderr)
         for p in problems:
@@ -107,7 +159,9 @@ def run(args) -> None:
         raise SystemExit(1)
     summary = json.loads((Path(args.dir) / "summary.json").read_text())
     statuses = ", ".join("%s (%s)" % (n, s.get("status")) for n, s in summary.get("systems", {}).items())
-    print(f"benchmarks check: OK ({len(summary.get('rows', []))} rows; systems: {statuses})")
+    conv = ", ".join("%s (%s)" % (n, s.get("status")) for n, s in (summary.get("convergence") or {}).items())
+    print(f"benchmarks check: OK ({len(summary.get('rows', []))} rows; systems: {statuses}"
+          + (f"; convergence: {conv})" if conv else ")"))
 
 
 def main(argv=None) -> int:

@@ -1,7 +1,7 @@
 """A long two-way-shooting run as a reusable reference transition-path ensemble.
 
 ``python -m benchmarks reference-ensemble --system muller-brown|aldp-2d|aldp-cartesian --out DIR
-[--time-s S] [--segment-s S] [--seed N]`` writes ``DIR/reference_<system>.npz``: the collective
+[--time-s S] [--segment-s S] [--seed N] [--chains M]`` writes ``DIR/reference_<system>.npz``: the collective
 variables of the transition-path frames of the ensemble (``frames``, float32 ``(n, 2)``: (x, y) for
 Muller-Brown, (phi, psi) in rad for alanine dipeptide), the chain of each frame (``chain``) and a
 JSON description (``meta``: system, kT, states, dynamics, counts, evaluations, wall and CPU time).
@@ -46,7 +46,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,7 @@ import torch
 
 from benchmarks.common import hardware, load_reference, transition_frames, write_reference  # noqa: F401 (re-exported)
 from benchmarks.common_cartesian import state_description as cartesian_states
+from benchmarks.common_convergence import MULLER_BROWN_STATES
 from benchmarks.common_cartesian import transition_states
 from benchmarks.common_phipsi import own_setting
 from benchmarks.common_phipsi import state_description as phipsi_states
@@ -98,6 +99,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="total shooting wall time over all resumed runs (default 1800 s)")
     p.add_argument("--segment-s", type=float, default=120.0, help="wall time between checkpoints (default 120 s)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--chains", type=int, default=None,
+                   help="number of chains (default: the system's, see CONFIGS); e.g. a small quick reference for CI")
     p.add_argument("--force", action="store_true", help="ignore an existing checkpoint and start over")
 
 
@@ -116,7 +119,7 @@ class TorchShooting:
             self.potential, self.kT, self.dt = system.potential, system.kT, MullerBrownProtocol().md_dt
             self.a, self.b, self.start = system.states["A"], system.states["B"], system.endpoints["A"]
             self.describe = {"system": "muller-brown", "kT": self.kT, "dt": self.dt,
-                             "states": "disks of radius 0.1 around minima A and B (tps.systems muller-brown)",
+                             "states": MULLER_BROWN_STATES,
                              "dynamics": "overdamped Euler-Maruyama"}
             self.wrap = None
         else:
@@ -240,9 +243,9 @@ class OpenMMShooting:
         return self.b.cv(frames)
 
 
-def make_shooting(name: str):
-    """The shooting setup of ``name`` (:data:`SYSTEMS`)."""
-    cfg = CONFIGS[name]
+def make_shooting(name: str, cfg: Config = None):
+    """The shooting setup of ``name`` (:data:`SYSTEMS`), with ``cfg`` (default ``CONFIGS[name]``)."""
+    cfg = CONFIGS[name] if cfg is None else cfg
     return OpenMMShooting(cfg) if name == "aldp-cartesian" else TorchShooting(name, cfg)
 
 
@@ -253,9 +256,14 @@ def run(args) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     name = SYSTEM_ALIASES.get(args.system, args.system)
     cfg = CONFIGS[name]
+    if getattr(args, "chains", None) is not None:
+        if args.chains < 2:
+            raise SystemExit(f"--chains: expected at least 2 chains (the noise floor splits them in halves), got "
+                             f"{args.chains}")
+        cfg = replace(cfg, n_chains=int(args.chains))
     ckpt_path = out / f"reference_{name}.ckpt.pt"
     npz_path = out / f"reference_{name}.npz"
-    engine = make_shooting(name)
+    engine = make_shooting(name, cfg)
     cpu0 = time.process_time()
     if ckpt_path.exists() and not args.force:
         state = torch.load(ckpt_path, weights_only=False)
