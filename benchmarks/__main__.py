@@ -23,6 +23,7 @@ SUITES = {
     "check": "benchmarks.check_summary",
     "scaling": "benchmarks.scaling",
     "convergence": "benchmarks.convergence",
+    "fidelity": "benchmarks.fidelity",
 }
 
 #: Suites whose runner takes ``args.executor`` (``--workers N`` / ``--scheduler tcp://HOST:PORT``).
