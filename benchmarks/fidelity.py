@@ -326,3 +326,9 @@ def run(args) -> dict:
                                              if isinstance(v, float)), flush=True)
     print(table(results))
     return results
+
+
+if __name__ == "__main__":  # python -m benchmarks.fidelity ... (the same as python -m benchmarks fidelity ...)
+    _parser = argparse.ArgumentParser(prog="python -m benchmarks fidelity", description=__doc__)
+    add_arguments(_parser)
+    run(_parser.parse_args())
