@@ -4,6 +4,7 @@ Subcommands::
 
     tps systems                               bundled systems and the pretrained model each uses
     tps run SYSTEM [--paths N] [--out DIR]    pretrained model -> geodesic -> paths -> metrics + figure
+        [--refine shooting [--chains M] [--refine-steps N]]   + geodesic-seeded shooting (DIR/refined/)
     tps train SYSTEM --out FILE.pt            train a model (writes FILE.pt and the recipe FILE.json)
     tps geodesic SYSTEM --out curve.pt        the first half of ``run``
     tps sample SYSTEM --curve curve.pt --out DIR   the second half of ``run``
@@ -72,6 +73,12 @@ def _defaults(part: str, field: str, none: str = "") -> str:
 
     values = [(name, getattr(getattr(protocols_of(name), part), field)) for name in SYSTEMS]
     return ", ".join(f"{name} {none if v is None else v}" for name, v in values)
+
+
+def _refine_defaults(field: str) -> str:
+    from tps.systems.protocols import refine_protocol
+
+    return ", ".join(f"{name} {getattr(refine_protocol(name), field)}" for name in SYSTEMS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,6 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
     common(r)
     r.add_argument("--out", type=Path, help="output directory (default runs/SYSTEM)")
     r.add_argument("--force", action="store_true", help="recompute every stage even if saved outputs match")
+    r.add_argument("--refine", choices=("shooting",),
+                   help="refine the geodesic ensemble: 'shooting' starts one two-way-shooting chain from each of "
+                        "--chains geodesic paths (cut to their A -> B transitions) and writes DIR/refined/, "
+                        "DIR/refined.png and the row 'geodesic-seeded-shooting' of results.json")
+    r.add_argument("--chains", type=_positive_int,
+                   help=f"--refine: shooting chains, each from a different geodesic path (default: "
+                        f"{_refine_defaults('n_chains')})")
+    r.add_argument("--refine-steps", type=_positive_int,
+                   help=f"--refine: shooting trials per chain, a quarter of them burn-in (default: "
+                        f"{_refine_defaults('n_rounds')})")
     r.set_defaults(func=cmd_run)
 
     g = sub.add_parser("geodesic", help="solve the spacetime geodesic only (writes curve.pt)",

@@ -49,6 +49,39 @@ def _files(system, out: Path, **more) -> dict:
     return files
 
 
+def _refined_line(row) -> str:
+    def f(key, fmt="{:.3g}"):
+        v = row.get(key)
+        return "n/a" if v is None else fmt.format(v)
+
+    return (f"geodesic-seeded-shooting: {row['n_chains']} chains x {row['n_rounds']} rounds, acceptance "
+            f"{f('acceptance_rate', '{:.3f}')}, {row['chains_decorrelated_from_seed']}/{row['n_chains']} chains "
+            f"decorrelated from their seed, split-chain JSD {f('split_frame_density_chains')} (frames) "
+            f"{f('split_path_length_chains')} (lengths) {f('split_crossing_chains')} (crossing), JSD vs geodesic "
+            f"{f('path_density_jsd_vs_geodesic')}, {row['n_energy_evals']} energy evaluations")
+
+
+def refine_protocol(system, protocols, args):
+    """The command's :class:`~tps.systems.protocols.RefineProtocol` (None without ``--refine``), checked
+    before anything is written: ``--chains`` / ``--refine-steps`` need ``--refine``, and ``--chains``
+    may not exceed the geodesic paths that are kept (``--paths``, ``--save-paths``)."""
+    refine = getattr(args, "refine", None)
+    chains, steps = getattr(args, "chains", None), getattr(args, "refine_steps", None)
+    if refine is None:
+        for flag, value in (("--chains", chains), ("--refine-steps", steps)):
+            if value is not None:
+                raise _err(f"{flag} is only used with --refine", "add --refine shooting")
+        return None
+    p = system.refine_protocol()
+    p = p.replace(**{k: v for k, v in (("n_chains", chains), ("n_rounds", steps)) if v is not None})
+    s = protocols.sampler
+    kept = min(s.n_paths, s.save_paths or s.n_paths)
+    if p.n_chains > kept:
+        raise _err(f"--chains {p.n_chains}: more chains than the {kept} geodesic paths kept (each chain starts "
+                   "from a different path)", f"pass --chains {kept} or fewer, or raise --paths / --save-paths")
+    return p
+
+
 # ============================================================================ run
 def cmd_run(args) -> int:
     from tps.cli._parallel import cli_executor
@@ -65,6 +98,7 @@ def _cmd_run(args, executor, spec) -> int:
     system = load_system(args.system)
     protocols = run_protocols(system, args)
     constraint, avoid, avoid_record = constraint_and_avoid(system, args)
+    refine = refine_protocol(system, protocols, args)
     seed = int(getattr(args, "seed", 0) or 0)
     out = _check_out_dir(args.out or Path("runs") / system.name)
     device = _device(args.device)
@@ -78,9 +112,22 @@ def _cmd_run(args, executor, spec) -> int:
                                   force=args.force, progress=_progress(args), say=lambda m: _say(args, m),
                                   legacy_keys=old)
     paths, row, curve, timings = result.paths, result.row, result.curve, result.timings
+    refined = None
+    if refine is not None:
+        n_training = int(model.metadata.get("n_training_energy_evals", 0))
+        refined, resumed["refine"] = run_dir.refine(system, result, refine, seed=seed, executor=executor,
+                                                    parallel=parallel_key(spec), force=args.force,
+                                                    n_training_energy_evals=n_training,
+                                                    say=lambda m: _say(args, m))
+        timings.update(refined.timings)
     _say(args, "[3/3] figure")
     t0 = time.perf_counter()
     system.figure(paths, curve, out / "paths.png", n_total=row["n_paths"])
+    if refined is not None:
+        from tps.cli._figures import refined_figure
+
+        refined_figure(system, paths, refined.paths, curve, out / "refined.png", n_geodesic=row["n_paths"],
+                       refined_row=refined.row)
     timings["figure_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_start
     results = {
@@ -104,11 +151,20 @@ def _cmd_run(args, executor, spec) -> int:
         "hardware": {"device": device, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count()},
         "versions": _versions(),
     }
+    if refined is not None:
+        results["rows"] = [row, refined.row]
+        results["refined"] = {"metrics": refined.row, "diagnostics": refined.diagnostics,
+                              "settings": refine.as_dict() | {"burn_in": refine.burn_in},
+                              "files": {"paths": str(system.paths_file(run_dir.refined_dir).relative_to(out)),
+                                        "figure": "refined.png"}}
     run_dir.write_results(results)
     if not args.quiet:
         print(_summary_line(system, row, timings))
+        if refined is not None:
+            print(_refined_line(refined.row))
         print(f"wrote {out / 'results.json'}, {out / 'paths.png'}, {out / results['files']['paths']}, "
-              f"{run_dir.curve_path}")
+              f"{run_dir.curve_path}" + ("" if refined is None else
+                                         f", {out / 'refined.png'}, {system.paths_file(run_dir.refined_dir)}"))
     return 0
 
 

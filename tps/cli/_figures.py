@@ -14,3 +14,44 @@ def figure(system: str, paths, curve: Optional[dict], path, *, n_show: int = 30,
     from tps.cli._stages import load_system
 
     return load_system(system).figure(paths, curve, path, n_total=n_total, n_show=n_show, title=title)
+
+
+def refined_figure(system, geodesic, refined, curve, path, *, n_geodesic=None, refined_row=None,
+                   n_show: int = 30) -> Path:
+    """``refined.png``: the geodesic ensemble (left) and the refined ensemble (right), each drawn
+    over the system's surface by ``system.figure`` (the paths' transition segments)."""
+    import tempfile
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+
+    from tps.io import atomic_path
+
+    row = refined_row or {}
+    acc = row.get("acceptance_rate")
+    jsd = row.get("path_density_jsd_vs_geodesic")
+    right = (f"geodesic-seeded shooting: {min(n_show, refined.n_paths)} of {refined.n_paths} kept chain states, "
+             f"{row.get('n_chains', '?')} chains" + ("" if acc is None else f", acceptance {acc:.2f}")
+             + ("" if jsd is None else f", JSD vs geodesic {jsd:.3f}"))
+    left = f"geodesic ensemble: {min(n_show, geodesic.n_paths)} of {n_geodesic or geodesic.n_paths} paths"
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for name, paths, title in (("geodesic.png", geodesic, left), ("refined.png", refined, right)):
+            files.append(system.figure(paths, curve, Path(tmp) / name, n_total=paths.n_paths, n_show=n_show,
+                                       title=title))
+        images = [mpimg.imread(str(f)) for f in files]
+    height = max(im.shape[0] for im in images)
+    width = sum(im.shape[1] for im in images)
+    fig, axes = plt.subplots(1, 2, figsize=(width / 120, height / 120),
+                             gridspec_kw={"width_ratios": [im.shape[1] for im in images]})
+    for ax, im in zip(axes, images):
+        ax.imshow(im)
+        ax.axis("off")
+    fig.subplots_adjust(left=0, right=1, top=1, bottom=0, wspace=0.01)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    return Path(path)

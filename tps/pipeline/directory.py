@@ -1,6 +1,7 @@
 """The output directory of a run: ``state.json`` (stage keys), ``curve.pt``, path files, ``results.json``.
 
-A run has two stages, the geodesic and the paths. Each finished stage is recorded in
+A run has two stages, the geodesic and the paths, and optionally a third, the refined ensemble
+(``tps run --refine shooting``: geodesic-seeded shooting, files under ``refined/``). Each finished stage is recorded in
 ``state.json`` under a key: the JSON text of everything that decides its output. The keys are
 derived from the protocol dataclasses themselves (``dataclasses.asdict`` of the sampler and
 constraint protocols, :meth:`GeodesicOptions.key <tps.spacetime.options.GeodesicOptions.key>`),
@@ -12,14 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Callable, Optional
 
 from tps.pipeline.jsonable import jsonable, stage_key
+from tps.pipeline.refine import refine_key
 from tps.pipeline.run import RunResult, run_method, solve_curve
 
-__all__ = ["RunDirectory", "geodesic_key", "sampling_key"]
+__all__ = ["RunDirectory", "geodesic_key", "sampling_key", "refine_key"]
 
 
 def _now() -> str:
@@ -228,3 +231,67 @@ class RunDirectory:
             if tasks_dir.parent.is_dir() and not any(tasks_dir.parent.iterdir()):
                 tasks_dir.parent.rmdir()
         return result, resumed
+
+    # ------------------------------------------------------------------ the refine stage
+    @property
+    def refined_dir(self) -> Path:
+        """``refined/``: the refined ensemble's path files (the system's format)."""
+        return self.path / "refined"
+
+    def saved_refined(self, system, rkey: str, state: Optional[dict] = None):
+        """``(paths, row, diagnostics, timings)`` of the saved refine stage if its key is ``rkey`` (else None)."""
+        state = self.state() if state is None else state
+        saved = state.get("refine", {})
+        if saved.get("key") != rkey or not isinstance(saved.get("metrics"), dict) or \
+                not system.paths_file(self.refined_dir).exists():
+            return None
+        try:
+            paths = system.load_paths(self.refined_dir)
+        except Exception:
+            return None
+        timings = {"refine_s": float(saved.get("wall_s", float("nan"))),
+                   "refine_metrics_s": float(saved.get("metrics_s", float("nan")))}
+        return paths, saved["metrics"], saved.get("diagnostics", {}), timings
+
+    def save_refined(self, system, result, rkey: str) -> list:
+        """Write the refined paths into ``refined/`` through the system and record the stage; returns the files."""
+        files = system.save_paths(result.paths, self.refined_dir)
+        state = self.state()
+        state["refine"] = {"key": rkey, "files": [str(Path(f).relative_to(self.path)) for f in files],
+                           "wall_s": result.timings["refine_s"], "metrics_s": result.timings["refine_metrics_s"],
+                           "metrics": result.row, "diagnostics": result.diagnostics, "date": _now()}
+        self._write_state(state)
+        return files
+
+    def refine(self, system, geodesic: RunResult, protocol, *, seed: int = 0, executor=None, parallel=None,
+               force: bool = False, n_training_energy_evals: int = 0, say: Callable = lambda *_: None):
+        """The refine stage after :meth:`run`: geodesic-seeded shooting from ``geodesic.paths``
+        (:func:`tps.pipeline.refine.refine_by_shooting`), reused when saved with the same key.
+
+        The key chains the paths stage's key (``state.json``), ``protocol`` and ``seed``, so new
+        geodesic paths or other refine settings recompute it. Nothing is written before the
+        shooting has succeeded (a refused input leaves ``refined/`` and ``state.json`` as they were).
+
+        Returns
+        -------
+        result : RefineResult
+        resumed : bool
+        """
+        from tps.pipeline.refine import RefineResult, refine_by_shooting
+
+        state = self.state()
+        rkey = refine_key(state.get("sampling", {}).get("key", ""), protocol, seed=seed, parallel=parallel)
+        saved = None if force else self.saved_refined(system, rkey, state)
+        if saved is not None:
+            paths, row, diagnostics, timings = saved
+            say(f"[refine] reusing {system.paths_file(self.refined_dir)} and its metrics (same settings)")
+            return RefineResult(paths, row, None, timings, diagnostics=diagnostics), True
+        say(f"[refine] geodesic-seeded shooting: {protocol.n_chains} chains x {protocol.n_rounds} rounds "
+            f"(burn-in {protocol.burn_in})")
+        gwall = sum(float(geodesic.timings.get(k, 0.0) or 0.0) for k in ("geodesic_s", "sampling_s"))
+        result = refine_by_shooting(system, geodesic.paths, protocol, seed=seed, executor=executor,
+                                    n_training_energy_evals=n_training_energy_evals,
+                                    geodesic_wall_s=gwall if math.isfinite(gwall) else 0.0,
+                                    n_source_paths=geodesic.row.get("n_paths"))
+        self.save_refined(system, result, rkey)
+        return result, False
