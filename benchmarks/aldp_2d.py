@@ -39,7 +39,13 @@ Every reported energy (``max_energy_*``, ``minmax``, ``barrier_mean``) is the pe
 interpolation of the RAW grid (:func:`~tps.potentials.grid.bilinear`), never the spline or a
 model. ``max_step`` uses periodic differences, so it measures continuity on the torus.
 
-Issue-5 rows (as in ``benchmarks/muller_brown.py``; the shared helpers are in
+Every annealed row and the unbiased-MD row are :func:`tps.pipeline.run_method` on this surface's
+(phi, psi) system (:meth:`benchmarks.common_phipsi.Setting.as_system`: the states below, end point
+= the chosen image), sampling along the curves solved here (image choice, avoided point) with one
+shared noise generator (seed + 1); the two shooting rows are
+:func:`benchmarks.common_torus.shooting_row` (wall-time limited, burn-in by rounds run).
+
+Issue-5 rows (as in ``benchmarks/muller_brown.py``; the protocol overrides are in
 ``benchmarks/common_overdamped.py``):
 
 - ``density-geodesic``: density geodesic (Yu et al.) with the learned score of the run's
@@ -78,7 +84,6 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -86,22 +91,24 @@ import torch
 
 from benchmarks.common import (hardware, markdown_table, save_paths_npz, timer, use_reference_ensemble,
                                write_results)
-from benchmarks.common_overdamped import EXTRA_KEYS, baseline_rows, density_curve, evaluation_ratio_note, write_tables
+from benchmarks.common_overdamped import (EXTRA_KEYS, evaluation_ratio_note, run_protocols, with_baselines,
+                                         with_density, write_tables)
 from benchmarks.common_phipsi import (PERIODS, STATE_A_DEFINITION, TWO_PI, Setting, own_setting, reference_setting,
                                      state_description)
 from benchmarks.common_protocols import PHIPSI_QUICK as QUICK
 from benchmarks.common_protocols import PhiPsiProtocol as Protocol
 from benchmarks.common_torus import (add_path_density_jsd, centres, choose_image, crossing_point, figure,
                                      high_temperature_initial_path, image_shifts, min_periodic_distance,
-                                     nearest_image, raw_energies, relative_kl_profile, shooting_row, solver_kwargs,
-                                     straight_curve)
+                                     nearest_image, raw_energies, relative_kl_profile, shooting_row, solver_kwargs)
 from tps.diffusion import (AffineScaling, DiffusionModel, PeriodicMLPConfig, PeriodicMLPDenoiser, TrainingConfig,
                            train_denoiser)
 from tps.metrics import summarize
+from tps.pipeline import run_method
+from tps.pipeline.run import density_curve, linear_curve
 from tps.potentials.grid import bilinear, check_radians
-from tps.sampling import annealed_langevin, langevin_samples
-from tps.core import Paths
+from tps.sampling import langevin_samples
 from tps.spacetime import LowVariance, RegionAvoidance, geodesic
+from tps.spacetime.curve import Curve
 from tps.systems import protocols_of
 
 
@@ -155,24 +162,11 @@ def train_model(setting: Setting, data, proto: Protocol, seed: int, out: Optiona
     return model.freeze(), result
 
 
-# ------------------------------------------------------------------ sampling
-def sample(setting: Setting, cx, clam, proto: Protocol, n_paths: int, gen: torch.Generator, *,
-           executor=None) -> Paths:
-    """Annealed Langevin on the spline potential; energies then replaced by raw-grid bilinear values.
-
-    ``executor=None``: one batch drawing its noise from ``gen`` (the historical stream of the
-    published figures). With an executor (``--workers`` / ``--scheduler``) the paths run as
-    :mod:`tps.parallel` tasks whose streams come from ``(seed, task index)``, ``seed`` being one
-    integer drawn from ``gen`` (so each row still has its own seed derived from ``--seed``): the
-    same frames for every worker count, but not those of the in-process run.
-    """
-    paths = annealed_langevin(setting.potential, cx.double(), clam.double(), kT=setting.kT, n_paths=n_paths,
-                              steps_per_point=proto.steps_per_point, step_size=proto.step_size,
-                              frames_per_point=proto.frames_per_point, x_start=setting.start, generator=gen,
-                              progress=True, executor=executor)
-    raw = bilinear(setting.grid, paths.frames)
-    info = dict(paths.info, energies="periodic bilinear interpolation of the raw grid")
-    return Paths(paths.frames, raw, paths.n_energy_evals, paths.kT, info)
+def _curve(result, model) -> Curve:
+    """The solved geodesic ``result`` as a :class:`~tps.spacetime.curve.Curve` (in the solver's dtype)."""
+    return Curve(result.x.detach(), result.logsnr.detach(), model.scaling,
+                 {"system": "alanine-dipeptide-phipsi", "energy": float(result.energy),
+                  "n_evaluations": int(result.n_evaluations)})
 
 
 # ------------------------------------------------------------------ run
@@ -260,22 +254,28 @@ def run(args) -> Optional[dict]:
 
     skw = solver_kwargs(proto)
     curves, paths_by_method = {}, {}
-    gen = torch.Generator().manual_seed(args.seed + 1)
     avoid_point = None
+    # every row is tps.pipeline.run_method on the (phi, psi) system of this surface (states A = C5 | C7eq and
+    # B = the ball around the chosen image x_b); the annealed rows sample along the curves solved here
+    # (periodic image, avoided point) and continue one noise stream (seed + 1)
+    system = setting.as_system(x_b)
+    protocols = run_protocols(protocols_of("alanine-dipeptide-phipsi", quick=bool(args.quick)), proto, args.paths,
+                              clamp=proto.clamp)
+    gen = torch.Generator().manual_seed(args.seed + 1)
 
-    def record(method, cx, clam, geo_wall, extra, geo_cpu=0.0):
-        cpu = time.process_time()
-        with timer() as t_sample:
-            paths = sample(setting, cx, clam, proto, args.paths, gen, executor=executor)
-        cpu = time.process_time() - cpu
-        row = summarize(paths, method=method, target=setting.target, periods=PERIODS,
-                        n_training_energy_evals=data.n_energy_evals, wall_s=geo_wall + t_sample(),
-                        geodesic_wall_s=geo_wall)
-        row["sampling_wall_s"] = t_sample()
-        row["geodesic_cpu_s"] = geo_cpu
+    def record(method, curve, geo_wall, extra, geo_cpu=0.0, kind="spacetime-geodesic"):
         # the chosen image serves every row: its selection cost is part of every row's sampling cost
-        row["n_selection_energy_evals"] = n_selection
-        row["n_energy_evals"] += n_selection
+        curve = Curve(curve.x, curve.logsnr, model.scaling,
+                      {**curve.provenance, "extra": {**curve.extra, "n_selection_energy_evals": n_selection}})
+        cpu = time.process_time()
+        res = run_method(system, kind, model=model, protocols=protocols, curve=curve, label=method, seed=args.seed,
+                         executor=executor, progress=True, n_training_energy_evals=data.n_energy_evals,
+                         geodesic_wall_s=geo_wall, generator=gen)
+        cpu = time.process_time() - cpu
+        row, paths, cx, clam = res.row, res.paths, curve.x, curve.logsnr
+        row["sampling_wall_s"] = res.timings["sampling_s"]
+        row["geodesic_cpu_s"] = geo_cpu
+        row.setdefault("n_selection_energy_evals", n_selection)  # (counted in n_energy_evals by the system)
         row["sampling_cpu_s"] = cpu
         row["excess_over_lower_bound_kT"] = (row["max_energy_mean"] - setting.lower_bound) / kT
         row["curve_logsnr_min"] = float(clam.min())
@@ -291,7 +291,7 @@ def run(args) -> Optional[dict]:
         save_paths_npz(out, paths_by_method)
         print(f"{method}: max energy {row['max_energy_mean']:.2f} +- {row['max_energy_std']:.2f}, "
               f"hit {row['target_hit_fraction']:.3f}, max_step {row['max_step']:.3f}, "
-              f"geodesic {geo_wall:.1f} s, sampling {t_sample():.1f} s")
+              f"geodesic {geo_wall:.1f} s, sampling {row['sampling_wall_s']:.1f} s")
         return row
 
     # 1. free geodesic
@@ -301,7 +301,7 @@ def run(args) -> Optional[dict]:
                      logsnr=proto.logsnr, clamp=proto.clamp, max_iter=proto.max_iter)
     cpu_geo = cpu_img + time.process_time() - cpu0
     free_curve = (r.x, r.logsnr)
-    record("spacetime-geodesic", r.x, r.logsnr, t_img() + t_geo(),
+    record("spacetime-geodesic", _curve(r, model), t_img() + t_geo(),
                       {"curve_energy": float(r.energy), "solver_evaluations": r.n_evaluations}, cpu_geo)
 
     # 2. low variance
@@ -310,7 +310,7 @@ def run(args) -> Optional[dict]:
     with timer() as t_geo:
         r = geodesic(net, x_a, x_b, n_points=proto.n_points, init_dips=(proto.logsnr,), constraints=(lv,), **skw)
     cpu_geo = cpu_img + time.process_time() - cpu0
-    record("spacetime-geodesic-low-variance", r.x, r.logsnr, t_img() + t_geo(),
+    record("spacetime-geodesic-low-variance", _curve(r, model), t_img() + t_geo(),
            {"curve_energy": float(r.energy), "solver_evaluations": r.n_evaluations,
             "low_variance_threshold": proto.low_variance_threshold, "low_variance_weight": proto.low_variance_weight},
            cpu_geo)
@@ -339,25 +339,20 @@ def run(args) -> Optional[dict]:
         f"avoided point {avoid_note}; z* at logSNR {proto.avoid_logsnr}; relative-KL threshold {threshold:.1f} "
         f"(= minimum on the free geodesic + {proto.avoid_kl_margin}); plus LowVariance("
         f"{proto.avoid_low_variance_threshold})")
-    record("spacetime-geodesic-region-avoiding", r.x, r.logsnr, t_img() + t_geo(),
+    record("spacetime-geodesic-region-avoiding", _curve(r, model), t_img() + t_geo(),
            {"curve_energy": float(r.energy), "solver_evaluations": r.n_evaluations,
             "avoided_point": avoid_point.tolist(), "avoid_kl_threshold": threshold}, cpu_geo)
 
-    # 4. straight line to the chosen image at constant logSNR
-    cx, clam = straight_curve(x_a, x_b, proto)
-    record("linear-interpolation", cx, clam, 0.0, {})
+    # 4. straight line to the chosen image at constant logSNR (the system's linear curve: its target is x_b)
+    record("linear-interpolation", linear_curve(system, model, protocols), 0.0, {}, kind="linear")
 
     # 5, 6. density geodesics at the anchor logSNR (learned score; exact score -grad U / kT of the spline
     # potential in unwrapped coordinates, to the same chosen image x_b), same sampler at constant logSNR
-    system = setting.as_system(x_b)
     for method, exact in (("density-geodesic", False), ("density-geodesic-exact-score", True)):
         cpu0 = time.process_time()
         with timer() as t_geo:
-            cx, clam, dens = density_curve(system, model, net, proto, exact=exact)
-        extra = {"density_beta": dens.beta, "n_score_evals": dens.n_score_evals}
-        row = record(method, cx.detach(), clam, t_geo(), extra, time.process_time() - cpu0)
-        if exact:  # the solver's force evaluations are energy evaluations
-            row["n_energy_evals"] += dens.n_score_evals
+            dens = density_curve(system, model, with_density(protocols, proto, exact=exact))
+        record(method, dens, t_geo(), {}, time.process_time() - cpu0, kind="density-geodesic")
     for row in results["methods"]:  # distances of all frames and of the restraint centres to the avoided point
         m = row["method"]
         row["min_distance_to_avoided_point"] = min_periodic_distance(paths_by_method[m].frames, avoid_point)
@@ -379,15 +374,16 @@ def run(args) -> Optional[dict]:
             results["methods"].append(row)
             paths_by_method[row["method"]] = paths
             write_tables(out, results)
-        md_proto = replace(proto, md_dt=proto.md_dt / kT)
-        for method, row, paths in baseline_rows(system, md_proto, args.seed, ["unbiased-md"]):
-            if paths is not None:  # a transition was seen: grid energies and periodic steps like every row
-                paths = raw_energies(setting, paths)
-                extra = {k: v for k, v in row.items() if k not in ("max_energy_mean", "max_energy_std", "minmax",
-                                                                   "barrier_mean", "max_step")}
-                row = summarize(paths, method=method, target=setting.target, periods=PERIODS) | extra
-                paths_by_method[method] = paths
-            results["methods"].append(row)
+        md = run_method(system, "unbiased-md", protocols=with_baselines(protocols, proto, md_dt=proto.md_dt / kT),
+                        seed=args.seed)
+        method, row, paths = "unbiased-md", md.row, md.paths
+        if paths is not None:  # a transition was seen: grid energies and periodic steps like every row
+            paths = raw_energies(setting, paths)
+            extra = {k: v for k, v in row.items() if k not in ("max_energy_mean", "max_energy_std", "minmax",
+                                                               "barrier_mean", "max_step")}
+            row = summarize(paths, method=method, target=setting.target, periods=PERIODS) | extra
+            paths_by_method[method] = paths
+        results["methods"].append(row)
     results["notes"]["baselines"] = (
         f"overdamped Langevin on the spline potential, dt = {proto.md_dt} / kT, states: {STATE_A_DEFINITION}; "
         f"variable-length two-way shooting: "

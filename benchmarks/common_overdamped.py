@@ -1,119 +1,67 @@
-"""Rows shared by the overdamped 2-D runners (``benchmarks/muller_brown.py`` and ``benchmarks/aldp_2d.py``).
+"""What the overdamped 2-D runners (``benchmarks/muller_brown.py`` and ``benchmarks/aldp_2d.py``) share.
 
-- :func:`density_curve`: the density-geodesic restraint curve (learned or exact score) at the
-  anchor logSNR;
-- :func:`baseline_rows`: the MD baselines (two-way shooting, unbiased MD) on a potential;
+Every row of these runners is :func:`tps.pipeline.run_method`; this module turns a benchmark
+protocol (:class:`~benchmarks.common_protocols.MullerBrownProtocol` or
+:class:`~benchmarks.common_protocols.PhiPsiProtocol`) into the
+:class:`~tps.systems.protocols.Protocols` override it takes:
+
+- :func:`run_protocols`: geodesic, constraint and sampler numbers;
+- :func:`with_density`: ``extras["density"]`` of the density-geodesic rows;
+- :func:`with_baselines`: ``extras["baselines"]`` of the MD baselines (two-way shooting, unbiased MD);
 - :func:`evaluation_ratio_note`, :data:`EXTRA_KEYS`, :func:`write_tables`: the issue-5 table.
-
-``system`` is anything with the attributes of a :mod:`tps.systems` record that these read
-(``potential``, ``kT``, ``endpoints``, ``states``, ``reference["lower_bound"].value``);
-``proto`` is a :class:`~benchmarks.common_protocols.MullerBrownProtocol` or
-:class:`~benchmarks.common_protocols.PhiPsiProtocol` (the fields read are named in each function).
 
 Examples
 --------
 >>> EXTRA_KEYS[:2]
 ('method', 'path_density_jsd')
+>>> from benchmarks.common_protocols import MULLER_BROWN_QUICK
+>>> from tps.systems import protocols_of
+>>> p = run_protocols(protocols_of("muller-brown", quick=True), MULLER_BROWN_QUICK, 10, clamp=False)
+>>> p.sampler.n_paths, p.geodesic.clamp, with_density(p, MULLER_BROWN_QUICK, exact=True).extras["density"]
+(10, False, {'beta': 3.0, 'n_iter': 60, 'n_coarse': 32, 'exact': True})
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from benchmarks.common import markdown_table, timer, write_results
-from tps.baselines import (FixedLengthEnsemble, FlexibleLengthEnsemble, initial_path_high_temperature,
-                           resample_path, two_way_shooting, unbiased_md)
+from benchmarks.common import markdown_table, write_results
 from tps.io import write_text
-from tps.metrics import summarize
-from tps.spacetime import density_geodesic, exact_boltzmann_score, learned_score
+
+#: Benchmark protocol fields that are numbers of :func:`tps.pipeline.baselines.overdamped_baseline`.
+BASELINE_FIELDS = ("md_dt", "md_chains", "md_steps", "kT_high", "initial_chains", "initial_max_steps",
+                   "initial_candidates", "shooting_chains", "shooting_rounds", "shooting_max_frames",
+                   "shooting_save_every", "fixed_chains", "fixed_frames", "fixed_rounds")
+#: Knots of the coarsest level of the density geodesics of these runners.
+DENSITY_COARSE = 32
 
 
-def density_curve(system, model, net, proto, *, exact: bool):
-    """Density-geodesic restraint curve at constant logSNR ``proto.logsnr`` (model coordinates, noisy).
-
-    ``exact``: the exact Boltzmann score, path in physical coordinates, mapped to ``alpha * z``.
-    Otherwise the learned score of the noisy marginal at ``proto.logsnr``, path between
-    ``alpha * z_A`` and ``alpha * z_B`` (restraint centres ``x / alpha`` are then ``z_A``, ``z_B``).
-    """
-    lam = torch.full((proto.n_points,), proto.logsnr, dtype=torch.float64)
-    alpha = float(torch.sigmoid(torch.tensor(proto.logsnr, dtype=torch.float64)).sqrt())
-    kw = dict(beta=proto.density_beta, n_knots=proto.n_points, n_iter=proto.density_iter, n_coarse=32)
-    if exact:
-        r = density_geodesic(exact_boltzmann_score(system.potential, system.kT), system.endpoints["A"],
-                             system.endpoints["B"], **kw)
-        return model.to_model(r.x) * alpha, lam, r
-    z_a = model.to_model(system.endpoints["A"]).double()
-    z_b = model.to_model(system.endpoints["B"]).double()
-    r = density_geodesic(learned_score(net, proto.logsnr), alpha * z_a, alpha * z_b, **kw)
-    return r.x, lam, r
+def run_protocols(protocols, proto, n_paths: int, *, clamp):
+    """``protocols`` (the system's, full or quick) with the benchmark protocol's geodesic, constraint and
+    sampler numbers, ``n_paths`` paths per row and the solver objective ``clamp``."""
+    g = protocols.geodesic.replace(logsnr=proto.logsnr, n_points=proto.n_points, init_dips=tuple(proto.init_dips),
+                                   coarse_points=proto.coarse_points, clamp=clamp)
+    c = protocols.constraints.replace(low_variance_threshold=proto.low_variance_threshold,
+                                      low_variance_weight=proto.low_variance_weight)
+    s = protocols.sampler.replace(n_paths=int(n_paths), steps_per_point=proto.steps_per_point,
+                                  step_size=proto.step_size, frames_per_point=getattr(proto, "frames_per_point", 1))
+    return protocols.replace(geodesic=g, constraints=c, sampler=s)
 
 
-def baseline_rows(system, proto, seed: int, methods, *, executor=None):
-    """Rows of the MD baselines (benchmarks.md section 5): ``[(method, row, paths), ...]``."""
-    pot, kT, dt = system.potential, system.kT, proto.md_dt
-    a, b = system.states["A"], system.states["B"]
-    out = []
-    init, t_init = None, 0.0
-    if any(m.startswith("two-way-shooting") for m in methods):
-        with timer() as t:
-            init = initial_path_high_temperature(pot, system.endpoints["A"], state_a=a, state_b=b,
-                                                 kT_high=proto.kT_high, dt=dt, n_chains=proto.initial_chains,
-                                                 max_steps=proto.initial_max_steps,
-                                                 n_candidates=proto.initial_candidates, seed=seed + 2)
-        t_init = t()
-    for method in methods:
-        if method.startswith("two-way-shooting"):
-            variable = method == "two-way-shooting-variable"
-            if variable:
-                ens = FlexibleLengthEnsemble(a, b, max_frames=proto.shooting_max_frames)
-                n_chains, n_rounds, start = proto.shooting_chains, proto.shooting_rounds, init
-                save_every = proto.shooting_save_every
-            else:
-                n_fixed = max(proto.fixed_frames, init.n_frames)  # initial path padded with its end frames
-                ens = FixedLengthEnsemble(a, b, n_frames=n_fixed)
-                start = resample_path(init.frames[0], n_fixed, mode="pad")
-                n_chains, n_rounds, save_every = proto.fixed_chains, proto.fixed_rounds, 1
-            with timer() as t:
-                res = two_way_shooting(pot, ens, start, kT=kT, dt=dt, n_chains=n_chains, n_rounds=n_rounds,
-                                       burn_in=n_rounds // 4, save_every=save_every, seed=seed + 3,
-                                       executor=executor)
-            row = summarize(res.paths, method=method, target=b, n_training_energy_evals=0,
-                            wall_s=t_init + t(), geodesic_wall_s=0.0)
-            row["n_energy_evals"] = int(init.n_energy_evals + res.n_energy_evals)
-            row.update({
-                "initial_path_energy_evals": int(init.n_energy_evals),
-                "initial_path_max_energy": float(init.energies.max()),
-                "shooting_energy_evals": int(res.n_energy_evals),
-                "n_chains": n_chains, "n_rounds": res.info["n_rounds"], "n_trials": res.n_trials,
-                "n_accepted": res.n_accepted, "acceptance_rate": res.acceptance_rate,
-                "n_decorrelated_paths": res.n_decorrelated,
-                "evals_per_accepted_path": res.evals_per_accepted_path,
-                "evals_per_decorrelated_path": res.evals_per_decorrelated_path,
-                "chains_decorrelated_from_initial": res.info["final_decorrelated_from_initial"],
-                "mean_path_frames": float(res.paths.info["lengths"].double().mean()),
-                "n_frames": None if variable else ens.n_frames,
-            })
-            out.append((method, row, res.paths))
-        elif method == "unbiased-md":
-            with timer() as t:
-                md = unbiased_md(pot, system.endpoints["A"], state_a=a, state_b=b, kT=kT, dt=dt,
-                                 n_chains=proto.md_chains, max_steps=proto.md_steps, seed=seed + 4,
-                                 barrier_energy=system.reference["lower_bound"].value)
-            extra = {"n_transitions": md.n_transitions, "evals_per_transition": md.evals_per_transition,
-                     "evals_per_transition_lower_bound": md.evals_per_transition_lower_bound,
-                     "evals_per_transition_extrapolated": md.evals_per_transition_extrapolated,
-                     "mean_path_frames": md.info.get("mean_path_frames")}
-            if md.paths is not None:
-                row = summarize(md.paths, method=method, target=b, wall_s=t(), geodesic_wall_s=0.0)
-                row["n_energy_evals"] = int(md.n_energy_evals)
-            else:  # no transition in the budget: metrics undefined, the budget is a lower bound
-                row = {"method": method, "n_paths": 0, "n_energy_evals": int(md.n_energy_evals),
-                       "n_training_energy_evals": 0, "wall_s": t(), "geodesic_wall_s": 0.0}
-            row.update(extra)
-            out.append((method, row, md.paths))
-    return out
+def with_density(protocols, proto, *, exact: bool):
+    """``protocols`` with ``extras["density"]``: ``proto.density_beta``, ``proto.density_iter``
+    iterations per knot level, :data:`DENSITY_COARSE` coarse knots, the exact or the learned score."""
+    density = {"beta": proto.density_beta, "n_iter": proto.density_iter, "n_coarse": DENSITY_COARSE,
+               "exact": bool(exact)}
+    return protocols.replace(extras={**protocols.extras, "density": density})
+
+
+def with_baselines(protocols, proto, *, fixed: bool = False, **changes):
+    """``protocols`` with ``extras["baselines"]``: the :data:`BASELINE_FIELDS` that ``proto`` has, ``fixed``
+    (fixed-length shooting) and ``changes`` (e.g. ``md_dt`` in the potential's time unit)."""
+    params = {k: getattr(proto, k) for k in BASELINE_FIELDS if hasattr(proto, k)}
+    params.update(changes, fixed=bool(fixed))
+    return protocols.replace(extras={**protocols.extras, "baselines": params})
 
 
 def evaluation_ratio_note(results) -> str:

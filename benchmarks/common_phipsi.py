@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Optional
 
 import numpy as np
@@ -76,13 +75,19 @@ class Setting:
         """State A of every method: :func:`state_a` (the C5 and C7eq balls; ``start`` lies in the C5 one)."""
         return state_a()
 
-    def as_system(self, x_b: torch.Tensor) -> SimpleNamespace:
-        """The attributes the Muller-Brown helpers read (potential, kT, endpoints, states, reference);
-        endpoint B is the chosen periodic image ``x_b`` (unwrapped)."""
-        return SimpleNamespace(potential=self.potential, kT=self.kT,
-                               endpoints={"A": self.start.double(), "B": x_b.double()},
-                               states={"A": self.source, "B": self.target},
-                               reference={"lower_bound": SimpleNamespace(value=self.lower_bound)})
+    def as_system(self, x_b: torch.Tensor):
+        """The (phi, psi) system of this setting for :func:`tps.pipeline.run_method`: this surface,
+        potential and kT, endpoints ``A`` (the start) and ``B`` = the chosen periodic image ``x_b``
+        (unwrapped, float64), states ``A`` = :func:`state_a` and ``B`` = :attr:`target`, and the grid
+        lower bound as ``reference["lower_bound"]``."""
+        from tps.systems.alanine_dipeptide_phipsi import NAME, PhiPsiSystem
+        from tps.systems.base import ReferenceValue
+
+        lower = ReferenceValue(float(self.lower_bound), self.unit, "grid bottleneck (8-neighbour, periodic)")
+        return PhiPsiSystem(NAME, self.potential, float(self.kT), {"A": self.start.double(), "B": x_b.double()},
+                            {"A": self.source, "B": self.target}, reference={"lower_bound": lower},
+                            description=self.name, energy_unit=self.unit, start="A", target="B", periods=PERIODS,
+                            grid=self.grid)
 
 
 def state_a() -> Volume:

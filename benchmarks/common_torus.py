@@ -1,7 +1,7 @@
 """Alanine dipeptide in (phi, psi): curves, MD baselines and the figure on the periodic torus.
 
 The pieces of ``benchmarks/aldp_2d.py`` that are about the torus rather than the run: choosing
-the periodic image of the end point (:func:`choose_image`), straight and restraint-centre curves,
+the periodic image of the end point (:func:`choose_image`), restraint centres of a curve,
 the relative-KL profile of the region-avoiding constraint, periodic distances, the raw-grid
 energies of a path ensemble, the two-way-shooting rows on the spline potential and the figure.
 
@@ -106,11 +106,6 @@ def choose_image(net, x_a: torch.Tensor, x_b: torch.Tensor, proto: PhiPsiProtoco
         best = int(torch.argmin(r.energy))
     index = int(cand[best])
     return index, shifts[index], energies, r, r.nodes[best][None]
-
-
-def straight_curve(x_a, x_b, proto: PhiPsiProtocol):
-    s = torch.linspace(0, 1, proto.n_points, dtype=x_a.dtype)[:, None]
-    return (1 - s) * x_a + s * x_b, torch.full((proto.n_points,), proto.logsnr, dtype=x_a.dtype)
 
 
 def centres(cx: torch.Tensor, clam: torch.Tensor) -> torch.Tensor:

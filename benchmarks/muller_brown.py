@@ -2,10 +2,13 @@
 
 Protocol (issue 2; benchmarks.md section 4): kT = 12.5, endpoints at minima A and B, states are
 disks of radius 0.1, 1000 paths. Pipeline: Boltzmann training data by overdamped Langevin ->
-MLP denoiser -> spacetime geodesics (L-BFGS) -> annealed Langevin -> metrics.
+MLP denoiser -> spacetime geodesics (L-BFGS) -> annealed Langevin -> metrics. Every row is
+:func:`tps.pipeline.run_method` on the registered ``muller-brown`` system (the row of ``tps run``)
+with this protocol as a :class:`~tps.systems.protocols.Protocols` override
+(``benchmarks/common_overdamped.py``); the annealed rows share one noise generator (seed + 1),
+in table order, and both shooting rows one initial path.
 
-Issue 5 rows (method.md section 6; benchmarks.md section 5; their helpers are in
-``benchmarks/common_overdamped.py``, shared with ``benchmarks/aldp_2d.py``):
+Issue 5 rows (method.md section 6; benchmarks.md section 5):
 
 - ``density-geodesic``: the density geodesic of Yu et al. with the LEARNED score at the anchor
   logSNR (``proto.logsnr``), in noisy model coordinates; ``density-geodesic-exact-score``: the
@@ -33,15 +36,15 @@ import torch
 
 from benchmarks.common import (assign_path_density_jsd, hardware, markdown_table, save_figure, save_paths_npz, timer,
                                use_reference_ensemble, write_results)
-from benchmarks.common_overdamped import EXTRA_KEYS, baseline_rows, density_curve, evaluation_ratio_note, write_tables
+from benchmarks.common_overdamped import (EXTRA_KEYS, evaluation_ratio_note, run_protocols, with_baselines,
+                                         with_density, write_tables)
 from benchmarks.common_protocols import MULLER_BROWN_QUICK as QUICK
 from benchmarks.common_protocols import MullerBrownProtocol as Protocol
 from tps.diffusion import AffineScaling, DiffusionModel, MLPConfig, MLPDenoiser, TrainingConfig, train_denoiser
 from tps.diffusion.schedule import restraint_schedule
-from tps.metrics import summarize
 from tps.metrics.lower_bound import grid_lower_bound
-from tps.sampling import annealed_langevin, langevin_samples
-from tps.spacetime import LowVariance, geodesic
+from tps.pipeline import run_method
+from tps.spacetime.curve import Curve
 from tps.systems import load, protocols_of
 from tps.systems.muller_brown import BOX
 
@@ -83,15 +86,6 @@ def selected_methods(spec) -> tuple:
     if unknown or not names:
         raise ValueError(f"methods: unknown method(s) {unknown or spec!r}; valid methods: {', '.join(METHODS)}")
     return tuple(m for m in METHODS if m in names)
-
-
-def training_data(system, proto: Protocol, seed: int):
-    g = torch.Generator().manual_seed(seed)
-    lo = torch.tensor([BOX[0][0], BOX[1][0]], dtype=torch.float64)
-    hi = torch.tensor([BOX[0][1], BOX[1][1]], dtype=torch.float64)
-    starts = lo + (hi - lo) * torch.rand(proto.n_chains, 2, generator=g, dtype=torch.float64)
-    return langevin_samples(system.potential, starts, kT=system.kT, dt=proto.data_dt, n_steps=proto.data_steps,
-                            burn_in=proto.burn_in, thin=proto.thin, seed=seed)
 
 
 def train_model(data, proto: Protocol, seed: int, out: Path) -> tuple:
@@ -185,7 +179,6 @@ def run(args) -> dict:
     proto = QUICK if args.quick else Protocol()
     methods = selected_methods(getattr(args, "methods", None))
     system = load("muller-brown", kT=args.kT)
-    system_geo = protocols_of("muller-brown", quick=bool(args.quick)).geodesic  # solver iterations of tps run
     results = {"suite": "muller-brown", "system": "muller-brown", "kT": system.kT,
                "lower_bound": system.reference["lower_bound"].value, "hardware": hardware(),
                "seed": args.seed, "protocol": proto.__dict__ | {"quick": bool(args.quick)}, "methods": [], "notes": {},
@@ -194,79 +187,75 @@ def run(args) -> dict:
     if getattr(args, "executor", None) is not None:  # annealed paths and shooting chains as tps.parallel tasks
         results["parallel"] = {"executor": type(args.executor).__name__, "workers": getattr(args, "workers", None),
                                "scheduler": getattr(args, "scheduler", None)}
-    with timer() as t_data:
-        data = training_data(system, proto, args.seed)
+    training_protocol = protocols_of("muller-brown", quick=bool(args.quick)).training.replace(
+        chains=proto.n_chains, data_steps=proto.data_steps, data_dt=proto.data_dt, burn_in=proto.burn_in,
+        thin=proto.thin)
+    with timer() as t_data:  # overdamped Langevin from uniform starts in BOX (the system's recipe)
+        data = system.training_data(training_protocol, seed=args.seed)
     with timer() as t_train:
         model, training = train_model(data, proto, args.seed, out)
     results["notes"]["training"] = (f"{data.n_energy_evals} Langevin evaluations ({t_data():.1f} s), "
                                     f"{training.n_steps_done} training steps ({t_train():.1f} s); held-out loss per "
                                     f"logSNR band {training.holdout_final}")
-    net = model.network.float()
-    z_a = model.to_model(system.endpoints["A"]).float()
-    z_b = model.to_model(system.endpoints["B"]).float()
+    model.network.float()
+    protocols = run_protocols(protocols_of("muller-brown", quick=bool(args.quick)), proto, args.paths, clamp=False)
+    executor = getattr(args, "executor", None)
+    # every row is tps.pipeline.run_method; the annealed rows continue one noise stream (seed + 1)
+    common = dict(model=model, seed=args.seed, executor=executor, progress=True,
+                  n_training_energy_evals=data.n_energy_evals, generator=torch.Generator().manual_seed(args.seed + 1))
     specs = {
-        "spacetime-geodesic": dict(constraints=()),
-        "spacetime-geodesic-low-variance": dict(constraints=(LowVariance(proto.low_variance_threshold,
-                                                                         weight=proto.low_variance_weight),)),
-        "linear-interpolation": None,
+        # clamp=False (run_protocols): the plain-sum objective that produced the published Muller-Brown tables
+        # (RESULTS.md, issue 5); the solver's newer default (sum of |segment products|) moves them.
+        "spacetime-geodesic": dict(method="spacetime-geodesic"),
+        "spacetime-geodesic-low-variance": dict(method="spacetime-geodesic", constraint="low-variance"),
+        "linear-interpolation": dict(method="linear"),
         "mep-calibration": "mep",
-        "density-geodesic": "density-learned",
-        "density-geodesic-exact-score": "density-exact",
+        "density-geodesic": dict(method="density-geodesic", exact=False),
+        "density-geodesic-exact-score": dict(method="density-geodesic", exact=True),
     }
     curves, paths_by_method = {}, {}
-    gen = torch.Generator().manual_seed(args.seed + 1)
     for method, spec in specs.items():
         if method not in methods:
             continue
-        density = None
-        with timer() as t_geo:
-            if spec is None:
-                s = torch.linspace(0, 1, proto.n_points)[:, None]
-                cx = (1 - s) * z_a + s * z_b
-                clam = torch.full((proto.n_points,), proto.logsnr)
-            elif spec == "mep":
+        if spec == "mep":
+            with timer() as t_mep:
                 cx, clam = minimum_energy_curve(system, model, proto)
-            elif spec in ("density-learned", "density-exact"):
-                cx, clam, density = density_curve(system, model, net, proto, exact=spec == "density-exact")
-            else:
-                # clamp=False: the plain-sum objective that produced the published Muller-Brown tables
-                # (RESULTS.md, issue 5); the solver's newer default (sum of |segment products|) moves them.
-                r = geodesic(net, z_a, z_b, logsnr=proto.logsnr, n_points=proto.n_points, init_dips=proto.init_dips,
-                             coarse_points=proto.coarse_points, coarse_iter=system_geo.coarse_iter,
-                             max_iter=system_geo.max_iter, clamp=False, **spec)
-                cx, clam = r.x, r.logsnr
-        with timer() as t_sample:
-            paths = annealed_langevin(system.potential, cx.double(), clam.double(), kT=system.kT, n_paths=args.paths,
-                                      steps_per_point=proto.steps_per_point, step_size=proto.step_size,
-                                      scaling=model.scaling, x_start=system.endpoints["A"], generator=gen,
-                                      progress=True, executor=getattr(args, "executor", None))
-        row = summarize(paths, method=method, target=system.states["B"],
-                        n_training_energy_evals=data.n_energy_evals,
-                        wall_s=t_geo() + t_sample(),
-                        geodesic_wall_s=t_geo() if isinstance(spec, dict) or density is not None else 0.0)
-        row["sampling_wall_s"] = t_sample()
-        if density is not None:
-            row["density_beta"] = density.beta
-            row["n_score_evals"] = density.n_score_evals
-            if spec == "density-exact":  # the solver's force evaluations are energy evaluations
-                row["n_energy_evals"] += density.n_score_evals
+            res = run_method(system, "linear", curve=Curve(cx, clam, model.scaling, {"system": system.name}),
+                             protocols=protocols, label=method, geodesic_wall_s=t_mep(), **common)
+        else:
+            spec = dict(spec)
+            p = protocols
+            if "exact" in spec:
+                p = with_density(protocols, proto, exact=spec.pop("exact"))
+            res = run_method(system, spec.pop("method"), protocols=p, label=method, **spec, **common)
+        row, paths = res.row, res.paths
+        row["sampling_wall_s"] = res.timings["sampling_s"]
         row["max_energy_all_steps_mean"] = float(paths.info["max_energy_all_steps"].mean())
+        clam = res.curve.logsnr
+        # a solved geodesic's logSNR in the solver's (the network's) dtype, where its mean was always taken
+        solved = clam.to(next(model.network.parameters()).dtype) if method.startswith("spacetime") else clam
         row["curve_logsnr_min"] = float(clam.min())
-        row["curve_logsnr_mean"] = float(clam.mean())
+        row["curve_logsnr_mean"] = float(solved.mean())
         results["methods"].append(row)
         paths_by_method[method] = paths
         with torch.no_grad():
-            centres = restraint_schedule(cx.double(), clam.double(), model.scaling).centres
+            centres = restraint_schedule(res.curve.x.double(), clam.double(), model.scaling).centres
         curves[method] = torch.cat([centres, clam.double()[:, None]], 1)
         write_results(out, results)
         save_paths_npz(out, paths_by_method)
-    baselines = [m for m in methods if m in ("two-way-shooting-variable", "two-way-shooting-fixed", "unbiased-md")]
+    baselines = {"two-way-shooting-variable": False, "two-way-shooting-fixed": True, "unbiased-md": None}
+    baselines = {m: fixed for m, fixed in baselines.items() if m in methods}
     if baselines:
-        for method, row, paths in baseline_rows(system, proto, args.seed, baselines,
-                                                     executor=getattr(args, "executor", None)):
-            results["methods"].append(row)
-            if paths is not None:
-                paths_by_method[method] = paths
+        initial = None  # the high-temperature initial path, shared by both shooting rows
+        for method, fixed in baselines.items():
+            p = with_baselines(protocols, proto, fixed=bool(fixed))
+            kind = "unbiased-md" if fixed is None else "two-way-shooting"
+            res = run_method(system, kind, protocols=p, seed=args.seed, executor=executor, initial_path=initial)
+            if "initial_path" in res.extra:
+                initial = (res.extra["initial_path"], res.extra["initial_path_s"])
+            results["methods"].append(res.row)
+            if res.paths is not None:
+                paths_by_method[method] = res.paths
             write_tables(out, results)
         results["notes"]["baselines"] = (
             f"overdamped Euler-Maruyama, dt = {proto.md_dt}, kT = {system.kT}, states = disks of radius 0.1; "

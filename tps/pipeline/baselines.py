@@ -8,7 +8,7 @@ the same names): ``md_dt`` (time step, the potential's units), ``md_chains`` and
 ``shooting_max_frames``, ``shooting_save_every`` (flexible length), ``fixed`` (bool),
 ``fixed_chains``, ``fixed_frames``, ``fixed_rounds`` (fixed length). Seeds follow the benchmarks:
 initial path ``seed + 2``, shooting ``seed + 3``, unbiased MD ``seed + 4``. OpenMM molecules run
-their baselines in ``benchmarks/aldp_cartesian.py`` (or a system's own ``run_baseline``).
+their baselines with the system's own ``run_baseline`` (:mod:`tps.systems.molecule_baselines`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,13 @@ def _param(params: dict, name: str):
     return params[name]
 
 
-def overdamped_baseline(system, method: str, params: dict, *, seed: int = 0, executor=None):
-    """``(paths, row)`` of ``method`` ("two-way-shooting" or "unbiased-md") on a torch-potential system.
+def overdamped_baseline(system, method: str, params: dict, *, seed: int = 0, executor=None, initial_path=None):
+    """``(paths, row, extra)`` of ``method`` ("two-way-shooting" or "unbiased-md") on a torch-potential system.
+
+    ``initial_path``: ``(path, seconds)``, the high-temperature initial path of an earlier
+    shooting run with the same ``params`` and ``seed`` (reused: the flexible and fixed ensembles
+    start from the same path); its evaluations and seconds count in the row as if searched here.
+    ``extra`` of a shooting run holds ``initial_path`` and ``initial_path_s`` for that reuse.
 
     Raises
     ------
@@ -36,8 +41,8 @@ def overdamped_baseline(system, method: str, params: dict, *, seed: int = 0, exe
                                resample_path, two_way_shooting, unbiased_md)
 
     if system.topology is not None:
-        raise ValueError(f"method {method!r}: the OpenMM baselines of {system.name!r} are run by "
-                         "benchmarks/aldp_cartesian.py (no system.run_baseline)")
+        raise ValueError(f"method {method!r}: {system.name!r} is a molecule; its OpenMM baselines are the "
+                         "system's run_baseline")
     pot, kT, dt = system.potential, system.kT, float(_param(params, "md_dt"))
     a, b = system.states[system.start], system.states[system.target]
     x_start = system.endpoints[system.start]
@@ -59,13 +64,17 @@ def overdamped_baseline(system, method: str, params: dict, *, seed: int = 0, exe
             row = {"method": method, "n_paths": 0, "n_energy_evals": int(md.n_energy_evals),
                    "n_training_energy_evals": 0, "wall_s": wall, "geodesic_wall_s": 0.0}
         row.update(extra)
-        return md.paths, row
-    t0 = time.perf_counter()
-    init = initial_path_high_temperature(pot, x_start, state_a=a, state_b=b, kT_high=float(_param(params, "kT_high")),
-                                         dt=dt, n_chains=int(_param(params, "initial_chains")),
-                                         max_steps=int(_param(params, "initial_max_steps")),
-                                         n_candidates=int(_param(params, "initial_candidates")), seed=seed + 2)
-    t_init = time.perf_counter() - t0
+        return md.paths, row, {}
+    if initial_path is None:
+        t0 = time.perf_counter()
+        init = initial_path_high_temperature(pot, x_start, state_a=a, state_b=b,
+                                             kT_high=float(_param(params, "kT_high")), dt=dt,
+                                             n_chains=int(_param(params, "initial_chains")),
+                                             max_steps=int(_param(params, "initial_max_steps")),
+                                             n_candidates=int(_param(params, "initial_candidates")), seed=seed + 2)
+        t_init = time.perf_counter() - t0
+    else:
+        init, t_init = initial_path
     fixed = bool(params.get("fixed", False))
     if fixed:
         n_fixed = max(int(_param(params, "fixed_frames")), init.n_frames)  # initial path padded with its end frames
@@ -94,4 +103,4 @@ def overdamped_baseline(system, method: str, params: dict, *, seed: int = 0, exe
         "mean_path_frames": float(res.paths.info["lengths"].double().mean()),
         "n_frames": ens.n_frames if fixed else None,
     })
-    return res.paths, row
+    return res.paths, row, {"initial_path": init, "initial_path_s": t_init}

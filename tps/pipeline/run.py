@@ -35,12 +35,17 @@ class RunResult:
         The curve the paths were sampled along (None for the curve-free baselines).
     timings : dict
         Seconds: ``geodesic_s`` (0 when the curve was given), ``sampling_s``, ``metrics_s``.
+    extra : dict
+        What a later run can reuse: ``initial_path`` (and on a 2-D system ``initial_path_s``) of
+        two-way shooting, for ``run_method(..., initial_path=...)`` of the other shooting ensemble
+        (the benchmarks do this).
     """
 
     paths: Any
     row: dict
     curve: Optional[Any] = None
     timings: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
 
 
 def method_label(method: str, constraint: str = "none") -> str:
@@ -127,7 +132,10 @@ def density_curve(system, model, protocols=None):
                              system.endpoints[system.target], **kw)
         x = model.to_model(r.x).double() * alpha
     else:
-        z_a, z_b = (z.detach().double() for z in system.model_endpoints(model))
+        if system.topology is None:  # 2-D: the float64 endpoints (model_endpoints has the network's dtype)
+            z_a, z_b = (model.to_model(system.endpoints[k]).double() for k in (system.start, system.target))
+        else:
+            z_a, z_b = (z.detach().double() for z in system.model_endpoints(model))
         r = density_geodesic(learned_score(model.network, lam), alpha * z_a, alpha * z_b, **kw)
         x = r.x.detach().double()
     extra = {"density_beta": r.beta, "n_score_evals": int(r.n_score_evals), "density_exact_score": exact}
@@ -137,12 +145,18 @@ def density_curve(system, model, protocols=None):
 
 
 def sample_curve(system, curve, protocols=None, *, seed: int = 0, executor=None, checkpoint=None,
-                 progress: bool = False):
-    """Annealed-Langevin paths along ``curve``; returns ``(paths, wall_s)``."""
+                 progress: bool = False, generator=None):
+    """Annealed-Langevin paths along ``curve``; returns ``(paths, wall_s)``.
+
+    ``generator`` (a ``torch.Generator``, 2-D systems): the sampler draws its noise from it
+    instead of a generator seeded with ``seed + 1`` (with an executor: the task seed is drawn
+    from it), so several runs can share one stream.
+    """
     p = _protocols(system, protocols)
     t0 = time.perf_counter()
+    kw = {} if generator is None else {"generator": generator}
     paths = system.sample(curve, p.sampler, seed=int(seed), executor=executor, checkpoint=checkpoint,
-                          progress=progress)
+                          progress=progress, **kw)
     return paths, time.perf_counter() - t0
 
 
@@ -158,7 +172,8 @@ def summarize(system, paths, *, method: str, curve=None, n_training_energy_evals
 
 def run_method(system, method: str = "spacetime-geodesic", *, model=None, protocols=None, constraint: str = "none",
                avoid=None, curve=None, seed: int = 0, executor=None, checkpoint=None, progress: bool = False,
-               n_training_energy_evals: Optional[int] = None, geodesic_wall_s: Optional[float] = None) -> RunResult:
+               n_training_energy_evals: Optional[int] = None, geodesic_wall_s: Optional[float] = None,
+               generator=None, label: Optional[str] = None, initial_path=None) -> RunResult:
     """Run ``method`` on ``system`` and return the paths and their metrics row.
 
     Parameters
@@ -167,9 +182,13 @@ def run_method(system, method: str = "spacetime-geodesic", *, model=None, protoc
         A registered system (``tps.systems.load(name)``).
     method : str
         ``"spacetime-geodesic"`` (with ``constraint``), ``"linear"`` (straight line in model
-        coordinates at constant logSNR), or a baseline the system provides
-        (``"density-geodesic"``, ``"two-way-shooting"``, ``"unbiased-md"``: the system's
-        ``run_baseline(method, protocols, seed=..., executor=...)``).
+        coordinates at constant logSNR), ``"density-geodesic"`` (numbers in
+        ``protocols.extras["density"]``, see :func:`density_curve`), or an MD baseline
+        (``"two-way-shooting"``, ``"unbiased-md"``): the system's ``run_baseline(method,
+        protocols, model=, seed=, executor=, progress=[, initial_path=])`` returning ``(paths,
+        row, curve[, extra])`` where it has one (molecules), else
+        :func:`tps.pipeline.baselines.overdamped_baseline` (numbers in
+        ``protocols.extras["baselines"]``).
     model : tps.diffusion.DiffusionModel, optional
         Default: the system's pretrained model. Checked with ``system.check_model``.
     protocols : tps.systems.protocols.Protocols, optional
@@ -190,10 +209,38 @@ def run_method(system, method: str = "spacetime-geodesic", *, model=None, protoc
     progress : bool
     n_training_energy_evals : int, optional
         Counted in the row (default: the model's metadata).
+    generator : torch.Generator, optional
+        Noise source of the annealed-Langevin sampler (2-D systems; default: a generator seeded
+        with ``seed + 1``). Runs given the same generator continue one random stream: the
+        benchmarks' rows share one this way.
+    label : str, optional
+        The row's ``method`` (default :func:`method_label`), e.g. ``"linear-interpolation"`` or
+        ``"mep-calibration"`` for a curve given by the caller. Not for the baselines, whose
+        label says which ensemble ran.
+    initial_path : optional
+        Two-way shooting: the initial path of an earlier shooting run with the same protocols and
+        seed, reused instead of searched again (its evaluations and seconds still count in the
+        row): ``(RunResult.extra["initial_path"], RunResult.extra["initial_path_s"])`` on a 2-D
+        system, ``RunResult.extra["initial_path"]`` on a molecule.
 
     Returns
     -------
     RunResult
+
+    Examples
+    --------
+    Rows sharing one generator continue its stream, exactly as one sampler call after another:
+
+    >>> import torch
+    >>> from tps import pretrained
+    >>> from tps.systems import load
+    >>> system, model = load("muller-brown"), pretrained.load("muller-brown")
+    >>> p = system.protocols()
+    >>> p = p.replace(sampler=p.sampler.replace(n_paths=2), geodesic=p.geodesic.replace(n_points=8))
+    >>> g = torch.Generator().manual_seed(1)
+    >>> r = run_method(system, "linear", model=model, protocols=p, generator=g, label="linear-interpolation")
+    >>> r.row["method"], r.paths.frames.shape
+    ('linear-interpolation', torch.Size([2, 9, 2]))
     """
     if method not in METHODS:
         raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
@@ -202,18 +249,22 @@ def run_method(system, method: str = "spacetime-geodesic", *, model=None, protoc
     if method in ("two-way-shooting", "unbiased-md"):  # curve-free baselines
         t0 = time.perf_counter()
         runner = getattr(system, "run_baseline", None)
-        if runner is not None:
-            paths, row, curve = runner(method, p, model=model, seed=seed, executor=executor, progress=progress)
+        extra = {}
+        if runner is not None:  # (paths, row, curve) or (paths, row, curve, extra)
+            kw = {} if initial_path is None else {"initial_path": initial_path}
+            paths, row, curve, *rest = runner(method, p, model=model, seed=seed, executor=executor, progress=progress,
+                                              **kw)
+            extra = dict(rest[0]) if rest else {}
         else:
             from tps.pipeline.baselines import overdamped_baseline
 
-            paths, row = overdamped_baseline(system, method, dict(p.extras.get("baselines") or {}), seed=seed,
-                                             executor=executor)
+            paths, row, extra = overdamped_baseline(system, method, dict(p.extras.get("baselines") or {}), seed=seed,
+                                                    executor=executor, initial_path=initial_path)
             curve = None
         timings["sampling_s"] = time.perf_counter() - t0
         from tps.pipeline.jsonable import jsonable
 
-        return RunResult(paths, jsonable(row), curve, timings)
+        return RunResult(paths, jsonable(row), curve, timings, extra)
     if model is None and curve is None:
         from tps import pretrained
 
@@ -237,11 +288,11 @@ def run_method(system, method: str = "spacetime-geodesic", *, model=None, protoc
         timings["geodesic_s"] = curve.wall_s if math.isfinite(curve.wall_s) else time.perf_counter() - t0
         gwall = counted = timings["geodesic_s"]
     paths, timings["sampling_s"] = sample_curve(system, curve, p, seed=seed, executor=executor, checkpoint=checkpoint,
-                                                progress=progress)
+                                                progress=progress, generator=generator)
     if n_training_energy_evals is None:
         n_training_energy_evals = 0 if model is None else int(model.metadata.get("n_training_energy_evals", 0))
     t0 = time.perf_counter()
-    row = summarize(system, paths, method=method_label(method, constraint), curve=curve,
+    row = summarize(system, paths, method=label or method_label(method, constraint), curve=curve,
                     n_training_energy_evals=n_training_energy_evals, wall_s=counted + timings["sampling_s"],
                     geodesic_wall_s=gwall)
     extra = curve.extra

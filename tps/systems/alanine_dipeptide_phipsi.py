@@ -16,10 +16,11 @@ import torch
 
 from tps.states import Ball
 from tps.systems import register
-from tps.systems.base import ReferenceValue, System, curve_parts
+from tps.systems.base import ReferenceValue, System
 from tps.systems.protocols import ConstraintProtocol, GeodesicOptions, Protocols, TrainingProtocol, sampler_protocol
 from tps.systems.surface import (
     TWO_PI, add_selection_evals, check_2d_model, draw_phipsi, low_variance, paths_figure, payload, region_avoidance,
+    sample_surface,
 )
 
 NAME = "alanine-dipeptide-phipsi"
@@ -135,20 +136,13 @@ class PhiPsiSystem(System):
                          coarse_points=o.coarse_points, coarse_iter=o.coarse_iter, **kw)
         return payload(self.name, model, r, t0, extra)
 
-    def sample(self, curve, protocol, *, seed: int, executor=None, checkpoint=None, progress: bool = False):
+    def sample(self, curve, protocol, *, seed: int, executor=None, checkpoint=None, progress: bool = False,
+               generator=None):
         from tps.potentials.grid import bilinear
-        from tps.sampling import annealed_langevin
         from tps.sampling.paths import Paths
 
-        cx, clam, scaling, _ = curve_parts(curve)
-        par = {} if executor is None else {"executor": executor, "seed": seed + 1,
-                                           **({} if checkpoint is None else {"checkpoint": checkpoint})}
-        gen = torch.Generator().manual_seed(seed + 1)
-        s = protocol
-        raw = annealed_langevin(self.potential, cx, clam, kT=self.kT, n_paths=s.n_paths,
-                                steps_per_point=s.steps_per_point, step_size=s.step_size, scaling=scaling,
-                                frames_per_point=s.frames_per_point, x_start=self.endpoints[self.start],
-                                generator=gen, progress=progress, **par)
+        raw = sample_surface(self, curve, protocol, seed=seed, executor=executor, checkpoint=checkpoint,
+                             progress=progress, generator=generator)
         # reported energies: periodic bilinear interpolation of the raw grid (never the spline)
         info = dict(raw.info, energies="periodic bilinear interpolation of the raw free-energy grid")
         return Paths(raw.frames, bilinear(self.grid, raw.frames), raw.n_energy_evals, raw.kT, info)

@@ -10,10 +10,10 @@ import torch
 from tps.potentials.muller_brown import MullerBrown
 from tps.states import Ball
 from tps.systems import register
-from tps.systems.base import ReferenceValue, System, curve_parts
+from tps.systems.base import ReferenceValue, System
 from tps.systems.protocols import ConstraintProtocol, GeodesicOptions, Protocols, TrainingProtocol, sampler_protocol
 from tps.systems.surface import (
-    add_selection_evals, check_2d_model, low_variance, paths_figure, payload, region_avoidance,
+    add_selection_evals, check_2d_model, low_variance, paths_figure, payload, region_avoidance, sample_surface,
 )
 
 NAME = "muller-brown"
@@ -69,7 +69,7 @@ class MullerBrownSystem(System):
         z_a, z_b = self.model_endpoints(model)
         o = options
         kw = dict(logsnr=o.logsnr, n_points=o.n_points, init_dips=o.init_dips, coarse_points=o.coarse_points,
-                  coarse_iter=o.coarse_iter, max_iter=o.max_iter, seed=o.seed)
+                  coarse_iter=o.coarse_iter, max_iter=o.max_iter, clamp=o.clamp, seed=o.seed)
         extra = {}
         constraints = low_variance(constraint, cp)
         if constraint == "region-avoiding":
@@ -81,18 +81,10 @@ class MullerBrownSystem(System):
         r = geodesic(net, z_a, z_b, constraints=constraints, **kw)
         return payload(self.name, model, r, t0, extra)
 
-    def sample(self, curve, protocol, *, seed: int, executor=None, checkpoint=None, progress: bool = False):
-        from tps.sampling import annealed_langevin
-
-        cx, clam, scaling, _ = curve_parts(curve)
-        par = {} if executor is None else {"executor": executor, "seed": seed + 1,
-                                           **({} if checkpoint is None else {"checkpoint": checkpoint})}
-        gen = torch.Generator().manual_seed(seed + 1)
-        s = protocol
-        return annealed_langevin(self.potential, cx, clam, kT=self.kT, n_paths=s.n_paths,
-                                 steps_per_point=s.steps_per_point, step_size=s.step_size, scaling=scaling,
-                                 frames_per_point=s.frames_per_point, x_start=self.endpoints[self.start],
-                                 generator=gen, progress=progress, **par)
+    def sample(self, curve, protocol, *, seed: int, executor=None, checkpoint=None, progress: bool = False,
+               generator=None):
+        return sample_surface(self, curve, protocol, seed=seed, executor=executor, checkpoint=checkpoint,
+                              progress=progress, generator=generator)
 
     def summarize(self, paths, *, method: str, curve=None, n_training_energy_evals: int = 0,
                   wall_s: float = float("nan"), geodesic_wall_s: float = float("nan")) -> dict:

@@ -10,7 +10,7 @@ from typing import Optional
 
 import torch
 
-from tps.systems.base import ModelMismatch, curve_centres
+from tps.systems.base import ModelMismatch, curve_centres, curve_parts
 
 TWO_PI = 2.0 * math.pi
 
@@ -66,6 +66,29 @@ def payload(name: str, model, result, t0: float, extra: dict) -> dict:
             "scaling": model.scaling.as_dict(), "curve_energy": float(result.energy),
             "curve_energy_initial": float(result.initial_energy), "n_evaluations": int(result.n_evaluations),
             "wall_s": time.perf_counter() - t0, "extra": extra}
+
+
+def sample_surface(system, curve, protocol, *, seed: int, executor=None, checkpoint=None, progress: bool = False,
+                   generator=None):
+    """Annealed-Langevin paths of a 2-D system along ``curve`` (:func:`tps.sampling.annealed_langevin`
+    on ``system.potential`` from the start endpoint, numbers from the sampler ``protocol``).
+
+    Noise: ``generator``, or one seeded with ``seed + 1``. With an executor the task streams come
+    from ``seed + 1``, or from one integer drawn from ``generator`` when that is given.
+    """
+    from tps.sampling import annealed_langevin
+
+    cx, clam, scaling, _ = curve_parts(curve)
+    par = {}
+    if executor is not None:
+        par = {"executor": executor, **({} if generator is not None else {"seed": seed + 1}),
+               **({} if checkpoint is None else {"checkpoint": checkpoint})}
+    gen = torch.Generator().manual_seed(seed + 1) if generator is None else generator
+    s = protocol
+    return annealed_langevin(system.potential, cx, clam, kT=system.kT, n_paths=s.n_paths,
+                             steps_per_point=s.steps_per_point, step_size=s.step_size, scaling=scaling,
+                             frames_per_point=s.frames_per_point, x_start=system.endpoints[system.start],
+                             generator=gen, progress=progress, **par)
 
 
 def add_selection_evals(row: dict, curve) -> dict:
@@ -134,18 +157,20 @@ def paths_figure(system, paths, curve, path, *, draw, n_show: int = 30, title: s
     return Path(path)
 
 
-def draw_phipsi(fig, ax, pp, centres_pp, logsnr, ends_pp):
-    """(phi, psi) background (the package's surface), paths ``pp (n, T, 2)`` rad, curve centres."""
+def draw_phipsi(fig, ax, pp, centres_pp, logsnr, ends_pp, *, background: bool = True):
+    """Paths ``pp (n, T, 2)`` and curve centres in (phi, psi) (rad), over the package's alanine dipeptide
+    free-energy surface (white paths) or, with ``background=False``, on a blank plot (blue paths)."""
     import numpy as np
 
     from tps.systems import alanine_dipeptide as aldp
 
-    phi, psi, fes = aldp.load_free_energy_surface()
-    cs = ax.contourf(phi, psi, np.clip(fes, None, 60), levels=24, cmap="viridis")
-    fig.colorbar(cs, ax=ax, label="free energy (kJ/mol), package (phi, psi) surface")
+    if background:
+        phi, psi, fes = aldp.load_free_energy_surface()
+        cs = ax.contourf(phi, psi, np.clip(fes, None, 60), levels=24, cmap="viridis")
+        fig.colorbar(cs, ax=ax, label="free energy (kJ/mol), package (phi, psi) surface")
     for p in pp:
         line = wrapped_lines(p)
-        ax.plot(line[:, 0], line[:, 1], color="white", lw=0.4, alpha=0.6)
+        ax.plot(line[:, 0], line[:, 1], color="white" if background else "tab:blue", lw=0.4, alpha=0.6)
     if centres_pp is not None:  # weak restraints (logSNR < 0) not drawn
         c = centres_pp.copy()
         c[logsnr.numpy() < 0] = np.nan
