@@ -131,3 +131,26 @@ def test_renoised_paths_with_an_executor_do_not_depend_on_the_worker_count():
         plain = annealed_langevin(MullerBrown(), curve, lam, kT=12.5, n_paths=7, steps_per_point=4, seed=5,
                                   task_size=2, executor=ex, generator=torch.Generator().manual_seed(2))
     assert not torch.equal(plain.frames, runs[0].frames)                    # the per-path centres were used
+
+
+def test_openmm_sampler_renoised_centres_spread_the_paths():
+    np = pytest.importorskip("numpy")
+    openmm = pytest.importorskip("openmm")
+    from tps.potentials.openmm import boltzmann_kT
+    from tps.sampling.openmm_annealed import openmm_annealed_langevin
+
+    system = openmm.System()
+    system.addParticle(12.0)
+    centres = np.linspace(0.0, 0.5, 6)[:, None, None] * np.array([1.0, 0.0, 0.0])    # along x
+    k = np.full(6, 2000.0)                                                             # width sqrt(kT/k) = 0.035 nm
+    kw = dict(n_paths=12, steps_per_point=100, x_start=np.zeros((1, 3)), platform="Reference", friction=20.0, seed=4)
+    plain = openmm_annealed_langevin(system, centres, k, **kw)
+    again = openmm_annealed_langevin(system, centres, k, centre_noise=0.0, **kw)
+    assert torch.equal(plain.frames, again.frames)                                    # off: the same stream
+    noisy = openmm_annealed_langevin(system, centres, k, centre_noise=4.0, **kw)
+    w = math.sqrt(boltzmann_kT(300.0) / 2000.0)
+    side = lambda p: float(p.frames[:, -1, 0, 1:].std())                              # noqa: E731 (y, z spread)
+    assert side(plain) < 2 * w < side(noisy)                                          # ~w vs ~sqrt(17) w
+    assert noisy.info["centre_noise"] == 4.0
+    with pytest.raises(ValueError, match="centre_noise"):
+        openmm_annealed_langevin(system, centres, k, centre_noise=-1.0, **kw)

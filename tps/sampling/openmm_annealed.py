@@ -48,7 +48,7 @@ import openmm
 import openmm.unit as unit
 import torch
 
-from tps.diffusion.schedule import restraint_schedule
+from tps.diffusion.schedule import renoised_centres, restraint_schedule
 from tps.engines.openmm import RESTRAINT_EXPRESSION, OpenMMLangevinEngine, add_restraint, set_restraint
 from tps.potentials.openmm import boltzmann_kT
 from tps.sampling.annealed import anneal
@@ -144,7 +144,8 @@ def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, tempe
                              n_paths: int, steps_per_point: int, x_start, timestep: float = 0.002,
                              friction: float = 1.0, platform="auto", frames_per_point: int = 1, seed: int = 0,
                              n_workers: int = 1, progress: bool = False, executor=None,
-                             task_size: Optional[int] = None, checkpoint=None) -> Paths:
+                             task_size: Optional[int] = None, checkpoint=None,
+                             centre_noise: Optional[float] = None) -> Paths:
     """Annealed Langevin dynamics along restraint centres, inside OpenMM.
 
     For each curve point ``n`` every path makes ``K = steps_per_point`` steps of OpenMM's
@@ -191,6 +192,12 @@ def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, tempe
     checkpoint : path or TaskCheckpoint, optional
         With an executor: directory where completed tasks are stored; a rerun with the same
         inputs resumes from them.
+    centre_noise : float, optional
+        Each path's own centres, moved perpendicular to the curve by ``centre_noise`` restraint
+        widths ``sqrt(kT / stiffness)`` times one normal draw per path
+        (:func:`tps.diffusion.schedule.renoised_centres`; the draws come from
+        ``numpy.random.default_rng([seed, 2])``, apart from the velocity and integrator streams).
+        None or 0 (default): every path follows ``centres``.
 
     Returns
     -------
@@ -229,6 +236,15 @@ def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, tempe
             raise ValueError(f"{name}: expected a positive finite number, got {v!r}")
     centres, stiffness, starts = _check_inputs(system, centres, stiffness, x_start, n_paths)
     N = centres.shape[0]
+    schedule_centres = centres
+    if centre_noise is not None and not (math.isfinite(float(centre_noise)) and float(centre_noise) >= 0):
+        raise ValueError(f"centre_noise: expected a non-negative number or None, got {centre_noise!r}")
+    if centre_noise:
+        if not (stiffness > 0).all():
+            raise ValueError("centre_noise: needs a positive stiffness at every curve point (a restraint width)")
+        eps = np.random.default_rng([int(seed), 2]).standard_normal((n_paths,) + centres.shape[1:])
+        schedule_centres = renoised_centres(centres, stiffness, eps, scale=float(centre_noise),
+                                            kT=boltzmann_kT(temperature)).numpy()
     _warn_stiff_restraint(system, stiffness, float(timestep))
     xml = openmm.XmlSerializer.serialize(system)
     settings = dict(temperature=float(temperature), timestep=float(timestep), friction=float(friction),
@@ -242,7 +258,7 @@ def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, tempe
                       "split on a process pool", DeprecationWarning, stacklevel=2)
         executor = pool = concurrent.futures.ProcessPoolExecutor(n_workers,
                                                                  mp_context=multiprocessing.get_context("spawn"))
-    schedule = (centres, stiffness)
+    schedule = (schedule_centres, stiffness)
     if executor is None:
         rng = np.random.default_rng(seed)
         velocity_seeds = rng.integers(1, 2**31 - 1, size=n_paths)
@@ -285,6 +301,7 @@ def openmm_annealed_langevin(system: openmm.System, centres, stiffness, *, tempe
         "n_tasks": n_tasks,
         "task_size": None if size is None else int(size),
         "seed": int(seed),
+        **({"centre_noise": float(centre_noise)} if centre_noise else {}),
         "n_md_steps": n_steps,
         "n_energy_readouts": n_paths * (1 + N * fpp),
         "evaluation_convention": "n_energy_evals counts MD steps (one force evaluation each); "
