@@ -5,8 +5,9 @@ import openmm
 import pytest
 import torch
 
-from tps.baselines import (FlexibleLengthEnsemble, openmm_two_way_shooting, two_way_shooting, unbiased_md)
-from tps.baselines.trials import draw_trials, trial_caps
+from tps.baselines import (FixedLengthEnsemble, FlexibleLengthEnsemble, openmm_two_way_shooting, two_way_shooting,
+                           unbiased_md)
+from tps.baselines.trials import draw_trials, run_round, trial_caps
 from tps.engines import TorchOverdampedEngine
 from tps.engines.openmm import OpenMMLangevinEngine
 from tps.potentials.base import Potential
@@ -77,6 +78,55 @@ def test_torch_engine_is_the_potential_path():
                      max_steps=300, seed=2)
     assert torch.equal(md.first_passage_steps, md_ref.first_passage_steps)
     assert md.n_energy_evals == md_ref.n_energy_evals
+
+
+class RowsOnly(TorchOverdampedEngine):
+    """The torch engine without ``select``: the samplers step the running rows with ``step(rows=...)``."""
+
+    select = None
+
+    def spawn(self, seed):
+        return RowsOnly(self.potential, kT=self.kT, dt=self.dt, generator=torch.Generator().manual_seed(seed))
+
+
+def test_dropping_finished_rows_is_stepping_the_running_ones():
+    # select (finished shots and replicas leave the batch) and step(rows=...) give the same streams
+    for ens in (FlexibleLengthEnsemble(A, B, max_frames=60), FixedLengthEnsemble(A, B, n_frames=21)):
+        ref = two_way_shooting(RowsOnly(DoubleWell(), kT=0.25, dt=2e-2), ens, straight(), n_chains=4, n_rounds=5,
+                               seed=7)
+        res = two_way_shooting(TorchOverdampedEngine(DoubleWell(), kT=0.25, dt=2e-2), ens, straight(), n_chains=4,
+                               n_rounds=5, seed=7)
+        assert torch.equal(res.paths.frames, ref.paths.frames) and torch.equal(res.paths.energies, ref.paths.energies)
+        assert (res.n_energy_evals, res.info["outcomes"], res.info["round_evals"]) == (
+            ref.n_energy_evals, ref.info["outcomes"], ref.info["round_evals"])
+    x0 = torch.tensor([-1.0, 0.0], dtype=torch.float64)
+    md = [unbiased_md(cls(DoubleWell(), kT=0.4, dt=2e-2), x0, state_a=A, state_b=B, n_chains=6, max_steps=400, seed=2)
+          for cls in (RowsOnly, TorchOverdampedEngine)]
+    assert md[0].n_transitions > 0 and torch.equal(md[0].first_passage_steps, md[1].first_passage_steps)
+    assert torch.equal(md[0].paths.frames, md[1].paths.frames) and md[0].n_energy_evals == md[1].n_energy_evals
+
+
+def test_trials_end_at_their_state_or_exactly_at_their_cap():
+    # the running shots are re-evaluated only when something can change: no trial outlives its cap
+    g = torch.Generator().manual_seed(3)
+    ens = FlexibleLengthEnsemble(A, B, max_frames=400)
+    engine = TorchOverdampedEngine(DoubleWell(), kT=0.25, dt=2e-2, generator=g)
+    path = straight()
+    engine.set_positions(path)
+    paths = [(path, engine.observe()[1], engine.forces.clone())] * 64
+    lengths = torch.full((64,), path.shape[0])
+    k, u, _ = draw_trials(g, lengths, fixed=False)
+    caps = trial_caps(lengths, u, ens.max_frames, True)
+    r = run_round(engine, ens, paths, k, u=u, caps=caps, seeds=None, fixed=False, length_metropolis=True)
+    counts, frames = r.counts, r.trial_frames
+    ended = torch.tensor([len(s[0]) > 0 and bool(A(s[0][-1]) | B(s[0][-1])) for s in r.segments]).view(2, 64)
+    both = ended[0] & ended[1]
+    capped = ~both & ~r.outcomes["forward_in_A"] & ~r.outcomes["backward_in_B"]
+    assert bool(capped.any()) and bool(both.any())
+    # abandoned at the cap: the first frame count at or past it (one or two shots running)
+    assert bool((frames[capped] >= caps[capped]).all()) and bool((frames[capped] <= caps[capped] + 1).all())
+    assert bool((frames[both] <= caps[both] + 1).all())
+    assert int(engine.n_energy_evals) == path.shape[0] + int(counts.sum())
 
 
 def _openmm_double_well():

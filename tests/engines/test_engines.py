@@ -88,6 +88,29 @@ def test_torch_rows_advance_only_the_selected_replicas():
     assert torch.equal(after[[1, 3]], frames[:, 0])
 
 
+def test_torch_select_keeps_rows_and_their_noise_stream():
+    # dropping rows with select, then stepping the whole batch, is step(rows=...) on the full batch
+    def engine(seed):
+        e = TorchOverdampedEngine(Harmonic((2,)), kT=1.0, dt=0.01, generator=torch.Generator().manual_seed(seed))
+        e.set_positions(torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(9)))
+        e.step(3, 1)
+        return e
+
+    full, kept = engine(4), engine(4)
+    rows = torch.tensor([0, 2, 3])
+    ref = full.step(4, 2, rows=rows)
+    kept.select(rows)
+    got = kept.step(4, 2)
+    assert all(torch.equal(a, b) for a, b in zip(got, ref))
+    assert torch.equal(kept.observe()[0], full.observe()[0][rows])
+    assert torch.equal(kept.forces, full.forces[rows]) and torch.equal(kept.max_energy, full.max_energy[rows])
+    # what step returned is not the engine's state: later in-place row updates leave it alone
+    frames, energies = kept.step(1, 1)
+    saved = frames.clone(), energies.clone()
+    kept.step(2, 1, rows=torch.tensor([1]))
+    assert torch.equal(frames, saved[0]) and torch.equal(energies, saved[1])
+
+
 def test_run_until_stops_at_the_condition_or_the_cap():
     g = torch.Generator().manual_seed(2)
     engine = TorchOverdampedEngine(Harmonic((1,), k=1.0), kT=1.0, dt=0.01, generator=g)

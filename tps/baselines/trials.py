@@ -115,7 +115,14 @@ class Round:
 
 
 class _Shots:
-    """Running state of the ``2n`` shots of one round (flexible: ends and abandoned chains)."""
+    """Running state of the ``2n`` shots of one round (flexible: ends and abandoned chains).
+
+    Which shots still run changes only when a shot enters A or B or a chain reaches its cap
+    (flexible), or a shot completes its steps (fixed); :meth:`run` re-evaluates :meth:`active`
+    only then (``t`` at or past the next such step) and, on an engine with ``select``, drops the
+    finished rows from the batch, so that the running ones step as a whole batch (the noise
+    stream of ``step(rows=...)``, without gathering and scattering rows at every step).
+    """
 
     def __init__(self, n, *, ensemble, fixed, n_steps, caps, steps_per_frame):
         self.n, self.ensemble, self.fixed, self.n_steps, self.caps = n, ensemble, fixed, n_steps, caps
@@ -126,6 +133,7 @@ class _Shots:
         self.records = []  # (shot indices, frames, energies, forces) per step
 
     def active(self, shots: torch.Tensor) -> torch.Tensor:
+        """Which of ``shots`` still run (``count`` up to date)."""
         if self.fixed:
             return self.count[shots] < self.n_steps[shots]
         n, end = self.n, self.end
@@ -133,6 +141,20 @@ class _Shots:
         total = 1 + self.count.view(2, n).sum(0)
         self.aborted |= (end[:n] == 1) | (end[n:] == 2) | ((total >= self.caps) & ~(done[0] & done[1]))
         return ~(done | self.aborted).flatten()[shots]
+
+    def next_change(self, shots: torch.Tensor, t: int) -> int:
+        """The step count at which the running ``shots`` (all at ``t`` steps) next change without
+        entering a state: the first completed shot (fixed), the first chain at its cap (flexible)."""
+        if self.fixed:
+            return int(self.n_steps[shots].min())
+        n = self.n
+        running = torch.zeros(2 * n, dtype=torch.bool)
+        running[shots] = True
+        per_chain = running.view(2, n).sum(0)
+        stopped = 1 + torch.where(running, 0, self.count).view(2, n).sum(0)  # frames of the chain's stopped shots
+        # total = stopped + per_chain * t reaches the cap at t = ceil((cap - stopped) / per_chain)
+        at = -torch.div(stopped - self.caps, per_chain.clamp(min=1), rounding_mode="floor")
+        return int(at[per_chain > 0].min())
 
     def run(self, engine, shots, x0, e0, f0, v0):
         """Set the batch to ``x0`` (rows: ``shots``) and advance its unfinished rows frame by frame."""
@@ -142,19 +164,36 @@ class _Shots:
             engine.set_positions(x0)
         if v0 is not None:
             engine.set_velocities(v0)
+        select = getattr(engine, "select", None)
+        state_a, state_b = self.ensemble.state_a, self.ensemble.state_b
+        local = None  # rows of the batch still running (engines without select)
+        t, change = 0, 0  # steps of the running shots; step count of the next re-evaluation
         while True:
-            local = self.active(shots).nonzero().flatten()
-            if len(local) == 0:
-                return
-            every = len(local) == len(shots)
-            frames, energies = engine.step(self.steps_per_frame, 1, rows=None if every else local)
+            if t >= change:
+                self.count[shots] = t
+                keep = self.active(shots)
+                if not bool(keep.all()):
+                    keep = keep.nonzero().flatten()
+                    if len(keep) == 0:
+                        return
+                    shots = shots[keep]
+                    if select is not None:
+                        select(keep)
+                    else:
+                        local = keep if local is None else local[keep]
+                change = self.next_change(shots, t)
+            frames, energies = engine.step(self.steps_per_frame, 1, rows=local)
             x, e = frames[:, 0], energies[:, 0]
-            f = engine.forces[local] if f0 is not None else None  # a copy: the engine updates its forces in place
-            rows = shots if every else shots[local]
-            self.records.append((rows, x, e, f))
-            self.count[rows] += 1
+            f = None
+            if f0 is not None:  # a copy: the engine updates its forces in place
+                f = engine.forces.clone() if local is None else engine.forces[local]
+            self.records.append((shots, x, e, f))
+            t += 1
             if not self.fixed:
-                self.end[rows] = torch.where(self.ensemble.state_a(x), 1, 2 * self.ensemble.state_b(x))
+                in_a, in_b = state_a(x), state_b(x)
+                if bool((in_a | in_b).any()):
+                    self.end[shots] = torch.where(in_a, 1, 2 * in_b)
+                    change = t
 
     def segments(self):
         rows = torch.cat([r[0] for r in self.records])

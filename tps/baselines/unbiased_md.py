@@ -372,22 +372,21 @@ def run_md(engine, x0, *, state_a, state_b, budget: int, steps_per_frame: int = 
     sum_x = torch.zeros(dim, dtype=torch.float64) if track_moments else None  # moments of the visited frames
     sum_xx = torch.zeros(dim, dim, dtype=torch.float64) if track_moments else None
     n_seen = 0
-    ids = torch.arange(n)  # replicas still running
+    ids = torch.arange(n)  # the replica of each running row
     steps = torch.zeros(n, dtype=torch.int64)  # filled in when a replica stops, and at the end
     started = [0] * n  # step of each replica's last (re)start
-    all_rows = torch.arange(n)
+    select = getattr(engine, "select", None)  # drops stopped replicas from the batch (vectorised engines)
+    local = None  # rows of the batch still running (engines without select)
     if store_paths:
         buf_x = torch.empty((n, max_path_frames) + event, dtype=torch.float64)
         buf_e = torch.empty((n, max_path_frames), dtype=torch.float64)
         buf_x[:, 0], buf_e[:, 0] = x0, e0
-        ptr = torch.zeros(n, dtype=torch.int64)  # frames since the last frame in A
+        ptr = torch.zeros(n, dtype=torch.int64)  # per running row: frames since the last frame in A
     transitions, stored = [], []
     stopped_by_time = False
-    n_steps, n_running = 0, n  # steps of the running replicas (they all started together)
-    while n_running and n_steps < budget:
-        every = n_running == n
-        sel = slice(None) if every else ids  # basic indexing while no replica has stopped
-        frames, energies = engine.step(steps_per_frame, 1, rows=None if every else ids)
+    n_steps = 0  # steps of the running replicas (they all started together)
+    while len(ids) and n_steps < budget:
+        frames, energies = engine.step(steps_per_frame, 1, rows=local)
         x, e = frames[:, 0], energies[:, 0]
         n_steps += steps_per_frame
         e_min = min(e_min, float(e.min()))
@@ -398,32 +397,39 @@ def run_md(engine, x0, *, state_a, state_b, budget: int, steps_per_frame: int = 
         n_seen += len(x)
         in_b = state_b(x)
         if store_paths:
-            ptr[sel] = torch.where(state_a(x), 0, ptr[sel] + 1)
-            slot = ptr[sel].clamp(max=max_path_frames - 1)
-            rows = all_rows if every else ids
-            buf_x[rows, slot] = x
-            buf_e[rows, slot] = e
+            ptr = torch.where(state_a(x), 0, ptr + 1)
+            slot = ptr.clamp(max=max_path_frames - 1)
+            buf_x[ids, slot] = x
+            buf_e[ids, slot] = e
         if bool(in_b.any()):
-            done = ids[in_b]
-            for c in done.tolist():
+            hit = in_b.nonzero().flatten()
+            done = ids[hit]
+            for r, c in zip(hit.tolist(), done.tolist()):
                 transitions.append((c, n_steps - started[c]))
-                if store_paths and int(ptr[c]) < max_path_frames:
-                    m = int(ptr[c]) + 1
+                if store_paths and int(ptr[r]) < max_path_frames:
+                    m = int(ptr[r]) + 1
                     stored.append((c, buf_x[c, :m].clone(), buf_e[c, :m].clone()))
             if max_transitions is not None and len(transitions) >= max_transitions:
                 break
             if restart_rng is None:
                 steps[done] = n_steps
-                ids = ids[~in_b]
-                n_running = len(ids)
-                if n_running == 0:
+                keep = (~in_b).nonzero().flatten()
+                if len(keep) == 0:
+                    ids = keep
                     break
+                ids = ids[keep]
+                if store_paths:
+                    ptr = ptr[keep]
+                if select is not None:
+                    select(keep)
+                else:
+                    local = keep if local is None else local[keep]
             else:
                 restart(done)
                 for c in done.tolist():
                     started[c] = n_steps
                 if store_paths:
-                    ptr[done] = 0
+                    ptr[hit] = 0
                     buf_x[done, 0], buf_e[done, 0] = x0[done], e0[done]
         if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
             stopped_by_time = True

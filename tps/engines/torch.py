@@ -206,7 +206,10 @@ class TorchOverdampedEngine:
         return self._h
 
     def step(self, n_steps: int, n_frames: int = 1, *, rows=None):
-        """Advance by ``n_steps`` steps, recording ``n_frames`` evenly spaced frames (module docstring)."""
+        """Advance by ``n_steps`` steps, recording ``n_frames`` evenly spaced frames (module docstring).
+
+        The returned frames and energies are new tensors (never the engine's state, which later
+        steps may update in place)."""
         n_steps, n_frames = int(n_steps), int(n_frames)
         if n_frames <= 0 or n_steps % n_frames:
             raise ValueError(f"n_frames: expected a positive divisor of n_steps={n_steps}, got {n_frames}")
@@ -216,29 +219,32 @@ class TorchOverdampedEngine:
         else:
             rows = torch.as_tensor(rows)
             x, f, mx = self.x[rows], self.forces[rows], self.max_energy[rows]
-        frames, energies = [], []
+        frames, energies = [], []  # each step makes new x and e: stacked (copied) at the end, never cloned
         e = None
-        where = f"{self.where}, " if self.where else ""
-        if self._centre is None:
-            dt, scale = self.dt, self._noise_scale
-            for j in range(n_steps):
-                x = x + dt * f + scale * torch.randn(x.shape, dtype=x.dtype, generator=self.generator)
-                e, f = energy_and_forces_or_blow_up(self.potential, x, self.step_name, f"{where}step {j + 1}")
-                mx = torch.maximum(mx, e)
-                if (j + 1) % save_at == 0:
-                    frames.append(x.clone())
-                    energies.append(e)
-        else:
+        potential, generator = self.potential, self.generator
+        restrained = self._centre is not None
+        if restrained:
             c, k, h, kT = self._centre, self._k, self._h, self.kT
             sq = math.sqrt(h)
-            for j in range(n_steps):
+        else:
+            dt, scale = self.dt, self._noise_scale
+        for j in range(n_steps):
+            if restrained:
                 grad = -f / kT + k * (x - c)
-                x = x - 0.5 * h * grad + sq * torch.randn(x.shape, dtype=x.dtype, generator=self.generator)
-                e, f = energy_and_forces_or_blow_up(self.potential, x, self.step_name, f"{where}step {j + 1}")
-                mx = torch.maximum(mx, e)
-                if (j + 1) % save_at == 0:
-                    frames.append(x.clone())
-                    energies.append(e)
+                x = x - 0.5 * h * grad + sq * torch.randn(x.shape, dtype=x.dtype, generator=generator)
+            else:
+                x = x + dt * f + scale * torch.randn(x.shape, dtype=x.dtype, generator=generator)
+            try:
+                e, f = potential.energy_and_forces(x)
+            except ValueError:  # the location is formatted only here, not at every step
+                if bool(torch.isfinite(x).all()):
+                    raise
+                raise blow_up_error(self.step_name, f"{self.where}, step {j + 1}" if self.where
+                                    else f"step {j + 1}") from None
+            mx = torch.maximum(mx, e)
+            if (j + 1) % save_at == 0:
+                frames.append(x)
+                energies.append(e)
         self.n_energy_evals += n_steps * x.shape[0]
         if rows is None:
             self.x, self.forces, self.max_energy = x, f, mx
@@ -251,6 +257,25 @@ class TorchOverdampedEngine:
         if not bool(torch.isfinite(mx).all()):
             raise blow_up_error(self.step_name, self.where or f"step {n_steps}")
         return torch.stack(frames, 1), torch.stack(energies, 1)
+
+    def select(self, rows) -> None:
+        """Keep only ``rows`` of the batch, in that order: positions, energies, forces and
+        ``max_energy`` (copies; no evaluation). The samplers drop finished replicas with it, so
+        that the running ones step as a whole batch (same noise stream as ``step(rows=...)``).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from tps.potentials import Harmonic
+        >>> engine = TorchOverdampedEngine(Harmonic((1,), k=1.0), kT=1.0, dt=0.01)
+        >>> engine.set_positions(torch.tensor([[0.0], [1.0], [2.0]], dtype=torch.float64))
+        >>> engine.select(torch.tensor([2, 0]))
+        >>> engine.observe()[0].flatten().tolist(), engine.forces.flatten().tolist()
+        ([2.0, 0.0], [-2.0, -0.0])
+        """
+        rows = torch.as_tensor(rows)
+        self.x, self.e, self.forces, self.max_energy = (self.x[rows], self.e[rows], self.forces[rows],
+                                                        self.max_energy[rows])
 
     def restraint_energy(self) -> torch.Tensor:
         """Restraint energy ``0.5 k |x - c|^2`` ``(b,)`` of the current batch in energy units (0 without one)."""
