@@ -191,6 +191,26 @@ def md_max_step(sy, starts: torch.Tensor, *, step_size: float, n_steps: int, see
 
 
 # ------------------------------------------------------------------ run
+def check_reference(meta: dict, short: str, sy) -> None:
+    """ValueError (naming ``--reference``) when a reference was made at another temperature or, for aldp-2d,
+    with other states or another end point than this benchmark's."""
+    kT = meta.get("kT")
+    if kT is not None and abs(float(kT) - float(sy.kT)) > 1e-9 * abs(float(sy.kT)):
+        raise ValueError(f"--reference: made at kT = {kT}, not this system's {sy.kT}")
+    if short == "aldp-2d":
+        from benchmarks.common_phipsi import STATE_A_CENTRES, STATE_RADIUS
+
+        st = meta.get("states") or {}
+        end = [float(v) for v in sy.endpoints[sy.target].tolist()]
+        ok = (st.get("radius_rad") == STATE_RADIUS
+              and {k: list(v) for k, v in (st.get("A_centres_rad") or {}).items()}
+              == {k: list(v) for k, v in STATE_A_CENTRES.items()}
+              and np.allclose(st.get("B_centre_rad", [np.nan, np.nan]), end, atol=1e-6))
+        if not ok:
+            raise ValueError(f"--reference: made with other states ({st.get('A')!r}, B at {st.get('B_centre_rad')}) "
+                             f"than this benchmark's (A = C5 | C7eq balls, B = C7ax ball at {end})")
+
+
 def reference_block(ref, short, jsd_kw, n_boot) -> dict:
     frames, chain = ref["frames"].double(), ref["chain"].numpy()
     n_chains = int(chain.max()) + 1
@@ -289,7 +309,12 @@ def run(args) -> dict:
     refs = {}
     for label, path in (("held_out", args.reference), ("tuning", args.tuning_reference)):
         if path is not None:
-            refs[label] = load_reference(path, short)
+            try:
+                refs[label] = load_reference(path, short)
+                check_reference(refs[label]["meta"], short, sy)
+            except ValueError as exc:
+                flag = "--reference" if label == "held_out" else "--tuning-reference"
+                raise SystemExit(f"error: {str(exc).replace('--reference', flag)}") from None
     if not refs:
         raise SystemExit("error: --reference: give at least one reference ensemble "
                          "(python -m benchmarks reference-ensemble --system ... --seed N)")
