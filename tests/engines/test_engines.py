@@ -109,6 +109,10 @@ def test_torch_select_keeps_rows_and_their_noise_stream():
     saved = frames.clone(), energies.clone()
     kept.step(2, 1, rows=torch.tensor([1]))
     assert torch.equal(frames, saved[0]) and torch.equal(energies, saved[1])
+    # with_forces: the energies and forces of the potential at the recorded frames
+    frames, energies, forces = kept.step(4, 2, with_forces=True)
+    e_ref, f_ref = kept.potential.energy_and_forces(frames)
+    assert torch.equal(energies, e_ref) and torch.equal(forces, f_ref) and torch.equal(forces[:, -1], kept.forces)
 
 
 def test_run_until_stops_at_the_condition_or_the_cap():

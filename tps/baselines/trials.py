@@ -121,7 +121,9 @@ class _Shots:
     (flexible), or a shot completes its steps (fixed); :meth:`run` re-evaluates :meth:`active`
     only then (``t`` at or past the next such step) and, on an engine with ``select``, drops the
     finished rows from the batch, so that the running ones step as a whole batch (the noise
-    stream of ``step(rows=...)``, without gathering and scattering rows at every step).
+    stream of ``step(rows=...)``, without gathering and scattering rows at every step). Fixed
+    length on a torch engine (cached forces), the steps up to the next completed shot are one
+    ``step`` call.
     """
 
     def __init__(self, n, *, ensemble, fixed, n_steps, caps, steps_per_frame):
@@ -130,7 +132,7 @@ class _Shots:
         self.count = torch.zeros(2 * n, dtype=torch.int64)
         self.end = torch.zeros(2 * n, dtype=torch.int64)  # 0: neither, 1: A, 2: B (flexible)
         self.aborted = torch.zeros(n, dtype=torch.bool)
-        self.records = []  # (shot indices, frames, energies, forces) per step
+        self.records = []  # (shot indices, frames, energies, forces) per step, time-major
 
     def active(self, shots: torch.Tensor) -> torch.Tensor:
         """Which of ``shots`` still run (``count`` up to date)."""
@@ -182,6 +184,14 @@ class _Shots:
                     else:
                         local = keep if local is None else local[keep]
                 change = self.next_change(shots, t)
+            if self.fixed and f0 is not None:  # torch engine: every frame up to the next completed shot at once
+                k = change - t
+                frames, energies, forces = engine.step(self.steps_per_frame * k, k, rows=local, with_forces=True)
+                # time-major, as k one-frame records would be
+                self.records.append((shots.repeat(k), frames.transpose(0, 1).flatten(0, 1), energies.t().flatten(),
+                                     forces.transpose(0, 1).flatten(0, 1)))
+                t = change
+                continue
             frames, energies = engine.step(self.steps_per_frame, 1, rows=local)
             x, e = frames[:, 0], energies[:, 0]
             f = None

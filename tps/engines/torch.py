@@ -205,11 +205,12 @@ class TorchOverdampedEngine:
         """The reduced step ``h`` of the current restraint (length^2)."""
         return self._h
 
-    def step(self, n_steps: int, n_frames: int = 1, *, rows=None):
+    def step(self, n_steps: int, n_frames: int = 1, *, rows=None, with_forces: bool = False):
         """Advance by ``n_steps`` steps, recording ``n_frames`` evenly spaced frames (module docstring).
 
         The returned frames and energies are new tensors (never the engine's state, which later
-        steps may update in place)."""
+        steps may update in place). ``with_forces``: also return the forces at the recorded
+        frames, ``(len(rows), n_frames, *event)`` (shooting caches them with its paths)."""
         n_steps, n_frames = int(n_steps), int(n_frames)
         if n_frames <= 0 or n_steps % n_frames:
             raise ValueError(f"n_frames: expected a positive divisor of n_steps={n_steps}, got {n_frames}")
@@ -219,7 +220,7 @@ class TorchOverdampedEngine:
         else:
             rows = torch.as_tensor(rows)
             x, f, mx = self.x[rows], self.forces[rows], self.max_energy[rows]
-        frames, energies = [], []  # each step makes new x and e: stacked (copied) at the end, never cloned
+        frames, energies, frame_forces = [], [], []  # each step makes new x, e, f: stacked (copied) at the end
         e = None
         potential, generator = self.potential, self.generator
         restrained = self._centre is not None
@@ -245,6 +246,8 @@ class TorchOverdampedEngine:
             if (j + 1) % save_at == 0:
                 frames.append(x)
                 energies.append(e)
+                if with_forces:
+                    frame_forces.append(f)
         self.n_energy_evals += n_steps * x.shape[0]
         if rows is None:
             self.x, self.forces, self.max_energy = x, f, mx
@@ -256,6 +259,8 @@ class TorchOverdampedEngine:
                 self.e[rows] = e
         if not bool(torch.isfinite(mx).all()):
             raise blow_up_error(self.step_name, self.where or f"step {n_steps}")
+        if with_forces:
+            return torch.stack(frames, 1), torch.stack(energies, 1), torch.stack(frame_forces, 1)
         return torch.stack(frames, 1), torch.stack(energies, 1)
 
     def select(self, rows) -> None:
