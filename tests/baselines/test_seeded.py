@@ -167,3 +167,34 @@ def test_seeded_shooting_openmm_two_chains(executor):
     for i in range(res.paths.n_paths):
         f = res.paths.frames[i, :int(res.paths.info["lengths"][i])]
         assert _is_transition(f, _wa, _wb)
+
+
+def test_relax_chains_stop_once_decorrelated_and_count_every_evaluation():
+    from tps.baselines import relax_chains
+
+    mb = load("muller-brown")
+    a, b = mb.states["A"], mb.states["B"]
+    seeds, _ = seed_paths(_mb_seeds(mb, 3, seed=2), a, b, 3)
+    r = relax_chains(mb.potential, seeds, a, b, max_rounds=6, max_frames=1500, kT=mb.kT, dt=1e-4, seed=1)
+    assert r.n_energy_evals == sum(s.shape[0] for s in seeds) + sum(r.round_evals)
+    for c, p in enumerate(r.paths):
+        assert _is_transition(p, a, b) and p.shape[0] <= 1500
+        if r.decorrelated[c]:  # no frame of the seed is left, and the chain stopped there
+            assert not bool((p[:, None] == seeds[c][None]).all(-1).any())
+            assert r.accepted[c] >= 2  # a two-way shot keeps its shooting frame: two accepted trials at least
+        else:
+            assert r.rounds[c] == 6
+    with pytest.raises(ValueError, match=r"initial\[0\]: not in the flexible-length ensemble"):
+        relax_chains(mb.potential, [seeds[0].flip(0)], a, b, max_rounds=2, max_frames=100, kT=mb.kT, dt=1e-4)
+
+
+def test_seeded_shooting_with_relaxation_counts_it_and_reports_per_chain():
+    mb = load("muller-brown")
+    a, b = mb.states["A"], mb.states["B"]
+    res = seeded_shooting(mb.potential, _mb_seeds(mb, 2, seed=3), a, b, n_chains=2, n_rounds=2, burn_in=0,
+                          max_frames=1500, kT=mb.kT, dt=1e-4, seed=0, relax_rounds=3)
+    info = res.info
+    assert len(info["relax_rounds_per_chain"]) == 2 and len(info["relaxed_from_seed"]) == 2
+    # relaxation evaluations + the relaxed paths evaluated once more + the TPS rounds
+    assert res.n_energy_evals == info["relax_energy_evals"] + info["n_initial_frames"] + sum(info["round_evals"])
+    assert res.paths.n_paths == 4

@@ -18,7 +18,7 @@ torch.set_num_threads(1)
 
 #: A small geodesic ensemble (12 paths on a 16-point curve) refined by 3 chains x 4 rounds.
 MB_TINY = ["--paths", "12", "--points", "16", "--max-iter", "10", "--quiet"]
-REFINE = ["--refine", "shooting", "--chains", "3", "--refine-steps", "4"]
+REFINE = ["--refine", "shooting", "--chains", "3", "--refine-steps", "4", "--relax-rounds", "2"]
 
 
 def _one_error_line(capsys):
@@ -41,11 +41,13 @@ def test_refined_ensemble_row_files_and_transitions(refined_run):
     geo, ref = results["rows"]
     assert results["metrics"] == geo and geo["method"] == "spacetime-geodesic"  # the old keys stay
     assert ref["method"] == "geodesic-seeded-shooting" and results["refined"]["metrics"] == ref
-    assert ref["n_chains"] == 3 and ref["n_rounds"] == 4 and ref["burn_in"] == 1
+    assert ref["n_chains"] == 3 and ref["n_rounds"] == 4 and ref["burn_in"] == 1 and ref["relax_rounds"] == 2
+    assert len(ref["relax_rounds_per_chain"]) == 3 and max(ref["relax_rounds_per_chain"]) <= 2
     assert len(ref["accepted_per_chain"]) == 3 and 0.0 <= ref["acceptance_rate"] <= 1.0
     assert len(set(ref["seed_path_index"])) == 3
     # cost: the seeds' share of the geodesic sampling plus every shooting evaluation
     assert ref["n_energy_evals"] == ref["seed_paths_energy_evals"] + ref["shooting_energy_evals"]
+    assert 0 < ref["relax_energy_evals"] < ref["shooting_energy_evals"]  # relaxation is part of the shooting cost
     assert ref["seed_paths_energy_evals"] == round(geo["n_energy_evals"] * 3 / 12)
     assert ref["n_training_energy_evals"] == geo["n_training_energy_evals"]
     for key in ("split_frame_density_chains", "split_path_length_chains", "crossing_median"):
@@ -70,7 +72,8 @@ def test_refine_stage_resumes_and_recomputes_on_new_settings(refined_run, tmp_pa
     results = json.loads((out / "results.json").read_text())
     assert results["resumed"] == {"geodesic": True, "sampling": True, "refine": True}
     assert (out / "refined" / "paths.npz").stat().st_mtime_ns == before
-    argv = ["run", "muller-brown", *MB_TINY, "--refine", "shooting", "--chains", "2", "--refine-steps", "3"]
+    argv = ["run", "muller-brown", *MB_TINY, "--refine", "shooting", "--chains", "2", "--refine-steps", "3",
+            "--relax-rounds", "0"]
     assert main([*argv, "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["resumed"]["refine"] is False and results["refined"]["metrics"]["n_chains"] == 2
@@ -79,6 +82,7 @@ def test_refine_stage_resumes_and_recomputes_on_new_settings(refined_run, tmp_pa
 def test_refine_bad_input_one_line_exit_2_nothing_written(refined_run, tmp_path, capsys):
     out = tmp_path / "new"
     for argv, flag in ((["--chains", "3"], "--chains"), (["--refine-steps", "3"], "--refine-steps"),
+                       (["--relax-rounds", "3"], "--relax-rounds"),
                        (["--refine", "shooting", "--chains", "13"], "--chains 13")):
         assert main(["run", "muller-brown", *MB_TINY, *argv, "--out", str(out)]) == 2
         assert flag in _one_error_line(capsys)
@@ -106,7 +110,8 @@ def test_refine_by_shooting_counts_the_seed_share_of_a_larger_ensemble():
     a, b = mb.endpoints["A"], mb.endpoints["B"]
     line = torch.stack([torch.lerp(a, b, float(s)) for s in torch.linspace(0, 1, 60)])
     geo = Paths(line.expand(4, 60, 2).clone(), torch.zeros(4, 60), 1000, mb.kT)
-    r = refine_by_shooting(mb, geo, mb.refine_protocol(quick=True), n_chains=2, n_rounds=2, n_source_paths=10)
+    quick = mb.refine_protocol(quick=True).replace(relax_rounds=1)
+    r = refine_by_shooting(mb, geo, quick, n_chains=2, n_rounds=2, n_source_paths=10)
     assert r.row["seed_paths_energy_evals"] == 200  # 2 of the 10 paths that cost 1000 evaluations
     assert np.isfinite(r.row["path_density_jsd_vs_geodesic"])
     assert set(r.diagnostics) == set(r.shooting.info["diagnostics"])

@@ -19,7 +19,14 @@ def test_muller_brown_crossing_is_the_offset_along_the_plane_through_s1():
     mb = load("muller-brown")
     a, b = mb.endpoints["A"], mb.endpoints["B"]
     s1 = torch.tensor([-0.822, 0.6243], dtype=torch.float64)
-    n = (b - a) / torch.linalg.norm(b - a)
+    # the unstable mode of S1 (Hessian of U by finite differences of the analytic forces), towards B
+    eps = 1e-5
+    hessian = torch.stack([(mb.potential.forces(s1 - eps * e) - mb.potential.forces(s1 + eps * e)) / (2 * eps)
+                           for e in torch.eye(2, dtype=torch.float64)])
+    eigenvalues, vectors = torch.linalg.eigh(0.5 * (hessian + hessian.T))
+    assert float(eigenvalues[0]) < 0 < float(eigenvalues[1])  # a first-order saddle
+    n = vectors[:, 0] if float((b - s1) @ vectors[:, 0]) > 0 else -vectors[:, 0]
+    assert float((a - s1) @ n) < 0  # the line separates A from B
     t = torch.stack([-n[1], n[0]])
     paths = []
     for offset in (-0.2, 0.0, 0.15):  # paths that cross the plane exactly at s1 + offset * t

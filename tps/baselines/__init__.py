@@ -20,7 +20,9 @@ from tps.baselines.initial_path import initial_path_high_temperature
 from tps.baselines.openmm_engine import (
     OpenMMUnbiasedMDResult, openmm_two_way_shooting, openmm_unbiased_md, trim_to_transition,
 )
-from tps.baselines.seeded import seed_paths, seeded_shooting, transition_bounds, transition_segments
+from tps.baselines.seeded import (
+    RelaxResult, relax_chains, seed_paths, seeded_shooting, transition_bounds, transition_segments,
+)
 from tps.baselines.shooting import ChainRun, ShootingResult, run_chains, shooting_result, two_way_shooting
 from tps.baselines.unbiased_md import MDRun, UnbiasedMDResult, pad_paths, run_md, unbiased_md
 
@@ -29,5 +31,5 @@ __all__ = [
     "ShootingResult", "two_way_shooting", "UnbiasedMDResult", "pad_paths", "unbiased_md",
     "OpenMMUnbiasedMDResult", "openmm_two_way_shooting", "openmm_unbiased_md", "trim_to_transition",
     "ChainRun", "run_chains", "shooting_result", "MDRun", "run_md", "seeded_shooting", "seed_paths",
-    "transition_segments", "transition_bounds",
+    "transition_segments", "transition_bounds", "relax_chains", "RelaxResult",
 ]

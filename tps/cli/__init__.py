@@ -175,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--refine-steps", type=_positive_int,
                    help=f"--refine: shooting trials per chain, a quarter of them burn-in (default: "
                         f"{_refine_defaults('n_rounds')})")
+    r.add_argument("--relax-rounds", type=_nonneg_int,
+                   help="--refine: before the shooting trials, at most this many rounds per chain without the "
+                        "path-length factor until the chain has left its geodesic seed (discarded, cost counted; "
+                        f"0: none; default: {_refine_defaults('relax_rounds')})")
     r.set_defaults(func=cmd_run)
 
     g = sub.add_parser("geodesic", help="solve the spacetime geodesic only (writes curve.pt)",

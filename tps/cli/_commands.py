@@ -63,17 +63,19 @@ def _refined_line(row) -> str:
 
 def refine_protocol(system, protocols, args):
     """The command's :class:`~tps.systems.protocols.RefineProtocol` (None without ``--refine``), checked
-    before anything is written: ``--chains`` / ``--refine-steps`` need ``--refine``, and ``--chains``
+    before anything is written: ``--chains`` / ``--refine-steps`` / ``--relax-rounds`` need ``--refine``, and ``--chains``
     may not exceed the geodesic paths that are kept (``--paths``, ``--save-paths``)."""
     refine = getattr(args, "refine", None)
     chains, steps = getattr(args, "chains", None), getattr(args, "refine_steps", None)
+    relax = getattr(args, "relax_rounds", None)
     if refine is None:
-        for flag, value in (("--chains", chains), ("--refine-steps", steps)):
+        for flag, value in (("--chains", chains), ("--refine-steps", steps), ("--relax-rounds", relax)):
             if value is not None:
                 raise _err(f"{flag} is only used with --refine", "add --refine shooting")
         return None
     p = system.refine_protocol()
-    p = p.replace(**{k: v for k, v in (("n_chains", chains), ("n_rounds", steps)) if v is not None})
+    p = p.replace(**{k: v for k, v in (("n_chains", chains), ("n_rounds", steps), ("relax_rounds", relax))
+                     if v is not None})
     s = protocols.sampler
     kept = min(s.n_paths, s.save_paths or s.n_paths)
     if p.n_chains > kept:

@@ -160,7 +160,8 @@ def refine_by_shooting(system, paths, protocol=None, *, n_chains: Optional[int] 
     >>> a, b = mb.endpoints["A"], mb.endpoints["B"]
     >>> line = torch.stack([torch.lerp(a, b, float(s)) for s in torch.linspace(0, 1, 40)])
     >>> geo = Paths(torch.stack([line, line]), torch.zeros(2, 40), 80, mb.kT)
-    >>> r = refine_by_shooting(mb, geo, mb.refine_protocol(quick=True), n_chains=2, n_rounds=2)
+    >>> quick = mb.refine_protocol(quick=True).replace(relax_rounds=1)
+    >>> r = refine_by_shooting(mb, geo, quick, n_chains=2, n_rounds=2)
     >>> r.row["method"], r.row["n_chains"], r.row["n_energy_evals"] == 80 + r.shooting.n_energy_evals
     ('geodesic-seeded-shooting', 2, True)
     """
@@ -187,7 +188,8 @@ def refine_by_shooting(system, paths, protocol=None, *, n_chains: Optional[int] 
         res = seeded_shooting(engine, paths, a, b, n_chains=protocol.n_chains, n_rounds=protocol.n_rounds,
                               burn_in=protocol.burn_in, max_frames=protocol.max_frames, seed=int(seed) + 5,
                               executor=executor, save_every=protocol.save_every,
-                              steps_per_frame=protocol.steps_per_frame, progress=progress, **kw)
+                              steps_per_frame=protocol.steps_per_frame, progress=progress,
+                              relax_rounds=protocol.relax_rounds, **kw)
     except ValueError as exc:
         msg = str(exc)
         if msg.startswith("paths: only"):
@@ -227,8 +229,13 @@ def refine_by_shooting(system, paths, protocol=None, *, n_chains: Optional[int] 
         "n_trials": res.n_trials, "n_accepted": res.n_accepted, "acceptance_rate": res.acceptance_rate,
         "accepted_per_chain": list(info["accepted_per_chain"]),
         "n_decorrelated_paths": res.n_decorrelated,
-        "chains_decorrelated_from_seed": sum(r is not None for r in first),
+        "chains_decorrelated_from_seed": sum(r is not None or bool(x) for r, x in
+                                             zip(first, info.get("relaxed_from_seed", [False] * len(first)))),
         "first_decorrelated_round": list(first),
+        "relax_rounds": protocol.relax_rounds,
+        "relax_rounds_per_chain": list(info.get("relax_rounds_per_chain", [])),
+        "chains_relaxed_from_seed": sum(bool(x) for x in info.get("relaxed_from_seed", [])),
+        "relax_energy_evals": int(info.get("relax_energy_evals", 0)),
         "evals_per_accepted_path": res.evals_per_accepted_path,
         "evals_per_decorrelated_path": res.evals_per_decorrelated_path,
         "seed_path_index": list(info["seed_path_index"]),

@@ -162,12 +162,14 @@ class System:
         - (phi, psi) systems (periodic 2-D coordinates, or a molecule whose ``cv`` gives
           (phi, psi)): psi (rad, in ``[-pi, pi)``) at the first frame with ``|phi| < 0.3`` rad,
           the crossing of the phi = 0 barrier of alanine dipeptide's C5 -> C7ax transition;
-        - other 2-D systems: the plane through the highest saddle point the potential lists
-          (``potential.stationary_points``; otherwise the endpoints' midpoint), normal to
-          ``x_target - x_start``; the value is the signed distance from that point along the
-          plane (direction ``(-n_y, n_x)`` for the unit normal ``n``) of the first frame on the
-          target's side. For Muller-Brown this is the plane through S1 (-0.822, 0.624), the
-          highest barrier of A -> B; the spread of the values is the width of the crossing band.
+        - other 2-D systems: the transition-state dividing line through the highest saddle point
+          the potential lists (``potential.stationary_points``), normal to the saddle's unstable
+          mode (the Hessian's negative-curvature eigenvector, oriented towards the target); without
+          listed saddles, the line through the endpoints' midpoint normal to ``x_target - x_start``.
+          The value is the signed distance from that point along the line (direction
+          ``(-n_y, n_x)`` for the unit normal ``n``) of the first frame on the target's side. For
+          Muller-Brown this is the line through S1 (-0.822, 0.624), the highest barrier of A -> B;
+          the spread of the values is the width of the band in which the paths cross it.
 
         Parameters
         ----------
@@ -208,9 +210,12 @@ class System:
             if saddles:
                 top = max(saddles, key=lambda p: p.energy)
                 point = torch.tensor([top.x, top.y], dtype=torch.float64)
+                hessian = torch.autograd.functional.hessian(lambda x: self.potential.energy(x).sum(), point)
+                n = torch.linalg.eigh(hessian)[1][:, 0]  # unstable mode (lowest eigenvalue)
+                n = n if float((x_b - point) @ n) > 0 else -n
             else:
                 point = 0.5 * (x_a + x_b)
-            n = (x_b - x_a) / torch.linalg.norm(x_b - x_a)
+                n = (x_b - x_a) / torch.linalg.norm(x_b - x_a)
             d = frames - point
             region, value = d @ n >= 0, d @ torch.stack([-n[1], n[0]])
         else:
