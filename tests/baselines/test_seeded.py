@@ -152,12 +152,15 @@ def _well_paths(n):
     return out
 
 
-@pytest.mark.parametrize("executor", [None, "in-process"])
-def test_seeded_shooting_openmm_two_chains(executor):
+@pytest.mark.parametrize("executor,relax", [(None, 0), ("in-process", 0), (None, 2), ("in-process", 2)])
+def test_seeded_shooting_openmm_two_chains(executor, relax):
     engine = OpenMMLangevinEngine(_double_well(), temperature=300.0, timestep=0.01, platform="Reference", seed=1)
     ex = InProcessExecutor() if executor else None
     res = seeded_shooting(engine, _well_paths(3), _wa, _wb, n_chains=2, n_rounds=2, burn_in=0, max_frames=300,
-                          steps_per_frame=5, seed=4, executor=ex)
+                          steps_per_frame=5, seed=4, executor=ex, relax_rounds=relax)
+    if relax:
+        assert len(res.info["relax_rounds_per_chain"]) == 2 and max(res.info["relax_rounds_per_chain"]) <= 2
+        assert all(e % 5 == 0 for e in res.info["relax_round_evals"])  # whole frames of MD steps
     info = res.info
     assert info["seed_path_index"] == [0, 1] and info["seed_frames"] == [10, 12]  # cut at the last frame in A (-0.85)
     assert info["n_chains"] == 2 and len(info["accepted_per_chain"]) == 2

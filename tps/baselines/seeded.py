@@ -474,6 +474,7 @@ def seeded_shooting(engine_or_potential, paths, state_a, state_b, *, n_chains: i
             raise ValueError(f"max_frames: the transition of path {index[c]} (seed of chain {c}) has {s.shape[0]} "
                              f"frames, more than max_frames={max_frames}; raise max_frames")
     ensemble = FlexibleLengthEnsemble(state_a, state_b, max_frames=max_frames)
+    seed_frames = [int(s.shape[0]) for s in seeds]
     relax = None
     if relax_rounds:
         relax = relax_chains(engine_or_potential, seeds, state_a, state_b, max_rounds=relax_rounds,
@@ -496,7 +497,7 @@ def seeded_shooting(engine_or_potential, paths, state_a, state_b, *, n_chains: i
                                   executor=executor, task_size=task_size, checkpoint=checkpoint, progress=progress,
                                   steps_per_frame=steps_per_frame, time_limit_s=time_limit_s)
     extra = {"sampler": "geodesic-seeded-shooting", "seed_path_index": list(index),
-             "seed_frames": [int(s.shape[0]) for s in seeds], "max_frames": max_frames,
+             "seed_frames": seed_frames, "max_frames": max_frames,
              "steps_per_frame": steps_per_frame, "save_every": int(save_every)}
     if relax is not None:
         extra.update({"relax_rounds": int(relax_rounds), "relax_rounds_per_chain": relax.rounds,
