@@ -49,7 +49,8 @@ at constant logSNR = the anchor (``density_beta``, ``density_iter`` iterations p
 and then the SAME sampler as the spacetime geodesic (``curve_restraints`` at constant logSNR +
 ``sample_paths``: same N, K, seed), so the rows differ only in the curve.
 
-Baseline rows (issue 5; :mod:`tps.baselines.openmm_engine`, OpenMM LangevinMiddleIntegrator
+Baseline rows (issue 5; :func:`tps.pipeline.run_method` -> ``MoleculeSystem.run_baseline``
+(:mod:`tps.systems.molecule_baselines`) -> :mod:`tps.baselines.openmm_engine`, OpenMM LangevinMiddleIntegrator
 300 K, 2 fs, 1/ps, one reused context, a frame every ``steps_per_point // frames_per_point`` = 25
 steps, states A = C5 | C7eq and B = C7ax (:func:`benchmarks.common_cartesian.transition_states`);
 evaluations = MD steps,
@@ -103,24 +104,21 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import (hardware, markdown_table, subset_paths, timer, transition_frames, use_reference_ensemble,
+from benchmarks.common import (hardware, markdown_table, timer, transition_frames, use_reference_ensemble,
                                write_results)
-from benchmarks.common_cartesian import (STATE_DEFINITION, density_curve, figures, neb_reference, plain_md,
-                                         state_description, transition_states)
+from benchmarks.common_cartesian import (STATE_A_BASINS, STATE_B_BASIN, STATE_DEFINITION, density_curve, figures,
+                                         neb_reference, plain_md, state_description, transition_states)
 from benchmarks.common_protocols import CARTESIAN_QUICK as QUICK
 from benchmarks.common_protocols import CartesianProtocol as Protocol
-from tps.baselines import openmm_two_way_shooting, openmm_unbiased_md, resample_path
 from tps.diffusion import DiffusionModel, TrainingConfig
 from tps.metrics import path_density_jsd
-from tps.metrics.molecular import summarize_molecular
 from tps.pipeline import run_method
 from tps.sampling.md import md_samples
+from tps.spacetime.curve import Curve
 from tps.systems import alanine_dipeptide as aldp
 from tps.systems import load, protocols_of
-from tps.workflows.cartesian import (
-    check_model_matches, curve_restraints, prepare_endpoints, sample_paths, save_paths_dcd, train_model,
-    transition_paths, write_topology_pdb,
-)
+from tps.workflows.cartesian import (check_model_matches, prepare_endpoints, save_paths_dcd, train_model,
+                                    write_topology_pdb)
 
 #: Quick-mode wall time (s) on the project's shared 2-core CPU machine. Measured 2026-11-21 with
 #: all eight rows (density geodesics, shooting from an 800 K transition, fixed-length shooting):
@@ -150,20 +148,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (training and geodesic)")
 
 
-def _burned_in(res):
-    """The chain states of an OpenMM shooting run from its first decorrelated path on (the first
-    decorrelation period discarded); all of them, flagged, when the chain never decorrelated."""
-    dec = res.info["decorrelation_trials"]
-    if not dec:
-        return res.paths, 0, False
-    keep = torch.as_tensor(res.paths.info["round"]) >= dec[0]
-    return subset_paths(res.paths, keep), int(dec[0]), True
+#: CartesianProtocol fields that are numbers of the molecule's run_baseline (tps.systems.molecule_baselines).
+BASELINE_FIELDS = ("initial_temperature", "relax_trials", "shooting_trials", "shooting_max_frames", "shooting_time_s",
+                   "fixed_frames", "fixed_trials", "fixed_time_s", "md_budget", "md_time_s")
 
 
-def baseline_rows(wanted, system, top, endpoints, states, proto: Protocol, args, results, paths_by_method,
+def baseline_protocols(protocols, proto: Protocol, *, fixed: bool = False):
+    """``protocols`` with ``extras["baselines"]``: the :data:`BASELINE_FIELDS` of ``proto``, the states
+    A = C5 | C7eq and B = C7ax, ``fixed`` (fixed-length shooting)."""
+    params = {k: getattr(proto, k) for k in BASELINE_FIELDS}
+    params.update(state_a=STATE_A_BASINS, state_b=STATE_B_BASIN, fixed=bool(fixed))
+    return protocols.replace(extras={**protocols.extras, "baselines": params})
+
+
+def baseline_rows(wanted, tps_system, protocols, states, proto: Protocol, args, results, paths_by_method,
                   md_rate) -> None:
-    """Rows ``two-way-shooting-variable``, ``two-way-shooting-fixed`` and ``unbiased-md`` (OpenMM engine)
-    and ``path_density_jsd`` of every row (in place on ``results`` and ``paths_by_method``).
+    """Rows ``two-way-shooting-variable``, ``two-way-shooting-fixed`` and ``unbiased-md`` (OpenMM engine,
+    :func:`tps.pipeline.run_method`, the system's ``run_baseline``) and ``path_density_jsd`` of every row
+    (in place on ``results`` and ``paths_by_method``).
 
     These rows run in this process even with ``--workers`` / ``--scheduler``: each is one OpenMM
     chain limited by wall time, so there is nothing to cut into tasks
@@ -171,89 +173,37 @@ def baseline_rows(wanted, system, top, endpoints, states, proto: Protocol, args,
 
     Shooting starts from one unbiased-MD transition at ``proto.initial_temperature`` (a dynamical
     path, unlike an annealed one), relaxed at 300 K by ``proto.relax_trials`` flexible trials
-    without the length factor (discarded; their MD steps count in ``initial_path_energy_evals``).
-    Each row keeps its chain states from its first decorrelated path on.
+    without the length factor (discarded; their MD steps count in ``initial_path_energy_evals``),
+    shared by both shooting rows. Each row keeps its chain states from its first decorrelated path on.
     """
     state_a, state_b = transition_states(states)
-    every = proto.steps_per_point // proto.frames_per_point
-    md = dict(temperature=aldp.TEMPERATURE, timestep=proto.timestep, friction=proto.friction, save_every=every)
-    shooting = [m for m in ("two-way-shooting-variable", "two-way-shooting-fixed") if m in wanted]
-    if shooting:
-        with timer() as t_init:
-            hot = openmm_unbiased_md(system, endpoints.start, state_a=state_a, state_b=state_b,
-                                     n_steps_budget=5_000_000, max_transitions=1, seed=args.seed + 5,
-                                     time_limit_s=120.0, **(md | {"temperature": proto.initial_temperature}))
-        if hot.paths is None:
-            for m in shooting:
-                results["notes"][m] = (f"skipped: no A -> B (C5 | C7eq -> C7ax) transition in "
-                                       f"{hot.n_energy_evals} MD steps at {proto.initial_temperature} K")
-            shooting = []
-        else:
-            initial = hot.paths.frames[0, :int(hot.paths.info["lengths"][0])]
-            relax = openmm_two_way_shooting(system, initial, state_a=state_a, state_b=state_b,
-                                            n_trials=proto.relax_trials, max_frames=proto.shooting_max_frames,
-                                            length_metropolis=False, seed=args.seed + 6, **md)
-            relaxed = relax.paths.frames[-1, :int(relax.paths.info["lengths"][-1])]
-            init_evals = hot.n_energy_evals + relax.n_energy_evals
-            init_s = t_init()
-            init_note = (f"{proto.initial_temperature:g} K unbiased-MD transition ({initial.shape[0]} frames, "
-                         f"{hot.n_energy_evals} MD steps) relaxed by {relax.n_trials} flexible trials at "
-                         f"{aldp.TEMPERATURE:g} K without the length factor ({relax.n_accepted} accepted, "
-                         f"{relax.n_energy_evals} MD steps; discarded) -> {relaxed.shape[0]} frames")
-    for method in shooting:
+    initial = None
+    for method in [m for m in BASELINE_ROWS if m in wanted]:
         fixed = method == "two-way-shooting-fixed"
-        if fixed:
-            n_frames = max(proto.fixed_frames, relaxed.shape[0])
-            start = resample_path(relaxed, n_frames, mode="pad")
-            kw = dict(ensemble="fixed", n_trials=proto.fixed_trials, time_limit_s=proto.fixed_time_s)
-        else:
-            start = relaxed
-            kw = dict(n_trials=proto.shooting_trials, time_limit_s=proto.shooting_time_s)
-        with timer() as t_s:
-            res = openmm_two_way_shooting(system, start, state_a=state_a, state_b=state_b,
-                                          max_frames=proto.shooting_max_frames, seed=args.seed + (8 if fixed else 7),
-                                          **md, **kw)
-        kept, burn, decorrelated = _burned_in(res)
-        row = summarize_molecular(kept, method=method, system=system, target_state=state_b,
-                                  target_positions=endpoints.target, topology=top, wall_s=init_s + t_s())
-        row.update(n_energy_evals=int(init_evals + res.n_energy_evals), initial_path_energy_evals=int(init_evals),
-                   n_trials=res.n_trials, n_accepted=res.n_accepted, acceptance_rate=res.acceptance_rate,
-                   n_decorrelated=res.n_decorrelated, shooting_md_steps=res.n_energy_evals,
-                   evals_per_accepted_path=res.evals_per_accepted_path,
-                   evals_per_decorrelated_path=res.evals_per_decorrelated_path,
-                   mean_trial_frames=res.info["mean_trial_frames"], trial_outcomes=res.info["outcomes"],
-                   sampler_steps_per_s=res.info["steps_per_s"],
-                   throughput_vs_plain_md=res.info["steps_per_s"] / md_rate, initial_path=init_note,
-                   burn_in_trials=burn, chain_decorrelated_from_initial=decorrelated,
-                   n_frames=int(start.shape[0]) if fixed else None)
+        kind = "unbiased-md" if method == "unbiased-md" else "two-way-shooting"
+        res = run_method(tps_system, kind, protocols=baseline_protocols(protocols, proto, fixed=fixed),
+                         seed=args.seed, initial_path=initial)
+        initial = res.extra.get("initial_path", initial)
+        row = res.row
+        if res.paths is None and kind == "two-way-shooting":  # no initial transition: noted, no row
+            results["notes"][method] = row["note"]
+            continue
+        if kind == "two-way-shooting":
+            row["throughput_vs_plain_md"] = row["sampler_steps_per_s"] / md_rate
         results["methods"].append(row)
-        paths_by_method[method] = kept
-        write_results(args.out, results)
-        print(f"{method}: {res.n_accepted}/{res.n_trials} accepted ({res.n_decorrelated} decorrelated), "
-              f"{res.n_energy_evals} MD steps (+{init_evals} initial path), {t_s():.0f} s", flush=True)
-    if "unbiased-md" in wanted:
-        with timer() as t_md:
-            res = openmm_unbiased_md(system, endpoints.start, state_a=state_a, state_b=state_b,
-                                     n_steps_budget=proto.md_budget, time_limit_s=proto.md_time_s,
-                                     seed=args.seed, **md)
         if res.paths is not None:
-            row = summarize_molecular(res.paths, method="unbiased-md", system=system, target_state=state_b,
-                                      target_positions=endpoints.target, topology=top, wall_s=t_md())
-            paths_by_method["unbiased-md"] = res.paths
-        else:
-            row = {"method": "unbiased-md", "n_paths": 0, "n_energy_evals": res.n_energy_evals, "wall_s": t_md()}
-        row.update(n_transitions=res.n_transitions, md_steps=res.n_energy_evals,
-                   evals_per_transition=res.evals_per_transition,
-                   evals_per_transition_lower_bound=res.evals_per_transition_lower_bound,
-                   evals_per_transition_lower_bound_95=res.info["lower_bound_95"],
-                   md_stopped_by_time_limit=res.info["stopped_by_time_limit"],
-                   sampler_steps_per_s=res.info["steps_per_s"])
-        results["methods"].append(row)
+            paths_by_method[method] = res.paths
         write_results(args.out, results)
-        cost = (f"{res.evals_per_transition:.0f} steps per transition" if res.n_transitions else
-                f"no transition: >= {res.evals_per_transition_lower_bound:.0f} steps per transition (lower bound)")
-        print(f"unbiased-md: {res.n_energy_evals} MD steps, {res.n_transitions} transitions, {cost}, "
-              f"{t_md():.0f} s", flush=True)
+        if kind == "two-way-shooting":
+            print(f"{method}: {row['n_accepted']}/{row['n_trials']} accepted ({row['n_decorrelated']} decorrelated), "
+                  f"{row['shooting_md_steps']} MD steps (+{row['initial_path_energy_evals']} initial path), "
+                  f"{row['wall_s']:.0f} s", flush=True)
+        else:
+            cost = (f"{row['evals_per_transition']:.0f} steps per transition" if row["n_transitions"] else
+                    f"no transition: >= {row['evals_per_transition_lower_bound']:.0f} steps per transition "
+                    "(lower bound)")
+            print(f"unbiased-md: {row['md_steps']} MD steps, {row['n_transitions']} transitions, {cost}, "
+                  f"{row['wall_s']:.0f} s", flush=True)
 
     # path_density_jsd: transition-segment frames in (phi, psi) against the reference ensemble
     cv = state_b.cv
@@ -376,13 +326,14 @@ def run(args) -> dict:
     results["notes"]["plain_md_max_step"] = md_step
 
     # ---------------------------------------------------------------- methods
-    # geodesic rows: tps.pipeline.run_method on the registered system with its (quick) protocols, the path of
-    # 'tps run alanine-dipeptide'; the linear row: the float64 straight line of tps.workflows (the pipeline's
-    # linear curve starts from float32 endpoints and moves the frames by ~4e-7 nm)
+    # every row is tps.pipeline.run_method on the registered system with its (quick) protocols (the row of
+    # 'tps run alanine-dipeptide': summarize_molecular against C7ax and the aligned target); the density rows
+    # sample along the density curves solved here (learned or exact score), the baselines are the system's
+    # run_baseline
     specs = {
-        "spacetime-geodesic": ("geodesic", "none"),
-        "spacetime-geodesic-low-variance": ("geodesic", "low-variance"),
-        "linear-interpolation": ("linear", None),
+        "spacetime-geodesic": ("spacetime-geodesic", "none"),
+        "spacetime-geodesic-low-variance": ("spacetime-geodesic", "low-variance"),
+        "linear-interpolation": ("linear", "none"),
     }
     tps_system = load("alanine-dipeptide")
     run_protocols = protocols_of("alanine-dipeptide", quick=bool(args.quick))
@@ -394,33 +345,21 @@ def run(args) -> dict:
         raise ValueError(f"--methods: unknown {unknown or args.methods!r}; valid: {', '.join(valid)}")
     cv = states["C7ax"].cv
     paths_by_method = {}
+    common = dict(model=model, protocols=run_protocols, seed=args.seed, executor=getattr(args, "executor", None),
+                  progress=True)
     for method in [m for m in wanted if m in specs]:
-        curve, constraint = specs[method]
-        with timer() as t_all:
-            if curve == "geodesic":
-                res = run_method(tps_system, "spacetime-geodesic", model=model, protocols=run_protocols,
-                                 constraint=constraint, seed=args.seed, executor=getattr(args, "executor", None),
-                                 progress=True)
-                paths, logsnr, wall = res.paths, res.curve.logsnr, res.timings
-                geo_wall, sampling_wall = wall["geodesic_s"], wall["sampling_s"]
-            else:
-                res = transition_paths(system, top, model, None, None, endpoints=endpoints, curve=curve,
-                                       n_paths=n_paths, steps_per_point=proto.steps_per_point, logsnr=proto.logsnr,
-                                       n_points=proto.n_points, timestep=proto.timestep, friction=proto.friction,
-                                       frames_per_point=proto.frames_per_point, seed=args.seed, progress=True,
-                                       executor=getattr(args, "executor", None))
-                paths, logsnr = res.paths, res.restraints.logsnr
-                geo_wall, sampling_wall = res.wall_s["geodesic"], res.wall_s["sampling"]
-        # the system's metrics row (that of 'tps run'): summarize_molecular against C7ax and the aligned target
-        row = tps_system.summarize(paths, method=method, n_training_energy_evals=n_train_evals if curve == "geodesic"
-                                   else 0, wall_s=t_all(), geodesic_wall_s=geo_wall)
+        kind, constraint = specs[method]
+        geodesic = kind == "spacetime-geodesic"
+        res = run_method(tps_system, kind, constraint=constraint, label=method,
+                         n_training_energy_evals=n_train_evals if geodesic else 0, **common)
+        row, paths, logsnr = res.row, res.paths, res.curve.logsnr
         row["n_energy_evals_per_path"] = paths.n_energy_evals // paths.n_paths
-        row["sampling_wall_s"] = sampling_wall
+        row["sampling_wall_s"] = res.timings["sampling_s"]
         row["sampler_steps_per_s"] = paths.info.get("steps_per_s", float("nan"))
         row["throughput_vs_plain_md"] = row["sampler_steps_per_s"] / md_rate
         row["curve_logsnr_min"] = float(logsnr.min())
         row["curve_logsnr_mean"] = float(logsnr.mean())
-        if curve == "geodesic":
+        if geodesic:
             provenance = res.curve.provenance
             row["curve_energy"] = float(provenance["energy"])
             row["curve_energy_initial"] = float(provenance["initial_energy"])
@@ -430,26 +369,21 @@ def run(args) -> dict:
         save_paths_dcd(paths, top, out / "paths" / method)
         write_results(out, results)
         print(f"{method}: THP {row['target_hit_fraction']:.2f}, max energy {row['max_energy_mean']:.1f} +- "
-              f"{row['max_energy_std']:.1f}, max step {row['max_step']:.4f} nm, {t_all():.0f} s", flush=True)
+              f"{row['max_energy_std']:.1f}, max step {row['max_step']:.4f} nm, {row['wall_s']:.0f} s", flush=True)
     for method in [m for m in DENSITY_ROWS if m in wanted]:
         exact = method.endswith("exact-score")
-        with timer() as t_all:
+        with timer() as t_geo:
             cx, clam, dens = density_curve(model, system, endpoints, proto, exact=exact)
-            t_geo = t_all()
-            restraints = curve_restraints(cx, clam, model.scaling, temperature=aldp.TEMPERATURE,
-                                          origin=endpoints.origin)
-            paths = sample_paths(system, restraints, endpoints, n_paths=n_paths, steps_per_point=proto.steps_per_point,
-                                 temperature=aldp.TEMPERATURE, timestep=proto.timestep, friction=proto.friction,
-                                 frames_per_point=proto.frames_per_point, seed=args.seed, progress=True,
-                                 executor=getattr(args, "executor", None))
-        row = summarize_molecular(paths, method=method, system=system, target_state=states["C7ax"],
-                                  target_positions=endpoints.target, topology=top,
-                                  n_training_energy_evals=0 if exact else n_train_evals, wall_s=t_all(),
-                                  geodesic_wall_s=t_geo)
-        if exact:  # the solver's force evaluations are energy evaluations
-            row["n_energy_evals"] += dens.n_score_evals
+        extra = {"density_beta": dens.beta, "n_score_evals": dens.n_score_evals, "density_exact_score": exact}
+        curve = Curve(cx, clam, model.scaling, {"system": tps_system.name, "method": "density-geodesic",
+                                                 "n_evaluations": dens.n_score_evals, "wall_s": t_geo(),
+                                                 "extra": extra})
+        # run_method counts the exact score's force evaluations in n_energy_evals (energy evaluations)
+        res = run_method(tps_system, "density-geodesic", curve=curve, label=method, geodesic_wall_s=t_geo(),
+                         n_training_energy_evals=0 if exact else n_train_evals, **common)
+        row, paths = res.row, res.paths
         row["n_energy_evals_per_path"] = row["n_energy_evals"] // paths.n_paths
-        row.update(density_beta=dens.beta, n_score_evals=dens.n_score_evals, sampling_wall_s=t_all() - t_geo,
+        row.update(sampling_wall_s=res.timings["sampling_s"],
                    density_score="exact Boltzmann score F/kT of the force field (nm)" if exact else
                    f"learned score of the EGNN model at logSNR {proto.logsnr} (model coordinates)",
                    density_residual_final=dens.history[-1] if dens.history else float("nan"))
@@ -458,9 +392,9 @@ def run(args) -> dict:
         save_paths_dcd(paths, top, out / "paths" / method)
         write_results(out, results)
         print(f"{method}: THP {row['target_hit_fraction']:.2f}, max energy {row['max_energy_mean']:.1f} +- "
-              f"{row['max_energy_std']:.1f}, max step {row['max_step']:.4f} nm, solver {t_geo:.0f} s, "
-              f"{t_all():.0f} s", flush=True)
-    baseline_rows(wanted, system, top, endpoints, states, proto, args, results, paths_by_method, md_rate)
+              f"{row['max_energy_std']:.1f}, max step {row['max_step']:.4f} nm, solver {t_geo():.0f} s, "
+              f"{row['wall_s']:.0f} s", flush=True)
+    baseline_rows(wanted, tps_system, run_protocols, states, proto, args, results, paths_by_method, md_rate)
     write_topology_pdb(out / "paths" / "topology.pdb", top, next(iter(paths_by_method.values())).frames[0, 0])
     figures(paths_by_method, cv, endpoints, out)
     print(markdown_table(results["methods"]))

@@ -21,6 +21,7 @@ import torch
 from tps.io import atomic_path, save_results, write_text
 from tps.io.reference import load_reference_ensemble, save_reference_ensemble
 from tps.metrics import path_density_jsd
+from tps.systems.molecule_baselines import subset_paths  # noqa: F401 (re-exported: the benchmarks select paths with it)
 
 RESULT_KEYS = ("method", "n_paths", "max_energy_mean", "max_energy_std", "minmax", "barrier_mean", "max_step",
                "target_hit_fraction", "n_energy_evals", "n_training_energy_evals", "wall_s", "geodesic_wall_s")
@@ -136,14 +137,6 @@ def assign_path_density_jsd(rows, paths_by_method, state_a, state_b, *, referenc
             if frames is not None:
                 value = path_density_jsd(frames, reference, **jsd_kwargs)
         row["path_density_jsd"] = value
-
-
-def subset_paths(paths, keep):
-    """The paths selected by ``keep`` (bool or index tensor over paths), with per-path info tensors sliced."""
-    keep = torch.as_tensor(keep)
-    n = paths.n_paths
-    info = {k: (v[keep] if isinstance(v, torch.Tensor) and v.shape[:1] == (n,) else v) for k, v in paths.info.items()}
-    return type(paths)(paths.frames[keep], paths.energies[keep], paths.n_energy_evals, paths.kT, info)
 
 
 def apply_reference_ensemble(results, paths_by_method, state_a, state_b, reference: dict, *, cv=None,

@@ -203,6 +203,28 @@ class MoleculeSystem(System):
             row.update(self.avoid_metrics(paths, curve))
         return add_selection_evals(row, curve)
 
+    def run_baseline(self, method: str, protocols, *, model=None, seed: int = 0, executor=None, progress: bool = False,
+                     initial_path=None):
+        """An OpenMM MD baseline (``"two-way-shooting"`` or ``"unbiased-md"``) of :func:`tps.pipeline.run_method`.
+
+        Numbers from ``protocols.extras["baselines"]`` and the sampler protocol's dynamics
+        (:mod:`tps.systems.molecule_baselines`); ``model`` and ``progress`` are not used, and
+        ``executor`` neither (each baseline is one wall-time-limited chain in this process).
+        ``initial_path``: the ``extra["initial_path"]`` of an earlier shooting run, reused.
+
+        Returns
+        -------
+        paths : tps.core.Paths or None
+        row : dict
+        curve : None
+        extra : dict
+            ``initial_path`` of a shooting run.
+        """
+        from tps.systems.molecule_baselines import run_molecule_baseline
+
+        paths, row, extra = run_molecule_baseline(self, method, protocols, seed=seed, initial=initial_path)
+        return paths, row, None, extra
+
     def avoid_metrics(self, paths, curve) -> dict:
         """Closest approach of the paths to the avoided structures / point, and their crossing channels."""
         from tps.systems.molecule_avoidance import avoid_metrics
@@ -221,9 +243,7 @@ class MoleculeSystem(System):
             pp = cv(frames).numpy()
             ends_pp = cv(torch.as_tensor(np.stack([ends.start, ends.target]))).numpy()
             c = None if centres is None else cv(centres.double()).numpy()
-            if self.free_energy_surface is not None:
-                return draw_phipsi(fig, ax, pp, c, logsnr, ends_pp)
-            return _draw_phipsi_plain(ax, pp, c, logsnr, ends_pp)
+            return draw_phipsi(fig, ax, pp, c, logsnr, ends_pp, background=self.free_energy_surface is not None)
 
         return paths_figure(self, paths, curve, path, draw=draw, n_show=n_show, title=title, n_total=n_total,
                             energies_panel=True)
@@ -331,28 +351,6 @@ class MoleculeSystem(System):
         info = {"n_training_energy_evals": int(data.n_energy_evals), "data_wall_s": t_data,
                 "training_wall_s": time.perf_counter() - t1}
         return model.freeze(), result, info
-
-
-def _draw_phipsi_plain(ax, pp, centres_pp, logsnr, ends_pp):
-    import math
-
-    import numpy as np
-
-    from tps.systems.surface import wrapped_lines
-
-    for p in pp:
-        line = wrapped_lines(p)
-        ax.plot(line[:, 0], line[:, 1], color="tab:blue", lw=0.4, alpha=0.6)
-    if centres_pp is not None:
-        c = centres_pp.copy()
-        c[logsnr.numpy() < 0] = np.nan
-        line = wrapped_lines(c)
-        ax.plot(line[:, 0], line[:, 1], color="red", lw=1.5, label="geodesic restraint centres (logSNR >= 0)")
-    ax.set_xlim(-math.pi, math.pi)
-    ax.set_ylim(-math.pi, math.pi)
-    ax.set_xlabel(r"$\phi$ (rad)")
-    ax.set_ylabel(r"$\psi$ (rad)")
-    return ends_pp
 
 
 def load_molecule(cls=MoleculeSystem, *, name: str, data: Path, structure: str, endpoint_names: Tuple[str, ...],
