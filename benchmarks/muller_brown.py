@@ -251,8 +251,7 @@ def run(args) -> dict:
             p = with_baselines(protocols, proto, fixed=bool(fixed))
             kind = "unbiased-md" if fixed is None else "two-way-shooting"
             res = run_method(system, kind, protocols=p, seed=args.seed, executor=executor, initial_path=initial)
-            if "initial_path" in res.extra:
-                initial = (res.extra["initial_path"], res.extra["initial_path_s"])
+            initial = res.extra.get("initial_path", initial)
             results["methods"].append(res.row)
             if res.paths is not None:
                 paths_by_method[method] = res.paths

@@ -56,7 +56,7 @@ def test_shooting_from_a_reused_initial_path_is_the_same_row(mb):
     system, _, p = mb
     q = p.replace(extras={**p.extras, "baselines": {**BASELINES, "fixed": True}})
     alone = run_method(system, "two-way-shooting", protocols=q, seed=2)
-    init = (alone.extra["initial_path"], alone.extra["initial_path_s"])
+    init = alone.extra["initial_path"]  # (path, seconds of its search)
     reused = run_method(system, "two-way-shooting", protocols=q, seed=2, initial_path=init)
     assert torch.equal(reused.paths.frames, alone.paths.frames)
     assert {k: v for k, v in reused.row.items() if k != "wall_s"} == {k: v for k, v in alone.row.items()

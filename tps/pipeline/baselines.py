@@ -27,10 +27,10 @@ def _param(params: dict, name: str):
 def overdamped_baseline(system, method: str, params: dict, *, seed: int = 0, executor=None, initial_path=None):
     """``(paths, row, extra)`` of ``method`` ("two-way-shooting" or "unbiased-md") on a torch-potential system.
 
-    ``initial_path``: ``(path, seconds)``, the high-temperature initial path of an earlier
-    shooting run with the same ``params`` and ``seed`` (reused: the flexible and fixed ensembles
-    start from the same path); its evaluations and seconds count in the row as if searched here.
-    ``extra`` of a shooting run holds ``initial_path`` and ``initial_path_s`` for that reuse.
+    ``initial_path``: ``extra["initial_path"]`` of an earlier shooting run with the same ``params``
+    and ``seed``, i.e. ``(path, seconds)`` of its high-temperature initial path, reused (the flexible
+    and fixed ensembles start from the same path); its evaluations and seconds count in the row as
+    if searched here.
 
     Raises
     ------
@@ -103,4 +103,4 @@ def overdamped_baseline(system, method: str, params: dict, *, seed: int = 0, exe
         "mean_path_frames": float(res.paths.info["lengths"].double().mean()),
         "n_frames": ens.n_frames if fixed else None,
     })
-    return res.paths, row, {"initial_path": init, "initial_path_s": t_init}
+    return res.paths, row, {"initial_path": (init, t_init)}

@@ -36,9 +36,8 @@ class RunResult:
     timings : dict
         Seconds: ``geodesic_s`` (0 when the curve was given), ``sampling_s``, ``metrics_s``.
     extra : dict
-        What a later run can reuse: ``initial_path`` (and on a 2-D system ``initial_path_s``) of
-        two-way shooting, for ``run_method(..., initial_path=...)`` of the other shooting ensemble
-        (the benchmarks do this).
+        What a later run can reuse: ``initial_path`` of two-way shooting, for ``run_method(...,
+        initial_path=...)`` of the other shooting ensemble (the benchmarks do this).
     """
 
     paths: Any
@@ -218,10 +217,9 @@ def run_method(system, method: str = "spacetime-geodesic", *, model=None, protoc
         ``"mep-calibration"`` for a curve given by the caller. Not for the baselines, whose
         label says which ensemble ran.
     initial_path : optional
-        Two-way shooting: the initial path of an earlier shooting run with the same protocols and
-        seed, reused instead of searched again (its evaluations and seconds still count in the
-        row): ``(RunResult.extra["initial_path"], RunResult.extra["initial_path_s"])`` on a 2-D
-        system, ``RunResult.extra["initial_path"]`` on a molecule.
+        Two-way shooting: ``RunResult.extra["initial_path"]`` of an earlier shooting run with the
+        same protocols and seed, reused instead of searched again (its evaluations and seconds
+        still count in the row).
 
     Returns
     -------
