@@ -99,7 +99,7 @@ def test_refine_without_transitions_is_refused_naming_the_problem():
     mb = load("muller-brown")
     a = mb.endpoints["A"]
     stuck = Paths(a + 0.01 * torch.randn(4, 20, 2, dtype=torch.float64), torch.zeros(4, 20), 80, mb.kT)
-    with pytest.raises(InputError, match="too few A -> B transitions for 2 chains.*only 0 of its 4 paths"):
+    with pytest.raises(InputError, match=r"too few A -> B \(A -> B\) transitions for 2 chains.*only 0 of its 4 paths"):
         refine_by_shooting(mb, stuck, mb.refine_protocol(quick=True), n_chains=2, n_rounds=2)
     with pytest.raises(InputError, match="--chains 5: more chains than the 4 geodesic paths"):
         refine_by_shooting(mb, stuck, mb.refine_protocol(quick=True), n_chains=5, n_rounds=2)

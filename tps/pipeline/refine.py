@@ -1,7 +1,7 @@
 """Refine a geodesic ensemble by shooting: :func:`refine_by_shooting` (``tps run --refine shooting``).
 
-The geodesic paths are cut to their A -> B transitions (the system's ``start`` and ``target``
-states) and seed ``n_chains`` independent flexible-length two-way-shooting chains, one per path
+The geodesic paths are cut to their A -> B transitions (``system.transition_states()``: B the
+target state, A the union of the others) and seed ``n_chains`` independent flexible-length two-way-shooting chains, one per path
 (:func:`tps.baselines.seeded_shooting`) on the system's dynamics: overdamped Langevin on the
 potential (2-D systems, ``protocol.dt``) or the OpenMM Langevin engine (molecules). The pooled
 chain states after the burn-in are the refined ensemble; its metrics row (method
@@ -88,7 +88,7 @@ def _pooled_segments(system, paths):
     """All frames of the paths' A -> B transition segments, ``(n, *event)`` (None if there are none)."""
     from tps.baselines.seeded import transition_segments
 
-    segs = transition_segments(paths, system.states[system.start], system.states[system.target])
+    segs = transition_segments(paths, *system.transition_states())
     return torch.cat(segs) if segs else None
 
 
@@ -176,7 +176,7 @@ def refine_by_shooting(system, paths, protocol=None, *, n_chains: Optional[int] 
         raise input_error(f"--chains {protocol.n_chains}: more chains than the {paths.n_paths} geodesic paths "
                           "(each chain starts from a different path)",
                           f"pass --chains {paths.n_paths} or fewer, or keep more paths (--paths, --save-paths)")
-    a, b = system.states[system.start], system.states[system.target]
+    a, b = system.transition_states()
     if protocol.dt is None:
         engine = system.make_engine(seed=int(seed) + 5)
         kw = {}
@@ -193,8 +193,8 @@ def refine_by_shooting(system, paths, protocol=None, *, n_chains: Optional[int] 
     except ValueError as exc:
         msg = str(exc)
         if msg.startswith("paths: only"):
-            raise input_error(f"the geodesic paths of {system.name} have too few {system.start} -> "
-                              f"{system.target} transitions for {protocol.n_chains} chains ({msg[7:]})",
+            raise input_error(f"the geodesic paths of {system.name} have too few A -> B ({system.start} -> "
+                              f"{system.target}) transitions for {protocol.n_chains} chains ({msg[7:]})",
                               "pass fewer --chains, or sample more paths (--paths, --steps-per-point)") from None
         raise
     t_shoot = time.perf_counter() - t0

@@ -151,11 +151,33 @@ class System:
 
         return refine_protocol(self.name, quick=quick)
 
+    def transition_states(self) -> tuple:
+        """``(A, B)`` of the transition path ensemble: B the ``target`` state, A the union of every
+        other state (``start`` first).
+
+        Other metastable states on the start's side belong to A, as in the standard TPS state
+        definition of alanine dipeptide (A = C5 | C7eq, B = C7ax): a shot that falls into C7eq
+        has returned to the reactant basin, instead of dwelling in neither state until it is
+        abandoned as too long.
+
+        Examples
+        --------
+        >>> from tps.systems import load
+        >>> a, b = load("muller-brown").transition_states()
+        >>> a.name, b.name
+        ('A', 'B')
+        """
+        others = [self.states[self.start]] + [v for k, v in self.states.items() if k not in (self.start, self.target)]
+        a = others[0]
+        for v in others[1:]:
+            a = a | v
+        return a, self.states[self.target]
+
     def crossing_coordinate(self, paths) -> torch.Tensor:
         """Where each path crosses the barrier: one number per path (NaN where it does not cross).
 
-        Only each path's A -> B transition segment counts (from its last frame in ``start``
-        before it first enters ``target``, through that entry;
+        Only each path's A -> B transition segment counts (:meth:`transition_states`; from its
+        last frame in A before it first enters B, through that entry;
         :func:`tps.baselines.seeded.transition_bounds`); the value is read at the segment's
         FIRST frame inside a dividing region:
 
@@ -197,7 +219,8 @@ class System:
         from tps.baselines.seeded import frames_and_lengths, transition_bounds
 
         frames, lengths = frames_and_lengths(paths)
-        start, stop, ok = transition_bounds(self.states[self.start](frames), self.states[self.target](frames), lengths)
+        state_a, state_b = self.transition_states()
+        start, stop, ok = transition_bounds(state_a(frames), state_b(frames), lengths)
         t = torch.arange(frames.shape[1])[None]
         in_segment = ok[:, None] & (t >= start[:, None]) & (t <= stop[:, None])
         if self.periods is not None or (self.topology is not None and self.cv is not None):
