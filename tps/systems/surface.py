@@ -74,7 +74,9 @@ def sample_surface(system, curve, protocol, *, seed: int, executor=None, checkpo
     on ``system.potential`` from the start endpoint, numbers from the sampler ``protocol``).
 
     Noise: ``generator``, or one seeded with ``seed + 1``. With an executor the task streams come
-    from ``seed + 1``, or from one integer drawn from ``generator`` when that is given.
+    from ``seed + 1``, or from one integer drawn from ``generator`` when that is given. The
+    protocol's ``annealing_options()`` (re-noised centres, logSNR shift) go to the sampler; none
+    are set by default, which keeps the historical stream.
     """
     from tps.sampling import annealed_langevin
 
@@ -88,7 +90,7 @@ def sample_surface(system, curve, protocol, *, seed: int, executor=None, checkpo
     return annealed_langevin(system.potential, cx, clam, kT=system.kT, n_paths=s.n_paths,
                              steps_per_point=s.steps_per_point, step_size=s.step_size, scaling=scaling,
                              frames_per_point=s.frames_per_point, x_start=system.endpoints[system.start],
-                             generator=gen, progress=progress, **par)
+                             generator=gen, progress=progress, **s.annealing_options(), **par)
 
 
 def add_selection_evals(row: dict, curve) -> dict:
