@@ -85,6 +85,8 @@ DEFAULTS = {False: dict(chains="16,64,256", rounds=400, relax_rounds=100, arm_ti
             True: dict(chains="4", rounds=12, relax_rounds=6, arm_time_s=10.0, geodesic_paths=8)}
 #: Frames held by one shooting block (chains x rounds x max_frames); bounds memory.
 BLOCK_FRAMES = 2_000_000
+#: Rounds of one shooting block at most (the CPU budget is checked between blocks).
+BLOCK_ROUNDS = 10
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -207,7 +209,8 @@ def geodesic_ensemble(setup, n_paths: int, seed: int, quick: bool) -> dict:
     solve_evals = int(curve.extra.get("n_selection_energy_evals", 0)) if curve is not None else 0
     return {"paths": res.paths, "per_path": res.paths.n_energy_evals / res.paths.n_paths, "solve_energy_evals": solve_evals,
             "n_training": int(model.metadata.get("n_training_energy_evals", 0)),
-            "solve": {"wall_s": res.timings.get("geodesic_s"), "network_evals": getattr(curve, "n_evaluations", None),
+            "solve": {"wall_s": res.timings.get("geodesic_s"),
+                      "network_evals": None if curve is None else curve.provenance.get("n_evaluations"),
                       "energy_evals": solve_evals, "sampling_wall_s": res.timings.get("sampling_s"),
                       "iterations": {"coarse_iter": p.geodesic.coarse_iter, "max_iter": p.geodesic.max_iter}},
             "row": res.row, "model": system.pretrained}
@@ -272,9 +275,7 @@ def shooting_arm(setup, arm: str, chains: list, offset: int, reference, floor, s
     cum = [offset]
     curve = [[offset, jsd_to(rounds[0], ref, setup.jsd)]]
     marks = _checkpoints(s["rounds"])
-    block = max(1, min(s["rounds"], BLOCK_FRAMES // (m * setup.max_frames)))
-    if setup.is_openmm:
-        block = min(block, 10)
+    block = max(1, min(s["rounds"], BLOCK_ROUNDS, BLOCK_FRAMES // (m * setup.max_frames)))
     counts = dict(trials=0, accepted=0, decorrelated=0)
     relax = dict(rounds=0, evals=0, trials=0, accepted=0)
     moved = [False] * m
@@ -398,7 +399,7 @@ def run(args) -> dict:
         raise SystemExit(2) from None
     if reference is None:
         print("[convergence] --quick without --reference: building an in-process stand-in (NOT converged)", flush=True)
-        reference = quick_reference(setup, int(args.seed) + 1000)
+        reference = quick_reference(setup, int(args.seed) + 1000, n_chains=4 if setup.is_openmm else 8)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     floor = noise_floor(reference, setup.jsd)

@@ -122,3 +122,17 @@ def test_check_flags_broken_convergence_rows(tmp_path):
     text = "\n".join(check_convergence(tmp_path, summary))
     assert "final_jsd" in text and "decrease" in text and "evals_to_2x_floor = -1" in text
     assert check_convergence(tmp_path, {"convergence": {"muller-brown": {"status": "failed: SystemExit: 2"}}})
+
+
+def test_suite_runs_convergence_quick_on_muller_brown_and_full_only_with_a_reference(tmp_path):
+    from benchmarks.all import convergence_argv
+
+    quick = argparse.Namespace(quick=True, seed=3, reference=None)
+    assert convergence_argv("muller-brown", quick, tmp_path) == ["--system", "muller-brown", "--out", str(tmp_path),
+                                                                "--seed", "3", "--quick"]
+    assert convergence_argv("aldp-2d", quick, tmp_path) is None
+    full = argparse.Namespace(quick=False, seed=0, reference=tmp_path)
+    assert convergence_argv("muller-brown", full, tmp_path) is None  # no reference file there
+    _reference(tmp_path / "reference_muller-brown.npz")
+    assert convergence_argv("muller-brown", full, tmp_path)[-2:] == ["--reference",
+                                                                     str(tmp_path / "reference_muller-brown.npz")]
