@@ -64,6 +64,8 @@ def _number(convert, ok, expected: str):
 _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 _nonneg_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 _positive_float = _number(float, lambda v: v > 0 and math.isfinite(v), "a positive number")
+_nonneg_float = _number(float, lambda v: v >= 0 and math.isfinite(v), "a number >= 0")
+_finite_float = _number(float, math.isfinite, "a finite number")
 
 
 def _defaults(part: str, field: str, none: str = "") -> str:
@@ -126,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--steps-per-point", type=_positive_int,
                            help="Langevin (or OpenMM MD) steps per curve point (default: "
                                 f"{_defaults('sampler', 'steps_per_point')})")
+            q.add_argument("--centre-noise", type=_nonneg_float, metavar="A",
+                           help="2-D systems: each path's restraint centres moved perpendicular to the curve by A "
+                                "restraint widths times one normal draw per path (SamplerProtocol.centre_noise; "
+                                "default: off)")
+            q.add_argument("--logsnr-shift", type=_finite_float, metavar="S",
+                           help="2-D systems: restraint stiffness kT exp(logSNR - S) / scale^2 instead of "
+                                "kT exp(logSNR) / scale^2 (SamplerProtocol.logsnr_shift; default: off)")
             from tps.cli._parallel import add_executor_options
 
             add_executor_options(q)

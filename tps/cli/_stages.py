@@ -25,14 +25,20 @@ _system = load_system  # the name tps/cli/_train.py and _figures.py use
 def run_protocols(system, args):
     """The system's default protocols with the command's options applied (validated).
 
-    ``--paths``, ``--save-paths`` and ``--steps-per-point`` override the sampler protocol (frames
-    per point drop to a divisor of the steps); ``--points`` and ``--max-iter`` the geodesic options
+    ``--paths``, ``--save-paths``, ``--steps-per-point``, ``--centre-noise`` and ``--logsnr-shift``
+    (2-D systems) override the sampler protocol (frames per point drop to a divisor of the steps); ``--points`` and ``--max-iter`` the geodesic options
     (the coarse stage is capped by them).
     """
     p = system.protocols()
     g, s = p.geodesic, p.sampler
     sampler = {k: getattr(args, a) for k, a in (("n_paths", "paths"), ("steps_per_point", "steps_per_point"),
-                                                ("save_paths", "save_paths")) if getattr(args, a, None) is not None}
+                                                ("save_paths", "save_paths"), ("centre_noise", "centre_noise"),
+                                                ("logsnr_shift", "logsnr_shift"))
+               if getattr(args, a, None) is not None}
+    for flag in ("centre_noise", "logsnr_shift"):
+        if sampler.get(flag) is not None and system.topology is not None:
+            raise _err(f"--{flag.replace('_', '-')}: the OpenMM sampler of {system.name} does not use it",
+                       "use it with the 2-D systems (muller-brown, alanine-dipeptide-phipsi), or omit it")
     if sampler:
         s = s.replace(**sampler)
     if getattr(args, "points", None) is not None:
