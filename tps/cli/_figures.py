@@ -30,13 +30,15 @@ def refined_figure(system, geodesic, refined, curve, path, *, n_geodesic=None, r
 
     from tps.io import atomic_path
 
+    import torch
+
     row = refined_row or {}
     acc = row.get("acceptance_rate")
-    jsd = row.get("path_density_jsd_vs_geodesic")
-    right = (f"geodesic-seeded shooting: {min(n_show, refined.n_paths)} of {refined.n_paths} kept chain states, "
-             f"{row.get('n_chains', '?')} chains" + ("" if acc is None else f", acceptance {acc:.2f}")
-             + ("" if jsd is None else f", JSD vs geodesic {jsd:.3f}"))
+    right = (f"seeded shooting: {min(n_show, refined.n_paths)} of {refined.n_paths} chain states "
+             f"({row.get('n_chains', '?')} chains" + ("" if acc is None else f", acceptance {acc:.2f}") + ")")
     left = f"geodesic ensemble: {min(n_show, geodesic.n_paths)} of {n_geodesic or geodesic.n_paths} paths"
+    if refined.n_paths > n_show:  # chain states spread over the chains and the kept rounds
+        refined = refined[torch.linspace(0, refined.n_paths - 1, n_show).round().long()]
     with tempfile.TemporaryDirectory() as tmp:
         files = []
         for name, paths, title in (("geodesic.png", geodesic, left), ("refined.png", refined, right)):
