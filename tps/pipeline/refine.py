@@ -199,11 +199,12 @@ def refine_by_shooting(system, paths, protocol=None, *, n_chains: Optional[int] 
         raise
     t_shoot = time.perf_counter() - t0
     refined = res.paths
-    grid = getattr(system, "grid", None)
-    if grid is not None:  # report energies as the system's sampler does (bilinear on the raw grid)
+    if callable(getattr(system, "row_energies", None)):  # the energies the system's rows report
+        refined = system.row_energies(refined)
+    elif getattr(system, "grid", None) is not None:  # (phi, psi): bilinear on the raw grid, as its sampler
         from tps.potentials.grid import bilinear
 
-        refined.energies = bilinear(grid, refined.frames)
+        refined.energies = bilinear(system.grid, refined.frames)
     t1 = time.perf_counter()
     row = system.summarize(refined, method=REFINED_METHOD, n_training_energy_evals=int(n_training_energy_evals),
                            wall_s=float(geodesic_wall_s) + t_shoot, geodesic_wall_s=float(geodesic_wall_s))
