@@ -201,3 +201,17 @@ def test_seeded_shooting_with_relaxation_counts_it_and_reports_per_chain():
     # relaxation evaluations + the relaxed paths evaluated once more + the TPS rounds
     assert res.n_energy_evals == info["relax_energy_evals"] + info["n_initial_frames"] + sum(info["round_evals"])
     assert res.paths.n_paths == 4
+
+
+def test_seeded_shooting_with_relaxation_same_on_every_executor():
+    from concurrent.futures import ThreadPoolExecutor
+
+    mb = load("muller-brown")
+    a, b = mb.states["A"], mb.states["B"]
+    kw = dict(n_chains=3, n_rounds=2, burn_in=0, max_frames=1500, kT=mb.kT, dt=1e-4, seed=7, relax_rounds=2,
+              task_size=2)
+    runs = [seeded_shooting(mb.potential, _mb_seeds(mb, 3, seed=4), a, b, executor=ex, **kw)
+            for ex in (InProcessExecutor(), ThreadPoolExecutor(2))]
+    assert torch.equal(runs[0].paths.frames, runs[1].paths.frames)
+    assert runs[0].info["relax_rounds_per_chain"] == runs[1].info["relax_rounds_per_chain"]
+    assert runs[0].n_energy_evals == runs[1].n_energy_evals
