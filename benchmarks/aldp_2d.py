@@ -39,11 +39,12 @@ Every reported energy (``max_energy_*``, ``minmax``, ``barrier_mean``) is the pe
 interpolation of the RAW grid (:func:`~tps.potentials.grid.bilinear`), never the spline or a
 model. ``max_step`` uses periodic differences, so it measures continuity on the torus.
 
-Every annealed row and the unbiased-MD row are :func:`tps.pipeline.run_method` on this surface's
-(phi, psi) system (:meth:`benchmarks.common_phipsi.Setting.as_system`: the states below, end point
-= the chosen image), sampling along the curves solved here (image choice, avoided point) with one
-shared noise generator (seed + 1); the two shooting rows are
-:func:`benchmarks.common_torus.shooting_row` (wall-time limited, burn-in by rounds run).
+Every row is :func:`tps.pipeline.run_method` on this surface's (phi, psi) system
+(:meth:`benchmarks.common_phipsi.Setting.as_system`: the states below, end point = the chosen
+image): the annealed rows sample along the curves solved here (image choice, avoided point) with
+one shared noise generator (seed + 1); the MD baselines take this runner's numbers from
+:func:`benchmarks.common_torus.baseline_changes` (wall-time caps, burn-in by rounds run, fixed
+seed + 5; see :mod:`tps.pipeline.baselines`).
 
 Issue-5 rows (as in ``benchmarks/muller_brown.py``; the protocol overrides are in
 ``benchmarks/common_overdamped.py``):
@@ -97,12 +98,11 @@ from benchmarks.common_phipsi import (PERIODS, STATE_A_DEFINITION, TWO_PI, Setti
                                      state_description)
 from benchmarks.common_protocols import PHIPSI_QUICK as QUICK
 from benchmarks.common_protocols import PhiPsiProtocol as Protocol
-from benchmarks.common_torus import (add_path_density_jsd, centres, choose_image, crossing_point, figure,
-                                     high_temperature_initial_path, image_shifts, min_periodic_distance,
-                                     nearest_image, raw_energies, relative_kl_profile, shooting_row, solver_kwargs)
+from benchmarks.common_torus import (INITIAL_CHAINS, INITIAL_MAX_STEPS, add_path_density_jsd, baseline_changes,
+                                     centres, choose_image, crossing_point, figure, image_shifts,
+                                     min_periodic_distance, nearest_image, relative_kl_profile, solver_kwargs)
 from tps.diffusion import (AffineScaling, DiffusionModel, PeriodicMLPConfig, PeriodicMLPDenoiser, TrainingConfig,
                            train_denoiser)
-from tps.metrics import summarize
 from tps.pipeline import run_method
 from tps.pipeline.run import density_curve, linear_curve
 from tps.potentials.grid import bilinear, check_radians
@@ -359,31 +359,35 @@ def run(args) -> Optional[dict]:
         row["curve_min_distance_to_avoided_point"] = min_periodic_distance(curves[m][None, :, :2], avoid_point)
     write_results(out, results)
 
-    # 7, 8. MD baselines on the spline potential (overdamped Langevin, dt = md_dt / kT)
+    # 7, 8, 9. MD baselines on the spline potential (overdamped Langevin, dt = md_dt / kT): run_method with this
+    # runner's numbers (benchmarks.common_torus.baseline_changes: wall-time caps, burn-in by rounds run, ...);
+    # the system reports raw-grid energies (PhiPsiSystem.row_energies)
+    changes = baseline_changes(setting, proto)
     with timer() as t_base:
-        try:
-            hot = high_temperature_initial_path(setting, proto, args.seed)
-        except ValueError as exc:  # no high-temperature transition in the budget: say so in the table
-            hot = None
-            for m in ("two-way-shooting-variable", "two-way-shooting-fixed"):
-                results["methods"].append({"method": m, "n_paths": 0, "n_energy_evals": 64 * 50_000,
-                                           "n_accepted": 0, "n_trials": 0, "wall_s": t_base(),
-                                           "note": f"no initial path (budget of the search spent): {exc}"})
-        for fixed in (False, True) if hot is not None else ():
-            row, paths = shooting_row(setting, hot, proto, args.seed, fixed=fixed, executor=executor)
-            results["methods"].append(row)
-            paths_by_method[row["method"]] = paths
+        initial = None  # the high-temperature initial path, shared by both shooting rows
+        for fixed in (False, True):
+            p = with_baselines(protocols, proto, fixed=fixed, **changes)
+            try:
+                res = run_method(system, "two-way-shooting", protocols=p, seed=args.seed, executor=executor,
+                                 initial_path=initial)
+            except ValueError as exc:  # no high-temperature transition in the budget: say so in the table
+                if "no A -> B transition" not in str(exc):
+                    raise
+                for m in ("two-way-shooting-variable", "two-way-shooting-fixed"):
+                    results["methods"].append({"method": m, "n_paths": 0,
+                                               "n_energy_evals": INITIAL_CHAINS * INITIAL_MAX_STEPS,
+                                               "n_accepted": 0, "n_trials": 0, "wall_s": t_base(),
+                                               "note": f"no initial path (budget of the search spent): {exc}"})
+                break
+            initial = res.extra["initial_path"]
+            results["methods"].append(res.row)
+            paths_by_method[res.row["method"]] = res.paths
             write_tables(out, results)
-        md = run_method(system, "unbiased-md", protocols=with_baselines(protocols, proto, md_dt=proto.md_dt / kT),
+        md = run_method(system, "unbiased-md", protocols=with_baselines(protocols, proto, **changes),
                         seed=args.seed)
-        method, row, paths = "unbiased-md", md.row, md.paths
-        if paths is not None:  # a transition was seen: grid energies and periodic steps like every row
-            paths = raw_energies(setting, paths)
-            extra = {k: v for k, v in row.items() if k not in ("max_energy_mean", "max_energy_std", "minmax",
-                                                               "barrier_mean", "max_step")}
-            row = summarize(paths, method=method, target=setting.target, periods=PERIODS) | extra
-            paths_by_method[method] = paths
-        results["methods"].append(row)
+        results["methods"].append(md.row)
+        if md.paths is not None:  # a transition was seen
+            paths_by_method["unbiased-md"] = md.paths
     results["notes"]["baselines"] = (
         f"overdamped Langevin on the spline potential, dt = {proto.md_dt} / kT, states: {STATE_A_DEFINITION}; "
         f"variable-length two-way shooting: "

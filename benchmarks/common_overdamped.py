@@ -31,7 +31,8 @@ from tps.io import write_text
 #: Benchmark protocol fields that are numbers of :func:`tps.pipeline.baselines.overdamped_baseline`.
 BASELINE_FIELDS = ("md_dt", "md_chains", "md_steps", "kT_high", "initial_chains", "initial_max_steps",
                    "initial_candidates", "shooting_chains", "shooting_rounds", "shooting_max_frames",
-                   "shooting_save_every", "fixed_chains", "fixed_frames", "fixed_rounds")
+                   "shooting_save_every", "shooting_time_s", "fixed_chains", "fixed_frames", "fixed_rounds",
+                   "fixed_time_s")
 #: Knots of the coarsest level of the density geodesics of these runners.
 DENSITY_COARSE = 32
 

@@ -2,8 +2,9 @@
 
 The pieces of ``benchmarks/aldp_2d.py`` that are about the torus rather than the run: choosing
 the periodic image of the end point (:func:`choose_image`), restraint centres of a curve,
-the relative-KL profile of the region-avoiding constraint, periodic distances, the raw-grid
-energies of a path ensemble, the two-way-shooting rows on the spline potential and the figure.
+the relative-KL profile of the region-avoiding constraint, periodic distances, the MD baselines'
+numbers (:func:`baseline_changes`; the rows are :func:`tps.pipeline.run_method`), the path-density
+comparison and the figure.
 
 Examples
 --------
@@ -14,18 +15,14 @@ Examples
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from benchmarks.common import assign_path_density_jsd, save_figure, subset_paths, timer
+from benchmarks.common import assign_path_density_jsd, save_figure
 from benchmarks.common_phipsi import PERIODS, TWO_PI, Setting
 from benchmarks.common_protocols import PhiPsiProtocol
-from tps.baselines import (FixedLengthEnsemble, FlexibleLengthEnsemble, initial_path_high_temperature,
-                           resample_path, two_way_shooting)
-from tps.metrics import summarize
 from tps.potentials.grid import bilinear
 from tps.core import Paths
 from tps.diffusion.schedule import restraint_schedule
@@ -147,94 +144,33 @@ def min_periodic_distance(frames: torch.Tensor, point) -> float:
 
 
 # ------------------------------------------------------------------ MD baselines, path density
-def raw_energies(setting: Setting, paths: Paths) -> Paths:
-    """``paths`` with every frame's energy replaced by the periodic bilinear value of the raw grid."""
-    info = dict(paths.info, energies="periodic bilinear interpolation of the raw grid")
-    return Paths(paths.frames, bilinear(setting.grid, paths.frames), paths.n_energy_evals, paths.kT, info)
+#: Budget of the high-temperature initial-path search of the shooting rows (chains x steps).
+INITIAL_CHAINS, INITIAL_MAX_STEPS = 64, 50_000
 
 
-def high_temperature_initial_path(setting: Setting, proto: PhiPsiProtocol, seed: int) -> Paths:
-    """One start -> target transition of unbiased overdamped Langevin at ``kT_high`` = the larger of
-    ``proto.kT_high_factor * kT`` and a sixth of the grid barrier (same dt): a dynamical initial path for
-    shooting (the lowest-max-energy of ``initial_candidates``)."""
-    barrier = setting.lower_bound - float(bilinear(setting.grid, setting.start))
-    kT_high = max(proto.kT_high_factor * setting.kT, barrier / 6.0)  # at most a 6 kT_high barrier
-    return initial_path_high_temperature(setting.potential, setting.start, state_a=setting.source,
-                                         state_b=setting.target, kT_high=kT_high,
-                                         dt=proto.md_dt / setting.kT, n_chains=64, max_steps=50_000,
-                                         n_candidates=proto.initial_candidates, seed=seed + 2)
+def baseline_changes(setting: Setting, proto: PhiPsiProtocol) -> dict:
+    """The ``extras["baselines"]`` numbers (:mod:`tps.pipeline.baselines`) of this runner beyond the
+    protocol fields of the same names: ``md_dt = proto.md_dt / kT``; initial path of shooting = one
+    start -> target transition of unbiased overdamped Langevin at ``kT_high`` = the larger of
+    ``proto.kT_high_factor * kT`` and a sixth of the grid barrier (at most a 6 kT_high barrier),
+    searched with :data:`INITIAL_CHAINS` x :data:`INITIAL_MAX_STEPS`; both shooting ensembles run
+    ``proto.shooting_rounds`` rounds at most, capped by ``shooting_time_s`` / ``fixed_time_s`` of
+    wall time, burn-in a quarter of the rounds run; the fixed ensemble's seed is ``seed + 5``;
+    with an executor one task of chains per worker (each with the whole wall-time cap).
 
-
-def shooting_row(setting: Setting, initial: Paths, proto: PhiPsiProtocol, seed: int, *, fixed: bool = False,
-                 executor=None):
-    """Two-way shooting (overdamped Langevin on the spline potential, dt = md_dt / kT) from the
-    high-temperature transition ``initial`` (:func:`high_temperature_initial_path`): variable length
-    (at most ``proto.shooting_max_frames`` frames) or fixed length (``proto.fixed_frames``, the initial path
-    padded with its end frames);
-    wall time limited by ``proto.shooting_time_s`` / ``proto.fixed_time_s``; the first quarter of
-    the rounds run is burn-in.
-
-    With an executor the chains are cut into one task per worker (``ceil(n_chains / workers)``
-    chains each, task ``i`` seeded from ``(seed, i)``), and every task gets the whole wall-time
-    budget: the row still lasts about ``time_s`` of wall time, with ``workers`` times the CPU time.
-    The tasks stop independently, so they may run different numbers of rounds; the burn-in is
-    the first quarter of the rounds run by each chain's own task. A wall-time-limited run is not
-    reproducible in either mode (how many rounds fit depends on the machine's load).
+    Examples
+    --------
+    >>> from benchmarks.common_phipsi import own_setting
+    >>> from benchmarks.common_protocols import PHIPSI_QUICK
+    >>> c = baseline_changes(own_setting(), PHIPSI_QUICK)
+    >>> round(c["kT_high"], 2), c["fixed_seed_offset"], c["burn_in_of_rounds_run"]
+    (6.24, 5, True)
     """
-    a, b = setting.source, setting.target
-    init = initial.frames[0, :int(initial.info["lengths"][0])]
-    method = "two-way-shooting-fixed" if fixed else "two-way-shooting-variable"
-    if fixed:
-        init = resample_path(init, max(proto.fixed_frames, init.shape[0]), mode="pad")
-        ens = FixedLengthEnsemble(a, b, n_frames=init.shape[0])
-        n_chains, time_s = proto.fixed_chains, proto.fixed_time_s
-    else:
-        ens = FlexibleLengthEnsemble(a, b, max_frames=proto.shooting_max_frames)
-        n_chains, time_s = proto.shooting_chains, proto.shooting_time_s
-    with timer() as t:
-        cpu = time.process_time()
-        task_size = None  # executor=None: one batch in this process
-        if executor is not None:
-            from tps.parallel import n_workers
-
-            task_size = -(-n_chains // min(n_workers(executor), n_chains))
-        res = two_way_shooting(setting.potential, ens, init, kT=setting.kT, dt=proto.md_dt / setting.kT,
-                               n_chains=n_chains, n_rounds=proto.shooting_rounds, burn_in=0,
-                               seed=seed + (5 if fixed else 3), time_limit_s=time_s, executor=executor,
-                               task_size=task_size)
-        cpu = time.process_time() - cpu  # this process only: with an executor the workers' CPU is not in it
-    n_rounds = res.info["n_rounds"]
-    # burn-in: the first quarter of the rounds actually run (the time limit decides how many)
-    rnd = torch.as_tensor(res.paths.info["round"]) if "round" in res.paths.info else None
-    paths = raw_energies(setting, res.paths)
-    rounds_of_chain = torch.zeros(n_chains, dtype=torch.int64)
-    if rnd is not None and executor is not None:  # tasks stop independently: each chain's own rounds
-        chain = torch.as_tensor(res.paths.info["chain"])
-        rounds_of_chain.scatter_reduce_(0, chain, rnd.to(torch.int64), "amax")
-        own = rounds_of_chain[chain]
-        paths = subset_paths(paths, (own < 4) | (rnd > own // 4))
-    elif rnd is not None and n_rounds >= 4:
-        paths = subset_paths(paths, rnd > n_rounds // 4)
-    row = summarize(paths, method=method, target=b, periods=PERIODS, n_training_energy_evals=0,
-                    wall_s=t(), geodesic_wall_s=0.0)
-    initial_evals = int(initial.n_energy_evals)
-    row.update({
-        "n_energy_evals": int(initial_evals + res.n_energy_evals), "shooting_energy_evals": int(res.n_energy_evals),
-        "initial_path_energy_evals": initial_evals,
-        "initial_path": f"unbiased overdamped Langevin transition at kT_high = {initial.kT:.4g} "
-                        f"({init.shape[0]} frames)",
-        "initial_path_max_energy": float(bilinear(setting.grid, init).max()),
-        "n_chains": n_chains, "n_rounds": n_rounds, "n_trials": res.n_trials,
-        "n_accepted": res.n_accepted, "acceptance_rate": res.acceptance_rate,
-        "n_decorrelated_paths": res.n_decorrelated, "evals_per_accepted_path": res.evals_per_accepted_path,
-        "evals_per_decorrelated_path": res.evals_per_decorrelated_path,
-        "chains_decorrelated_from_initial": res.info["final_decorrelated_from_initial"],
-        "mean_path_frames": float(paths.info["lengths"].double().mean()), "cpu_s": cpu,
-        "burn_in_rounds": n_rounds // 4, "n_frames": int(init.shape[0]) if fixed else None})
-    if executor is not None:  # burn-in per task: the first quarter of the rounds each task ran
-        row.update({"task_size": res.info["task_size"], "n_tasks": res.info["n_tasks"], "task_time_limit_s": time_s,
-                    "rounds_per_task": rounds_of_chain[::res.info["task_size"]].tolist(), "burn_in_rounds": None})
-    return row, paths
+    barrier = setting.lower_bound - float(bilinear(setting.grid, setting.start))
+    return {"md_dt": proto.md_dt / setting.kT, "kT_high": max(proto.kT_high_factor * setting.kT, barrier / 6.0),
+            "initial_chains": INITIAL_CHAINS, "initial_max_steps": INITIAL_MAX_STEPS,
+            "fixed_rounds": proto.shooting_rounds, "burn_in_of_rounds_run": True, "fixed_seed_offset": 5,
+            "task_size": "per-worker"}
 
 
 def add_path_density_jsd(results, paths_by_method, setting: Setting, proto: PhiPsiProtocol) -> None:

@@ -136,16 +136,30 @@ class PhiPsiSystem(System):
                          coarse_points=o.coarse_points, coarse_iter=o.coarse_iter, **kw)
         return payload(self.name, model, r, t0, extra)
 
-    def sample(self, curve, protocol, *, seed: int, executor=None, checkpoint=None, progress: bool = False,
-               generator=None):
+    def row_energies(self, paths):
+        """``paths`` with every frame's energy the periodic bilinear value of the raw grid (never the
+        spline the dynamics use): the energies every row of this system reports (sampled paths and,
+        through :mod:`tps.pipeline.baselines`, the MD baselines).
+
+        Examples
+        --------
+        >>> from tps.core import Paths
+        >>> s = load()
+        >>> p = s.row_energies(Paths(s.endpoints["C5"].expand(1, 2, 2), torch.zeros(1, 2), 0, s.kT, {}))
+        >>> bool(p.energies[0, 0] == p.energies[0, 1]), p.info["energies"][:17]
+        (True, 'periodic bilinear')
+        """
         from tps.potentials.grid import bilinear
         from tps.sampling.paths import Paths
 
+        info = dict(paths.info, energies="periodic bilinear interpolation of the raw free-energy grid")
+        return Paths(paths.frames, bilinear(self.grid, paths.frames), paths.n_energy_evals, paths.kT, info)
+
+    def sample(self, curve, protocol, *, seed: int, executor=None, checkpoint=None, progress: bool = False,
+               generator=None):
         raw = sample_surface(self, curve, protocol, seed=seed, executor=executor, checkpoint=checkpoint,
                              progress=progress, generator=generator)
-        # reported energies: periodic bilinear interpolation of the raw grid (never the spline)
-        info = dict(raw.info, energies="periodic bilinear interpolation of the raw free-energy grid")
-        return Paths(raw.frames, bilinear(self.grid, raw.frames), raw.n_energy_evals, raw.kT, info)
+        return self.row_energies(raw)  # reported energies: the raw grid's (never the spline's)
 
     def summarize(self, paths, *, method: str, curve=None, n_training_energy_evals: int = 0,
                   wall_s: float = float("nan"), geodesic_wall_s: float = float("nan")) -> dict:
