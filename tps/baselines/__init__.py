@@ -20,9 +20,8 @@ from tps.baselines.initial_path import initial_path_high_temperature
 from tps.baselines.openmm_engine import (
     OpenMMUnbiasedMDResult, openmm_two_way_shooting, openmm_unbiased_md, trim_to_transition,
 )
-from tps.baselines.seeded import (
-    RelaxResult, relax_chains, seed_paths, seeded_shooting, transition_bounds, transition_segments,
-)
+from tps.baselines.relax import RelaxResult, relax_chains
+from tps.baselines.seeded import seed_paths, seeded_shooting, transition_bounds, transition_segments
 from tps.baselines.shooting import ChainRun, ShootingResult, run_chains, shooting_result, two_way_shooting
 from tps.baselines.unbiased_md import MDRun, UnbiasedMDResult, pad_paths, run_md, unbiased_md
 
