@@ -7,7 +7,9 @@ the same names): ``md_dt`` (time step, the potential's units), ``md_chains`` and
 ``initial_candidates`` (initial path), ``shooting_chains``, ``shooting_rounds``,
 ``shooting_max_frames``, ``shooting_save_every`` (flexible length), ``fixed`` (bool),
 ``fixed_chains``, ``fixed_frames``, ``fixed_rounds`` (fixed length). Seeds follow the benchmarks:
-initial path ``seed + 2``, shooting ``seed + 3``, unbiased MD ``seed + 4``. OpenMM molecules run
+initial path ``seed + 2``, shooting ``seed + 3``, unbiased MD ``seed + 4``. States: the system's
+:meth:`~tps.systems.base.System.transition_states` (A = every state but the target; the paths start
+at the ``start`` endpoint). OpenMM molecules run
 their baselines with the system's own ``run_baseline`` (:mod:`tps.systems.molecule_baselines`).
 
 Optional keys (defaults: the Muller-Brown benchmark's rows):
@@ -91,7 +93,7 @@ def _unbiased_md(system, params: dict, seed: int):
     from tps.baselines import unbiased_md
 
     t0 = time.perf_counter()
-    a, b = system.states[system.start], system.states[system.target]
+    a, b = system.transition_states()
     lower = system.reference.get("lower_bound")
     md = unbiased_md(system.potential, system.endpoints[system.start], state_a=a, state_b=b, kT=system.kT,
                      dt=float(_param(params, "md_dt")), n_chains=int(_param(params, "md_chains")),
@@ -136,7 +138,7 @@ def overdamped_baseline(system, method: str, params: dict, *, seed: int = 0, exe
     if method == "unbiased-md":
         return _unbiased_md(system, params, seed)
     pot, kT, dt = system.potential, system.kT, float(_param(params, "md_dt"))
-    a, b = system.states[system.start], system.states[system.target]
+    a, b = system.transition_states()
     if initial_path is None:
         t0 = time.perf_counter()
         init = initial_path_high_temperature(pot, system.endpoints[system.start], state_a=a, state_b=b,

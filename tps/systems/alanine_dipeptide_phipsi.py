@@ -213,7 +213,12 @@ class PhiPsiSystem(System):
 
 
 def load(*, state_radius: float = STATE_RADIUS) -> PhiPsiSystem:
-    """The (phi, psi) system: the package's surface, C5 and C7ax endpoints (rad), periodic state balls.
+    """The (phi, psi) system: the package's surface, C5, C7ax and C7eq endpoints (rad), periodic state balls.
+
+    The transition is C5 -> C7ax; C7eq (one beta/PII super-basin with C5, a few kT apart) is a
+    state too, so the transition path ensemble's A is C5 | C7eq (:meth:`System.transition_states`,
+    as the benchmarks and the standard TPS definition of alanine dipeptide): used by shooting
+    (``tps run --refine shooting`` and the MD baselines) and the crossing coordinate.
 
     Raises
     ------
@@ -227,6 +232,9 @@ def load(*, state_radius: float = STATE_RADIUS) -> PhiPsiSystem:
     ([-2.565986, 2.776615], True, 'kJ/mol')
     >>> bool(system.states["C7ax"](system.endpoints["C7ax"])), system.pretrained
     (True, 'alanine-dipeptide-phipsi')
+    >>> a, b = system.transition_states()
+    >>> a(torch.stack([system.endpoints[k] for k in ("C5", "C7eq", "C7ax")])).tolist(), b.name
+    ([True, True, False], 'C7ax')
     """
     from tps.potentials.grid import PeriodicGridPotential, read_grid
     from tps.systems.alanine_dipeptide import KT, data_dir, reference_minima
@@ -237,7 +245,7 @@ def load(*, state_radius: float = STATE_RADIUS) -> PhiPsiSystem:
     grid = read_grid(path)
     minima = reference_minima()["minima"]
     endpoints = {k: torch.tensor([minima[k]["phi_rad"], minima[k]["psi_rad"]], dtype=torch.float64)
-                 for k in ("C5", "C7ax")}
+                 for k in ("C5", "C7ax", "C7eq")}
     periods = (TWO_PI, TWO_PI)
     states = {k: Ball(v, state_radius, periods=periods, name=k) for k, v in endpoints.items()}
     src = "systems/alanine_dipeptide/build.py (restrained then unrestrained L-BFGS minimisation)"
