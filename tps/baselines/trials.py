@@ -193,7 +193,7 @@ class _Shots:
                 t = change
                 continue
             frames, energies = engine.step(self.steps_per_frame, 1, rows=local)
-            x, e = frames[:, 0], energies[:, 0]
+            x, e = frames.squeeze(1), energies.squeeze(1)
             f = None
             if f0 is not None:  # a copy: the engine updates its forces in place
                 f = engine.forces.clone() if local is None else engine.forces[local]

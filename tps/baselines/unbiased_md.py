@@ -387,7 +387,7 @@ def run_md(engine, x0, *, state_a, state_b, budget: int, steps_per_frame: int = 
     n_steps = 0  # steps of the running replicas (they all started together)
     while len(ids) and n_steps < budget:
         frames, energies = engine.step(steps_per_frame, 1, rows=local)
-        x, e = frames[:, 0], energies[:, 0]
+        x, e = frames.squeeze(1), energies.squeeze(1)
         n_steps += steps_per_frame
         e_min = min(e_min, float(e.min()))
         if track_moments:

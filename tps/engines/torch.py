@@ -257,7 +257,7 @@ class TorchOverdampedEngine:
             self.x[rows], self.forces[rows], self.max_energy[rows] = x, f, mx
             if e is not None:
                 self.e[rows] = e
-        if not bool(torch.isfinite(mx).all()):
+        if not math.isfinite(float(mx.sum())):  # a NaN or infinite energy (one reduction: per-step cost)
             raise blow_up_error(self.step_name, self.where or f"step {n_steps}")
         if with_forces:
             return torch.stack(frames, 1), torch.stack(energies, 1), torch.stack(frame_forces, 1)
