@@ -38,6 +38,40 @@ def _unpadded(paths: Paths):
     return [(paths.frames[i, :n], paths.energies[i, :n]) for i, n in enumerate(lens)]
 
 
+def _sum_per_round(infos, key):
+    """Per-round counts ``info[key]`` summed over results whose chains ran different numbers of rounds."""
+    n = max(len(i.get(key, ())) for i in infos)
+    return [sum(i[key][k] for i in infos if k < len(i.get(key, ()))) for k in range(n)]
+
+
+def _pooled_result(saved, results, info, final_chains):
+    """The :class:`~tps.baselines.ShootingResult` of the kept states ``saved`` ``[(round, chain, frames,
+    energies)]`` (ordered by round, then chain) of ``results`` with ``info`` (``final_chains`` added)."""
+    from tps.baselines.shooting import ShootingResult
+
+    saved.sort(key=lambda s: (s[0], s[1]))
+    frames, energies, lens = pad_paths([s[2] for s in saved], [s[3] for s in saved])
+    n_evals = sum(r.n_energy_evals for r in results)
+    n_trials = sum(r.n_trials for r in results)
+    n_acc = sum(r.n_accepted for r in results)
+    n_dec = sum(r.n_decorrelated for r in results)
+    paths = Paths(frames, energies, n_evals, results[0].paths.kT, {
+        **info, "lengths": lens, "chain": torch.tensor([s[1] for s in saved]),
+        "round": torch.tensor([s[0] for s in saved]),
+        "note": "padded by repeating each path's last frame; lengths holds the true frame counts",
+    })
+    info["final_chains"] = final_chains
+    return ShootingResult(
+        paths=paths, n_energy_evals=n_evals, n_trials=n_trials, n_accepted=n_acc, n_decorrelated=n_dec,
+        acceptance_rate=n_acc / n_trials, evals_per_accepted_path=n_evals / n_acc if n_acc else None,
+        evals_per_decorrelated_path=n_evals / n_dec if n_dec else None, info=info,
+    )
+
+
+def _mean_trial_frames(infos, results):
+    return sum(i["mean_trial_frames"] * r.n_trials for i, r in zip(infos, results)) / sum(r.n_trials for r in results)
+
+
 def merge_shooting(results, chain_offsets, *, wall_s: Optional[float] = None):
     """One :class:`~tps.baselines.ShootingResult` from results of disjoint groups of chains.
 
@@ -55,51 +89,27 @@ def merge_shooting(results, chain_offsets, *, wall_s: Optional[float] = None):
     ShootingResult
         Paths ordered by round, then global chain; counts summed; per-chain lists concatenated.
     """
-    from tps.baselines.shooting import ShootingResult
-
     saved = []
     for r, off in zip(results, chain_offsets):
         chain, rnd = r.paths.info["chain"].tolist(), r.paths.info["round"].tolist()
         saved.extend((rd, off + c, f, e) for (f, e), c, rd in zip(_unpadded(r.paths), chain, rnd))
-    saved.sort(key=lambda s: (s[0], s[1]))
-    frames, energies, lens = pad_paths([s[2] for s in saved], [s[3] for s in saved])
     infos = [r.info for r in results]
-    n_evals = sum(r.n_energy_evals for r in results)
-    n_trials = sum(r.n_trials for r in results)
-    n_acc = sum(r.n_accepted for r in results)
-    n_dec = sum(r.n_decorrelated for r in results)
-    rounds = max(len(i["accepted_per_round"]) for i in infos)
-    per_round = [sum(i["accepted_per_round"][k] for i in infos if k < len(i["accepted_per_round"]))
-                 for k in range(rounds)]
-    round_evals = [sum(i["round_evals"][k] for i in infos if k < len(i.get("round_evals", ())))
-                   for k in range(max(len(i.get("round_evals", ())) for i in infos))]
-    outcomes = {k: sum(i["outcomes"][k] for i in infos) for k in infos[0]["outcomes"]}
     info = dict(infos[0])
     info.update({
         "n_chains": sum(i["n_chains"] for i in infos), "n_rounds": max(i["n_rounds"] for i in infos),
         "accepted_per_chain": [a for i in infos for a in i["accepted_per_chain"]],
-        "accepted_per_round": per_round, "round_evals": round_evals,
+        "accepted_per_round": _sum_per_round(infos, "accepted_per_round"),
+        "round_evals": _sum_per_round(infos, "round_evals"),
         "decorrelated_per_chain": [a for i in infos for a in i["decorrelated_per_chain"]],
         "final_decorrelated_from_initial": sum(i["final_decorrelated_from_initial"] for i in infos),
         "first_decorrelated_round": [a for i in infos for a in i["first_decorrelated_round"]],
-        "outcomes": outcomes,
-        "mean_trial_frames": sum(i["mean_trial_frames"] * r.n_trials for i, r in zip(infos, results)) / n_trials,
+        "outcomes": {k: sum(i["outcomes"][k] for i in infos) for k in infos[0]["outcomes"]},
+        "mean_trial_frames": _mean_trial_frames(infos, results),
         "n_initial_frames": sum(i["n_initial_frames"] for i in infos),
         "wall_s": sum(i["wall_s"] for i in infos) if wall_s is None else wall_s,
     })
-    final_chains = [c for i in infos for c in i.get("final_chains", [])]
     info.pop("final_chains", None)
-    paths = Paths(frames, energies, n_evals, results[0].paths.kT, {
-        **info, "lengths": lens, "chain": torch.tensor([s[1] for s in saved]),
-        "round": torch.tensor([s[0] for s in saved]),
-        "note": "padded by repeating each path's last frame; lengths holds the true frame counts",
-    })
-    info["final_chains"] = final_chains
-    return ShootingResult(
-        paths=paths, n_energy_evals=n_evals, n_trials=n_trials, n_accepted=n_acc, n_decorrelated=n_dec,
-        acceptance_rate=n_acc / n_trials, evals_per_accepted_path=n_evals / n_acc if n_acc else None,
-        evals_per_decorrelated_path=n_evals / n_dec if n_dec else None, info=info,
-    )
+    return _pooled_result(saved, results, info, [c for i in infos for c in i.get("final_chains", [])])
 
 
 def _shooting_task(shared, task):
@@ -269,8 +279,6 @@ def merge_openmm_chains(results, *, burn_in: int = 0, save_every: int = 1, wall_
         Kept states ordered by round, then chain (``info["chain"]``, ``info["round"]``,
         ``info["lengths"]``); per-chain and per-round counts as :func:`~tps.baselines.two_way_shooting`.
     """
-    from tps.baselines.shooting import ShootingResult
-
     saved = []
     for c, r in enumerate(results):
         rnd = r.paths.info["round"].tolist()
@@ -278,45 +286,25 @@ def merge_openmm_chains(results, *, burn_in: int = 0, save_every: int = 1, wall_
                      if rd > burn_in and (rd - burn_in - 1) % save_every == 0)
     if not saved:  # stopped before the burn-in ended: keep each chain's last state
         saved = [(int(r.paths.info["round"][-1]), c, *_unpadded(r.paths)[-1]) for c, r in enumerate(results)]
-    saved.sort(key=lambda s: (s[0], s[1]))
-    frames, energies, lens = pad_paths([s[2] for s in saved], [s[3] for s in saved])
     infos = [r.info for r in results]
-    n_evals = sum(r.n_energy_evals for r in results)
-    n_trials = sum(r.n_trials for r in results)
-    n_acc = sum(r.n_accepted for r in results)
-    n_dec = sum(r.n_decorrelated for r in results)
-
-    def per_round(key):
-        n = max(len(i[key]) for i in infos)
-        return [sum(i[key][k] for i in infos if k < len(i[key])) for k in range(n)]
-
     info = {
         "sampler": "openmm-two-way-shooting", "ensemble": infos[0]["ensemble"], "n_chains": len(results),
         "n_rounds": max(i["n_trials"] for i in infos), "burn_in": int(burn_in), "keep": "chain",
-        "accepted_per_chain": [r.n_accepted for r in results], "accepted_per_round": per_round("accepted_per_round"),
-        "round_evals": per_round("round_evals"), "decorrelated_per_chain": [r.n_decorrelated for r in results],
+        "accepted_per_chain": [r.n_accepted for r in results],
+        "accepted_per_round": _sum_per_round(infos, "accepted_per_round"),
+        "round_evals": _sum_per_round(infos, "round_evals"), "decorrelated_per_chain": [r.n_decorrelated for r in results],
         "final_decorrelated_from_initial": sum(bool(i["final_decorrelated_from_initial"]) for i in infos),
         "first_decorrelated_round": [i["decorrelation_trials"][0] if i["decorrelation_trials"] else None
                                      for i in infos],
         "outcomes": {k: sum(i["outcomes"][k] for i in infos) for k in infos[0]["outcomes"]},
-        "mean_trial_frames": sum(i["mean_trial_frames"] * r.n_trials for i, r in zip(infos, results)) / n_trials,
+        "mean_trial_frames": _mean_trial_frames(infos, results),
         "n_initial_frames": sum(i["n_initial_frames"] for i in infos),
         "n_energy_readouts": sum(i["n_energy_readouts"] for i in infos),
         **{k: infos[0][k] for k in ("engine", "platform", "temperature", "timestep", "friction", "save_every",
                                     "max_frames", "length_metropolis")},
         "wall_s": sum(i["wall_s"] for i in infos) if wall_s is None else wall_s,
     }
-    paths = Paths(frames, energies, n_evals, results[0].paths.kT, {
-        **info, "lengths": lens, "chain": torch.tensor([s[1] for s in saved]),
-        "round": torch.tensor([s[0] for s in saved]),
-        "note": "padded by repeating each path's last frame; lengths holds the true frame counts",
-    })
-    info["final_chains"] = [_unpadded(r.paths)[-1][0] for r in results]
-    return ShootingResult(
-        paths=paths, n_energy_evals=n_evals, n_trials=n_trials, n_accepted=n_acc, n_decorrelated=n_dec,
-        acceptance_rate=n_acc / n_trials, evals_per_accepted_path=n_evals / n_acc if n_acc else None,
-        evals_per_decorrelated_path=n_evals / n_dec if n_dec else None, info=info,
-    )
+    return _pooled_result(saved, results, info, [_unpadded(r.paths)[-1][0] for r in results])
 
 
 def openmm_seeded_chains(engine, seeds, *, state_a, state_b, n_rounds: int, burn_in: int = 0, save_every: int = 1,
