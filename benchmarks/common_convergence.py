@@ -10,7 +10,8 @@
   convergence curve;
 - :class:`TorchChains`, :class:`OpenMMChains`: shooting chains continued block by block, each
   block giving the transition-segment frames of every round (collective variables, float32) and
-  the energy evaluations of every round.
+  the energy evaluations of every round; their ``relax`` runs :func:`tps.baselines.relax_chains`
+  on the same dynamics (chain by chain, each stopping once decorrelated from its start).
 
 Examples
 --------
@@ -137,7 +138,9 @@ def make_setup(name: str) -> Setup:
                  dynamics={"dynamics": "OpenMM LangevinMiddleIntegrator, amber99sbildn, vacuum",
                            "temperature": molecule.temperature, **md},
                  extra={"system": molecule.openmm_system(), "start": molecule.prepared_endpoints().start,
-                        "temperature": molecule.temperature, "md": md})
+                        "temperature": molecule.temperature, "md": md,
+                        "engine": lambda seed=0: molecule.make_engine(seed=int(seed), timestep=md["timestep"],
+                                                                      friction=md["friction"])})
 
 
 def _same(a, b) -> bool:
@@ -246,22 +249,30 @@ class TorchChains:
         self.engine = setup.extra["engine"]()
         self.ensemble = FlexibleLengthEnsemble(setup.state_a, setup.state_b, max_frames=setup.max_frames)
 
-    def block(self, chains: list, n_rounds: int, seed: int, *, relax: bool = False):
+    def block(self, chains: list, n_rounds: int, seed: int):
         """Shoot ``n_rounds`` rounds; returns ``(chains, frames_per_round, round_evals, counts)``.
 
-        ``relax``: no length factor (every A -> B trial of at most ``max_frames`` frames accepted; a
-        burn-in only). ``counts["moved"]``: per chain, whether it decorrelated from its path at the
-        start of the block (all its frames new).
+        ``counts["moved"]``: per chain, whether it decorrelated from its path at the start of the
+        block (all its frames new).
         """
         from tps.baselines import two_way_shooting
 
         res = two_way_shooting(self.engine, self.ensemble, chains, n_chains=len(chains), n_rounds=n_rounds,
-                               seed=seed, length_metropolis=not relax)
+                               seed=seed)
         rnd = torch.as_tensor(res.paths.info["round"])
         frames = [segment_cv(res.paths, self.setup, select=rnd == r) for r in range(1, res.info["n_rounds"] + 1)]
         counts = dict(trials=res.n_trials, accepted=res.n_accepted, decorrelated=res.n_decorrelated,
                       moved=[f is not None for f in res.info["first_decorrelated_round"]])
         return res.info["final_chains"], frames, [int(e) for e in res.info["round_evals"]], counts
+
+    def relax(self, chains: list, max_rounds: int, seed: int):
+        """:func:`tps.baselines.relax_chains` on the chains' engine (module docstring of :mod:`tps.baselines.relax`):
+        each chain stops once it shares no frame with its start, or after ``max_rounds`` rounds."""
+        from tps.baselines import relax_chains
+
+        s = self.setup
+        return relax_chains(self.engine, chains, s.state_a, s.state_b, max_rounds=max_rounds,
+                            max_frames=s.max_frames, seed=seed)
 
 
 class OpenMMChains:
@@ -272,7 +283,7 @@ class OpenMMChains:
         self.setup = setup
         self.birth = None
 
-    def block(self, chains: list, n_rounds: int, seed: int, *, relax: bool = False):
+    def block(self, chains: list, n_rounds: int, seed: int):
         from tps.baselines import openmm_two_way_shooting
 
         s = self.setup
@@ -284,7 +295,7 @@ class OpenMMChains:
             res = openmm_two_way_shooting(s.extra["system"], np.asarray(path), state_a=s.state_a, state_b=s.state_b,
                                           temperature=s.extra["temperature"], n_trials=n_rounds,
                                           max_frames=s.max_frames, seed=seed + 1000 * c, birth=self.birth[c],
-                                          length_metropolis=not relax, **s.extra["md"])
+                                          **s.extra["md"])
             lengths = res.paths.info["lengths"]
             for i in range(res.paths.n_paths):
                 cv = segment_cv(res.paths, s, select=torch.arange(res.paths.n_paths) == i)
@@ -300,6 +311,18 @@ class OpenMMChains:
             counts["decorrelated"] += res.n_decorrelated
         frames = [torch.cat(f) if f else None for f in per_round]
         return new, frames, evals, counts
+
+    def relax(self, chains: list, max_rounds: int, seed: int):
+        """:func:`tps.baselines.relax_chains` on the molecule's Langevin engine with the shooting's dynamics
+        (as the refine stage of ``tps run``): chain by chain, each stops once it shares no frame with
+        its start, or after ``max_rounds`` rounds. The chains then continue from the relaxed paths
+        (birth stamps restart there)."""
+        from tps.baselines import relax_chains
+
+        s = self.setup
+        self.birth = None
+        return relax_chains(s.extra["engine"](seed), chains, s.state_a, s.state_b, max_rounds=max_rounds,
+                            max_frames=s.max_frames, seed=seed, steps_per_frame=s.extra["md"]["save_every"])
 
 
 def make_chains(setup: Setup):

@@ -1,7 +1,8 @@
 """Convergence to the transition-path ensemble: shooting from high-temperature paths, geodesic-seeded shooting, geodesics.
 
 ``python -m benchmarks convergence --system muller-brown|aldp-2d|aldp-cartesian --reference REF --out DIR
-[--chains 16,64,256] [--rounds N] [--arm-time-s S] [--seed N] [--quick]``
+[--chains 16,64,256] [--rounds N] [--relax-rounds N] [--arm-time-s S] [--arms a1,a2,b,c] [--model PATH]
+[--centre-noise A] [--seed N] [--quick]``
 
 For each number of chains M (``--chains``) the same run measures ``path_density_jsd`` to a long
 reference ensemble (``python -m benchmarks reference-ensemble``, made with ANOTHER seed) against
@@ -13,7 +14,9 @@ the cumulative energy evaluations of:
 - ``shooting-independent-initial`` (a2): M chains from M independent high-temperature transitions
   (what a practitioner does to get independent chains; all of that MD is counted);
 - ``geodesic-seeded-shooting`` (b): M chains from M different spacetime-geodesic paths of the
-  system's pretrained model (:func:`tps.pipeline.run_method`), each cut to its A -> B transition
+  system's pretrained model or of ``--model PATH`` (a ``tps train SYSTEM`` checkpoint, checked for
+  the system as ``tps run --model``), sampled with the sampler's ``centre_noise`` = ``--centre-noise``
+  if given (2-D systems) (:func:`tps.pipeline.run_method`), each cut to its A -> B transition
   (:func:`tps.baselines.seeded.seed_paths`); the geodesic sampling of the paths consumed is counted;
 - ``geodesic`` (c, one row): the geodesic ensemble alone, JSD against the number of paths.
 
@@ -23,13 +26,18 @@ Rules and conventions:
   dynamics, states and ``max_frames``), chains continued block by block with fresh seeds. Arm (b)
   is :func:`tps.baselines.seeded.seeded_shooting` (= ``seed_paths`` + ``two_way_shooting``) run
   the same way.
-- **Relaxation** (every shooting arm, as in the reference runner): first up to ``--relax-rounds``
-  rounds WITHOUT the length factor, until every chain has left its initial path (shares no frame
-  with it). Needed because both kinds of initial path are atypically short (Muller-Brown:
+- **Relaxation** (every shooting arm): :func:`tps.baselines.relax_chains` on the same dynamics,
+  as the refine stage of ``tps run``: rounds WITHOUT the length factor, chain by chain, each chain
+  stopping as soon as it has left its initial path (shares no frame with it), or after
+  ``--relax-rounds`` rounds. Needed because both kinds of initial path are atypically short (Muller-Brown:
   geodesic transition segments 11-56 frames, high-temperature ones 130-600, MD transitions at the
   target temperature about 300): from a short path the cap ``2 + (L_old - 2) / u`` rejects almost
   every realistic trial (measured: 0 of 240 trials accepted from 8 geodesic seeds). Relaxation
-  evaluations are counted; its states are never pooled.
+  trial evaluations are counted (``relax_evals``; the initial paths' frames are in the initial
+  evaluations already); its states are never pooled. The rows give ``relax_rounds`` (most rounds
+  any chain ran), ``relax_rounds_per_chain``, ``relax_rounds_median`` and ``chains_relaxed``
+  (chains that left their initial path). The relaxation is bounded by ``--relax-rounds``, not
+  interrupted by ``--arm-time-s`` (its CPU time counts towards the arm's budget).
 - **Burn-in rule**: the point of the curve at sampling round R pools the chain states (every
   round's state of every chain, rejections repeating the old path) of rounds ``R // 2 + 1 .. R``:
   the first half of each chain's sampling rounds is discarded, the same rule for every arm.
@@ -38,7 +46,9 @@ Rules and conventions:
   initial paths (a1: the search once, a2: all searches, b: the geodesic sampling of the paths the
   seeds came from, ``(last seed index + 1) x`` evaluations per geodesic path, plus the energy
   evaluations of the curve solve, if any). The model's training evaluations
-  (``model.metadata["n_training_energy_evals"]``) are NOT on the curves; the rows give
+  (``model.metadata["n_training_energy_evals"]``, of ``--model`` too; results.json records the
+  model's source, ``pretrained:NAME`` or the path and its sha256, in ``settings.model`` and
+  ``geodesic``, and the b/c rows give ``model`` and ``n_training_energy_evals``) are NOT on the curves; the rows give
   ``evals_to_2x_floor_with_training`` (training counted once in full) and
   ``evals_to_2x_floor_amortised`` (training x geodesic paths used / :data:`AMORTISE_PATHS`: its
   share when the model serves a standard run of that many paths). The solve's wall time and
@@ -57,7 +67,8 @@ collective variables ``(n, 2)`` of its final pooled frames; the JSD can be recom
 Bad input (one line on stderr, exit status 2, nothing written): a reference of another system,
 with other states or temperature, or made with the same seed as the run; ``--chains`` not
 positive integers; more chains than geodesic paths; geodesic paths without enough A -> B
-transitions.
+transitions; a ``--model`` that is missing, unreadable or made for another system;
+``--centre-noise`` negative or for aldp-cartesian.
 """
 
 from __future__ import annotations
@@ -74,6 +85,7 @@ import torch
 from benchmarks.common import fmt, hardware, load_reference, save_figure
 from benchmarks.common_convergence import (SYSTEMS, check_reference, evals_to_threshold, high_temperature_paths,
                                            jsd_to, make_chains, make_setup, noise_floor, pooled_frames, segment_cv)
+from benchmarks.common_geodesic_arm import check_centre_noise, geodesic_ensemble, load_geodesic_model, seeded_chains
 from tps.io import atomic_path, save_results, write_text
 
 #: Geodesic training evaluations are amortised over this many geodesic paths (one standard run).
@@ -98,13 +110,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chains", default=None, help="comma-separated numbers of chains M (default 16,64,256; quick 4)")
     p.add_argument("--rounds", type=int, default=None, help="shooting rounds per chain, at most (default 400; quick 12)")
     p.add_argument("--relax-rounds", type=int, default=None,
-                   help="relaxation rounds per chain, at most (no length factor, until every chain left its initial "
-                        "path; default 100; quick 6; 0: none)")
+                   help="relaxation rounds per chain, at most (no length factor, each chain until it left its "
+                        "initial path; default 100; quick 6; 0: none)")
     p.add_argument("--arm-time-s", type=float, default=None,
                    help="CPU seconds of this process per shooting arm, at most (default 300; quick 10)")
     p.add_argument("--geodesic-paths", type=int, default=None,
                    help="geodesic paths sampled (default max(256, 1.25 max M); quick 8)")
     p.add_argument("--arms", default="a1,a2,b,c", help="comma-separated subset of a1,a2,b,c (default all)")
+    p.add_argument("--model", type=Path, default=None,
+                   help="checkpoint written by 'tps train SYSTEM' for arms b and c (default: the system's pretrained "
+                        "model); its training evaluations come from its metadata")
+    p.add_argument("--centre-noise", type=float, default=None,
+                   help="the geodesic sampler's centre_noise (restraint widths; 2-D systems; default: the system's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="CI smoke run: tiny M, rounds and geodesic")
 
@@ -150,17 +167,25 @@ def settings(args) -> dict:
                          "give at least as many paths as chains")
     if n_geo < 1:
         raise ValueError(f"--geodesic-paths: expected a positive integer, got {n_geo!r}")
-    return {"chains": chains, "rounds": int(rounds), "relax_rounds": int(relax_rounds), "arm_time_s": float(arm_time), "geodesic_paths": int(n_geo),
-            "arms": arms}
+    centre_noise = check_centre_noise(getattr(args, "centre_noise", None), args.system)
+    return {"chains": chains, "rounds": int(rounds), "relax_rounds": int(relax_rounds), "arm_time_s": float(arm_time),
+            "geodesic_paths": int(n_geo), "arms": arms, "centre_noise": centre_noise}
 
 
 def prepare(args):
-    """Validate everything before anything is written: ``(setup, reference, settings)``; ValueError otherwise."""
+    """Validate everything before anything is written: ``(setup, reference, settings)``; ValueError otherwise.
+
+    The geodesic model (``--model`` or the pretrained one) is loaded here, into
+    ``setup.extra["model"]``, and described in ``settings["model"]``.
+    """
     s = settings(args)
     if args.reference is None and not args.quick:
         raise ValueError("--reference: required (python -m benchmarks reference-ensemble --system "
                          f"{args.system} --seed N --out REF; a seed other than this run's {args.seed})")
     setup = make_setup(args.system)
+    model_path = getattr(args, "model", None)
+    if model_path is not None or "b" in s["arms"] or "c" in s["arms"]:
+        setup.extra["model"], s["model"] = load_geodesic_model(setup.pipeline_name, model_path)
     if args.reference is None:
         return setup, None, s
     reference = load_reference(args.reference, args.system)
@@ -191,31 +216,6 @@ def quick_reference(setup, seed: int, *, n_chains: int = 8, n_rounds: int = 24) 
 
 
 # ------------------------------------------------------------------ geodesic
-def geodesic_ensemble(setup, n_paths: int, seed: int, quick: bool) -> dict:
-    """The pretrained model's spacetime geodesic and ``n_paths`` annealed paths (:func:`tps.pipeline.run_method`)."""
-    from tps import pretrained
-    from tps.pipeline import run_method
-    from tps.systems import load
-
-    system = load(setup.pipeline_name)
-    model = pretrained.load(system.pretrained)
-    p = system.protocols(quick=quick)
-    p = p.replace(sampler=p.sampler.replace(n_paths=int(n_paths)))
-    if quick:
-        p = p.replace(geodesic=p.geodesic.replace(coarse_iter=min(p.geodesic.coarse_iter, 10),
-                                                  max_iter=min(p.geodesic.max_iter, 10)))
-    res = run_method(system, "spacetime-geodesic", model=model, protocols=p, seed=seed)
-    curve = res.curve
-    solve_evals = int(curve.extra.get("n_selection_energy_evals", 0)) if curve is not None else 0
-    return {"paths": res.paths, "per_path": res.paths.n_energy_evals / res.paths.n_paths, "solve_energy_evals": solve_evals,
-            "n_training": int(model.metadata.get("n_training_energy_evals", 0)),
-            "solve": {"wall_s": res.timings.get("geodesic_s"),
-                      "network_evals": None if curve is None else curve.provenance.get("n_evaluations"),
-                      "energy_evals": solve_evals, "sampling_wall_s": res.timings.get("sampling_s"),
-                      "iterations": {"coarse_iter": p.geodesic.coarse_iter, "max_iter": p.geodesic.max_iter}},
-            "row": res.row, "model": system.pretrained}
-
-
 def geodesic_row(setup, geo, reference, floor) -> tuple:
     """Arm (c): JSD of the first n geodesic paths (n = 8, 16, 32, ..., all) against the reference."""
     paths = geo["paths"]
@@ -228,7 +228,8 @@ def geodesic_row(setup, geo, reference, floor) -> tuple:
                       jsd_to(segment_cv(paths, setup, select=sel), reference["frames"], setup.jsd)])
     frames = segment_cv(paths, setup)
     return _finish({"method": ARMS["c"], "arm": "c", "n_chains": None, "n_paths": n_all, "curve": curve,
-                    "evals_per_path": geo["per_path"], "target_hit_fraction": geo["row"].get("target_hit_fraction")},
+                    "evals_per_path": geo["per_path"], "target_hit_fraction": geo["row"].get("target_hit_fraction"),
+                    "model": geo["model"], "centre_noise": geo["centre_noise"]},
                    floor, geo, n_geodesic_paths=n_all), frames
 
 
@@ -264,8 +265,10 @@ def shooting_arm(setup, arm: str, chains: list, offset: int, reference, floor, s
                  n_geodesic_paths: int = 0, extra=None) -> tuple:
     """Run M chains from ``chains`` (offset: evaluations already spent on them); ``(row, final pooled frames)``.
 
-    Relaxation first (no length factor, at most ``s["relax_rounds"]`` rounds, until every chain has
-    left its initial path; evaluations counted, states never pooled), then proper shooting.
+    Relaxation first (:func:`tps.baselines.relax_chains` on the same dynamics: no length factor,
+    chain by chain, each until it shares no frame with its initial path or after
+    ``s["relax_rounds"]`` rounds; its trial evaluations counted, its states never pooled), then
+    proper shooting until ``s["rounds"]`` rounds or ``s["arm_time_s"]`` CPU seconds.
     """
     m = len(chains)
     driver = make_chains(setup)
@@ -277,23 +280,23 @@ def shooting_arm(setup, arm: str, chains: list, offset: int, reference, floor, s
     marks = _checkpoints(s["rounds"])
     block = max(1, min(s["rounds"], BLOCK_ROUNDS, BLOCK_FRAMES // (m * setup.max_frames)))
     counts = dict(trials=0, accepted=0, decorrelated=0)
-    relax = dict(rounds=0, evals=0, trials=0, accepted=0)
-    moved = [False] * m
     t0, c0, b = time.perf_counter(), time.process_time(), 0
 
     def spent():
         return time.process_time() - c0 >= s["arm_time_s"]
 
-    while not all(moved) and relax["rounds"] < s["relax_rounds"] and not spent():
-        n = min(block, s["relax_rounds"] - relax["rounds"])
-        chains, _, evals, c = driver.block(chains, n, seed + 7919 * (b + 1), relax=True)
-        b += 1
-        moved = [x or y for x, y in zip(moved, c["moved"])]
-        relax["rounds"] += len(evals)
-        relax["evals"] += sum(evals)
-        relax["trials"] += c["trials"]
-        relax["accepted"] += c["accepted"]
-    cum[0] += relax["evals"]  # sampling starts after the relaxation
+    relax = {"relax_rounds": 0, "relax_evals": 0, "relax_acceptance_rate": float("nan"), "chains_relaxed": 0,
+             "relax_rounds_per_chain": [0] * m, "relax_cpu_s": 0.0}
+    if s["relax_rounds"]:
+        r = driver.relax(chains, s["relax_rounds"], seed + 7919)
+        chains = r.paths
+        trials = sum(r.rounds)  # one trial per chain and round it ran
+        # the seeds' own frames (in r.n_energy_evals) are the initial paths, already in ``offset``
+        relax.update(relax_rounds=max(r.rounds), relax_evals=int(sum(r.round_evals)),
+                     relax_acceptance_rate=sum(r.accepted) / trials if trials else float("nan"),
+                     chains_relaxed=int(sum(r.decorrelated)), relax_rounds_per_chain=list(map(int, r.rounds)),
+                     relax_cpu_s=time.process_time() - c0)
+    cum[0] += relax["relax_evals"]  # sampling starts after the relaxation
     while len(rounds) - 1 < s["rounds"] and not spent():
         n = min(block, s["rounds"] - (len(rounds) - 1))
         chains, frames, evals, c = driver.block(chains, n, seed + 7919 * (b + 1))
@@ -310,11 +313,11 @@ def shooting_arm(setup, arm: str, chains: list, offset: int, reference, floor, s
     final = pooled_frames(rounds, n_rounds)
     if curve[-1][0] != cum[-1]:
         curve.append([cum[-1], jsd_to(final, ref, setup.jsd)])
-    row = {"method": ARMS[arm], "arm": arm, "n_chains": m, "curve": curve, "n_rounds": n_rounds,
-           "relax_rounds": relax["rounds"], "relax_evals": relax["evals"],
-           "relax_acceptance_rate": relax["accepted"] / relax["trials"] if relax["trials"] else float("nan"),
-           "chains_relaxed": int(sum(moved)),
-           "initial_evals": offset, "shooting_evals": cum[-1] - offset, "n_trials": counts["trials"],
+    per_chain = relax["relax_rounds_per_chain"]
+    row = {"method": ARMS[arm], "arm": arm, "n_chains": m, "curve": curve, "n_rounds": n_rounds, **relax,
+           "relax_rounds_median": float(np.median(per_chain)) if per_chain else 0.0,
+           "initial_evals": offset, "shooting_evals": cum[-1] - offset,
+           "sampling_evals": cum[-1] - offset - relax["relax_evals"], "n_trials": counts["trials"],
            "n_accepted": counts["accepted"], "n_decorrelated": counts["decorrelated"],
            "acceptance_rate": counts["accepted"] / counts["trials"] if counts["trials"] else float("nan"),
            "n_pooled_frames": 0 if final is None else int(len(final)), "wall_s": time.perf_counter() - t0,
@@ -327,15 +330,6 @@ def _as_paths(frames):
 
     f = torch.as_tensor(np.asarray(frames)) if not isinstance(frames, torch.Tensor) else frames
     return Paths(f[None], torch.zeros(1, f.shape[0], dtype=torch.float64), 0, 1.0, {})
-
-
-def seeded_chains(setup, geo, m: int) -> tuple:
-    """M seeds from M different geodesic paths (:func:`tps.baselines.seeded.seed_paths`), and their cost."""
-    from tps.baselines.seeded import seed_paths
-
-    segments, index = seed_paths(geo["paths"], setup.state_a, setup.state_b, m)
-    used = max(index) + 1
-    return segments, int(round(geo["solve_energy_evals"] + used * geo["per_path"])), used, list(map(int, index))
 
 
 # ------------------------------------------------------------------ outputs
@@ -367,8 +361,8 @@ def figure(results, out: Path) -> None:
     plt.close(fig)
 
 
-TABLE_KEYS = ("method", "n_chains", "relax_rounds", "chains_relaxed", "n_rounds", "acceptance_rate", "initial_evals", "n_energy_evals", "final_jsd",
-              "noise_floor", "evals_to_2x_floor", "evals_to_2x_floor_amortised", "evals_to_2x_floor_with_training")
+TABLE_KEYS = ("method", "n_chains", "relax_rounds", "relax_rounds_median", "chains_relaxed", "relax_evals", "n_rounds",
+              "acceptance_rate", "initial_evals", "n_energy_evals", "final_jsd", "noise_floor", "evals_to_2x_floor", "evals_to_2x_floor_amortised", "evals_to_2x_floor_with_training")
 
 
 def write_outputs(out: Path, results: dict, frames: dict) -> None:
@@ -412,8 +406,8 @@ def run(args) -> dict:
                       "noise_floor": floor, "kept_paths": meta.get("counts", {}).get("kept_paths"),
                       "wall_s": meta.get("wall_s"), "evals": meta.get("counts", {}).get("evals")},
         "rows": [], "notes": {
-            "burn-in": "relaxation first (no length factor, until every chain has left its initial path or "
-                       f"{s['relax_rounds']} rounds; counted, never pooled); then the curve point at sampling round "
+            "burn-in": "relaxation first (no length factor, chain by chain, each until it has left its initial "
+                       f"path or {s['relax_rounds']} rounds; counted, never pooled); then the curve point at sampling round "
                        "R pools every chain's states of rounds R//2+1..R (first half discarded)",
             "evaluations": "every trial frame (rejected ones too) plus the initial paths: a1 one high-temperature "
                            "search, a2 all M searches, b the geodesic sampling of the seeds' paths (+ solve energy "
@@ -427,9 +421,12 @@ def run(args) -> dict:
     seed = int(args.seed)
     geo = None
     if "b" in s["arms"] or "c" in s["arms"]:
-        print(f"[convergence] {setup.name}: geodesic ({s['geodesic_paths']} paths, pretrained model)", flush=True)
-        geo = geodesic_ensemble(setup, s["geodesic_paths"], seed, bool(args.quick))
-        results["geodesic"] = {k: geo[k] for k in ("per_path", "solve_energy_evals", "n_training", "solve", "model")}
+        print(f"[convergence] {setup.name}: geodesic ({s['geodesic_paths']} paths, model {s['model']['source']}, "
+              f"centre noise {s['centre_noise']})", flush=True)
+        geo = geodesic_ensemble(setup, s["geodesic_paths"], seed, bool(args.quick), model=setup.extra["model"],
+                                model_info=s["model"], centre_noise=s["centre_noise"])
+        results["geodesic"] = {k: geo[k] for k in ("per_path", "solve_energy_evals", "n_training", "solve", "model",
+                                                   "model_info", "centre_noise")}
         if "b" in s["arms"]:  # bad seeds fail before any shooting
             from tps.baselines.seeded import seed_paths
 
@@ -450,7 +447,7 @@ def run(args) -> dict:
             extra, n_geo_used = {}, 0
             if arm == "b":
                 chains, offset, n_geo_used, index = seeded_chains(setup, geo, m)
-                extra["seed_path_index"] = index
+                extra.update(seed_path_index=index, model=geo["model"], centre_noise=geo["centre_noise"])
             else:
                 chains, offset = high_temperature_paths(setup, m, seed + 11 + m, shared=arm == "a1")
             extra["initial_wall_s"] = time.perf_counter() - t0
