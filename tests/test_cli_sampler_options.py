@@ -1,4 +1,5 @@
-"""``tps run --centre-noise / --logsnr-shift``: SamplerProtocol options from the command line (2-D systems)."""
+"""``tps run --centre-noise / --logsnr-shift``: SamplerProtocol options from the command line (--logsnr-shift: 2-D
+systems only)."""
 
 import json
 import shutil
@@ -25,6 +26,6 @@ def test_centre_noise_is_recorded_keyed_and_spreads_the_paths(tmp_path, capsys):
     mb = load("muller-brown")
     spread = [mb.load_paths(d).frames[:, 3:-3].std(0).mean() for d in (plain, noisy)]
     assert float(spread[1]) > float(spread[0])  # re-noised centres: paths further apart mid-way
-    assert main(["run", "alanine-dipeptide", "--centre-noise", "1", "--out", str(tmp_path / "m"), "--quiet"]) == 2
+    assert main(["run", "alanine-dipeptide", "--logsnr-shift", "1", "--out", str(tmp_path / "m"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--centre-noise" in err[0] and not (tmp_path / "m").exists()
+    assert len(err) == 1 and "--logsnr-shift" in err[0] and not (tmp_path / "m").exists()

@@ -129,11 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
                            help="Langevin (or OpenMM MD) steps per curve point (default: "
                                 f"{_defaults('sampler', 'steps_per_point')})")
             q.add_argument("--centre-noise", type=_nonneg_float, metavar="A",
-                           help="2-D systems: each path's restraint centres moved perpendicular to the curve by A "
-                                "restraint widths times one normal draw per path (SamplerProtocol.centre_noise; "
+                           help="each path's restraint centres moved perpendicular to the curve by A restraint "
+                                "widths times one normal draw per path (SamplerProtocol.centre_noise; every system; "
                                 "default: off)")
             q.add_argument("--logsnr-shift", type=_finite_float, metavar="S",
-                           help="2-D systems: restraint stiffness kT exp(logSNR - S) / scale^2 instead of "
+                           help="2-D systems only: restraint stiffness kT exp(logSNR - S) / scale^2 instead of "
                                 "kT exp(logSNR) / scale^2 (SamplerProtocol.logsnr_shift; default: off)")
             from tps.cli._parallel import add_executor_options
 

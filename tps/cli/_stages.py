@@ -26,8 +26,9 @@ def run_protocols(system, args):
     """The system's default protocols with the command's options applied (validated).
 
     ``--paths``, ``--save-paths``, ``--steps-per-point``, ``--centre-noise`` and ``--logsnr-shift``
-    (2-D systems) override the sampler protocol (frames per point drop to a divisor of the steps); ``--points`` and ``--max-iter`` the geodesic options
-    (the coarse stage is capped by them).
+    (2-D systems only; the OpenMM sampler refuses it) override the sampler protocol (frames per point
+    drop to a divisor of the steps); ``--points`` and ``--max-iter`` the geodesic options (the coarse
+    stage is capped by them).
     """
     p = system.protocols()
     g, s = p.geodesic, p.sampler
@@ -35,10 +36,9 @@ def run_protocols(system, args):
                                                 ("save_paths", "save_paths"), ("centre_noise", "centre_noise"),
                                                 ("logsnr_shift", "logsnr_shift"))
                if getattr(args, a, None) is not None}
-    for flag in ("centre_noise", "logsnr_shift"):
-        if sampler.get(flag) is not None and system.topology is not None:
-            raise _err(f"--{flag.replace('_', '-')}: the OpenMM sampler of {system.name} does not use it",
-                       "use it with the 2-D systems (muller-brown, alanine-dipeptide-phipsi), or omit it")
+    if sampler.get("logsnr_shift") is not None and system.topology is not None:
+        raise _err(f"--logsnr-shift: the OpenMM sampler of {system.name} does not use it",
+                   "use it with the 2-D systems (muller-brown, alanine-dipeptide-phipsi), or omit it")
     if sampler:
         s = s.replace(**sampler)
     if getattr(args, "points", None) is not None:

@@ -177,19 +177,31 @@ class MoleculeSystem(System):
 
     # ----------------------------------------------------------------- paths
     def sample(self, curve, protocol, *, seed: int, executor=None, checkpoint=None, progress: bool = False):
-        """OpenMM annealed Langevin along the curve's restraints, every path from the minimised start."""
-        from tps.workflows.cartesian import curve_restraints, sample_paths
+        """OpenMM annealed Langevin along the curve's restraints, every path from the minimised start
+        (:func:`tps.sampling.openmm_annealed.openmm_annealed_langevin`).
 
+        ``protocol.centre_noise``: each path's own centres, moved perpendicular to the curve by that
+        many restraint widths (nm) times one normal draw per path; None keeps every path on the
+        curve's centres (the same paths as before the option). ``protocol.logsnr_shift`` is refused
+        (ValueError): the OpenMM sampler uses the derived stiffness only.
+        """
+        from tps.sampling.openmm_annealed import openmm_annealed_langevin
+        from tps.workflows.cartesian import curve_restraints
+
+        s = protocol
+        if s.logsnr_shift is not None:
+            raise ValueError(f"logsnr_shift: the OpenMM sampler of {self.name} does not use it (got "
+                             f"{s.logsnr_shift}); leave it None (it is an option of the 2-D systems)")
         cx, clam, scaling, _ = curve_parts(curve)
         ends = self.prepared_endpoints()
         par = {} if executor is None else {"executor": executor,
                                            **({} if checkpoint is None else {"checkpoint": checkpoint})}
         restraints = curve_restraints(cx, clam, scaling, temperature=self.temperature, origin=ends.origin)
-        s = protocol
-        return sample_paths(self.openmm_system(), restraints, ends, n_paths=s.n_paths,
-                            steps_per_point=s.steps_per_point, temperature=self.temperature,
-                            timestep=s.timestep, friction=s.friction, frames_per_point=s.frames_per_point,
-                            seed=seed, progress=progress, **par)
+        return openmm_annealed_langevin(self.openmm_system(), restraints.centres, restraints.stiffness,
+                                        temperature=self.temperature, n_paths=s.n_paths,
+                                        steps_per_point=s.steps_per_point, x_start=ends.start, timestep=s.timestep,
+                                        friction=s.friction, frames_per_point=s.frames_per_point, seed=seed,
+                                        progress=progress, **par, **s.annealing_options())
 
     def summarize(self, paths, *, method: str, curve=None, n_training_energy_evals: int = 0,
                   wall_s: float = float("nan"), geodesic_wall_s: float = float("nan")) -> dict:
