@@ -200,15 +200,17 @@ def use_reference_ensemble(results, paths_by_method, state_a, state_b, path, sys
     return True
 
 
-def write_reference(path: Path, frames: list, chains: list, meta: dict) -> None:
+def write_reference(path: Path, frames: list, chains: list, meta: dict, *, block_index: bool = False) -> None:
     """The npz read by :func:`load_reference` (:func:`tps.io.save_reference_ensemble`, atomic): ``frames`` are
-    blocks ``(n_i, 2)`` of collective variables, ``chains`` the chain of each block."""
-    save_reference_ensemble(path, frames, chains, meta)
+    blocks ``(n_i, 2)`` of collective variables, ``chains`` the chain of each block; ``block_index``: also the
+    block (kept path) of each frame (npz ``path``, loaded as ``"path_index"``)."""
+    save_reference_ensemble(path, frames, chains, meta, block_index=block_index)
 
 
 def load_reference(path, system: str) -> dict:
     """Read a reference ensemble npz (:func:`tps.io.load_reference_ensemble`): ``{"frames": Tensor (n, 2),
-    "chain": Tensor (n,), "meta": dict, "path": str}``.
+    "chain": Tensor (n,), "meta": dict, "path": str}`` and, in files that store it, ``"path_index"``
+    (Tensor (n,): the kept path of each frame).
 
     Raises ValueError (naming ``--reference``) when it is missing, empty or was made for another system.
     """

@@ -3,8 +3,9 @@
 ``python -m benchmarks reference-ensemble --system muller-brown|aldp-2d|aldp-cartesian --out DIR
 [--time-s S] [--segment-s S] [--seed N] [--chains M]`` writes ``DIR/reference_<system>.npz``: the collective
 variables of the transition-path frames of the ensemble (``frames``, float32 ``(n, 2)``: (x, y) for
-Muller-Brown, (phi, psi) in rad for alanine dipeptide), the chain of each frame (``chain``) and a
-JSON description (``meta``: system, kT, states, dynamics, counts, evaluations, wall and CPU time).
+Muller-Brown, (phi, psi) in rad for alanine dipeptide), the chain of each frame (``chain``), the
+kept path of each frame (``path``, 0, 1, ...; files written before it was added lack it, their
+checkpoint's ``frames`` list has one block per kept path) and a JSON description (``meta``: system, kT, states, dynamics, counts, evaluations, wall and CPU time).
 The system runners take it with ``--reference DIR/reference_<system>.npz`` (and ``benchmarks all``
 with ``--reference DIR``) and then measure ``path_density_jsd`` against it instead of against
 their own short in-run shooting ensemble.
@@ -337,7 +338,7 @@ def run(args) -> dict:
                         "(after each chain's first decorrelated path of the sampling phase)"}
         with atomic_path(ckpt_path) as tmp:
             torch.save(state, tmp)
-        write_reference(npz_path, state["frames"], state["frame_chain"], meta)
+        write_reference(npz_path, state["frames"], state["frame_chain"], meta, block_index=True)
         save_results(meta, out / f"reference_{name}.json", nonfinite="tokens")
         print(f"[reference] {name} segment {state['segment']} ({'relax' if relax else 'sample'}): "
               f"{cnt['accepted']}/{cnt['trials']} accepted, {cnt['decorrelated']} decorrelated; kept paths "

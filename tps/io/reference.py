@@ -21,7 +21,7 @@ from tps.io.results import json_text
 __all__ = ["save_reference_ensemble", "load_reference_ensemble"]
 
 
-def save_reference_ensemble(path, frames, chains, meta: dict, *, event_shape=(2,)) -> Path:
+def save_reference_ensemble(path, frames, chains, meta: dict, *, event_shape=(2,), block_index: bool = False) -> Path:
     """Write frames grouped in blocks, one chain index per block, and ``meta`` (atomic).
 
     Parameters
@@ -36,6 +36,10 @@ def save_reference_ensemble(path, frames, chains, meta: dict, *, event_shape=(2,
         JSON-compatible metadata.
     event_shape : tuple of int
         Shape of one frame, used only when ``frames`` is empty (default ``(2,)``).
+    block_index : bool
+        Also store ``path``: the index of each frame's block (when every block is one path, per-path
+        statistics can be computed from the file alone). Default False: the file holds only
+        ``frames``, ``chain`` and ``meta``.
 
     Returns
     -------
@@ -48,8 +52,13 @@ def save_reference_ensemble(path, frames, chains, meta: dict, *, event_shape=(2,
     ...     f = save_reference_ensemble(os.path.join(d, "ref.npz"), [np.zeros((3, 2)), np.ones((1, 2))], [0, 4],
     ...                                 {"system": "muller-brown"})
     ...     ref = load_reference_ensemble(f)
-    >>> ref["frames"].shape, ref["chain"].tolist(), ref["meta"]
-    (torch.Size([4, 2]), [0, 0, 0, 4], {'system': 'muller-brown'})
+    >>> ref["frames"].shape, ref["chain"].tolist(), ref["meta"], "path_index" in ref
+    (torch.Size([4, 2]), [0, 0, 0, 4], {'system': 'muller-brown'}, False)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     f = save_reference_ensemble(os.path.join(d, "ref.npz"), [np.zeros((3, 2)), np.ones((1, 2))], [0, 4],
+    ...                                 {}, block_index=True)
+    ...     load_reference_ensemble(f)["path_index"].tolist()
+    [0, 0, 0, 1]
     """
     if len(frames) != len(chains):
         raise ValueError(f"chains: expected one chain index per block of frames ({len(frames)}), got {len(chains)}")
@@ -58,9 +67,14 @@ def save_reference_ensemble(path, frames, chains, meta: dict, *, event_shape=(2,
         c = np.concatenate([np.full(len(x), ch, np.int32) for x, ch in zip(frames, chains)])
     else:
         f, c = np.zeros((0, *event_shape), np.float32), np.zeros(0, np.int32)
+    extra = {}
+    if block_index:
+        extra["path"] = np.repeat(np.arange(len(frames), dtype=np.int32), [len(x) for x in frames]) if frames \
+            else np.zeros(0, np.int32)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, frames=f, chain=c, meta=np.array(json_text(meta, nonfinite="tokens", indent=None)))
+            np.savez_compressed(fh, frames=f, chain=c, meta=np.array(json_text(meta, nonfinite="tokens", indent=None)),
+                                **extra)
     return Path(path)
 
 
@@ -74,7 +88,9 @@ def load_reference_ensemble(path) -> dict:
     Returns
     -------
     dict
-        ``{"frames": Tensor float64 (n, *event), "chain": Tensor int64 (n,), "meta": dict, "path": str}``.
+        ``{"frames": Tensor float64 (n, *event), "chain": Tensor int64 (n,), "meta": dict, "path": str}``,
+        plus ``"path_index"`` (Tensor int64 ``(n,)``, the block of each frame) when the file stores
+        it (``block_index=True``; older files do not).
 
     Raises
     ------
@@ -92,8 +108,12 @@ def load_reference_ensemble(path) -> dict:
         raise FileNotFoundError(f"path: no such file {str(path)!r}")
     with np.load(path) as z:
         frames, chain, meta = z["frames"], z["chain"], json.loads(str(z["meta"]))
-    return {"frames": torch.from_numpy(frames.astype(np.float64)), "chain": torch.from_numpy(chain.astype(np.int64)),
-            "meta": meta, "path": str(path)}
+        index = z["path"] if "path" in z.files else None
+    out = {"frames": torch.from_numpy(frames.astype(np.float64)), "chain": torch.from_numpy(chain.astype(np.int64)),
+           "meta": meta, "path": str(path)}
+    if index is not None:
+        out["path_index"] = torch.from_numpy(index.astype(np.int64))
+    return out
 
 
 def _numpy(x) -> np.ndarray:
