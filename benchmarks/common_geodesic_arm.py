@@ -106,7 +106,8 @@ def geodesic_ensemble(setup, n_paths: int, seed: int, quick: bool, *, model=None
     """The model's spacetime geodesic and ``n_paths`` annealed paths (:func:`tps.pipeline.run_method`).
 
     ``model``: from :func:`load_geodesic_model` (default: the system's pretrained model);
-    ``centre_noise``: the sampler protocol's ``centre_noise`` (None: the system's default).
+    ``centre_noise``: the sampler protocol's ``centre_noise`` (None: the system's default). The
+    returned ``centre_noise`` is the one the sampler recorded in the paths' info (None: none).
     """
     from tps.pipeline import run_method
     from tps.systems import load
@@ -133,7 +134,7 @@ def geodesic_ensemble(setup, n_paths: int, seed: int, quick: bool, *, model=None
                       "energy_evals": solve_evals, "sampling_wall_s": res.timings.get("sampling_s"),
                       "iterations": {"coarse_iter": p.geodesic.coarse_iter, "max_iter": p.geodesic.max_iter}},
             "row": res.row, "model": info.get("source"), "model_info": info,
-            "centre_noise": p.sampler.centre_noise}
+            "centre_noise": res.paths.info.get("centre_noise")}  # as the sampler recorded it
 
 
 def seeded_chains(setup, geo, m: int) -> tuple:

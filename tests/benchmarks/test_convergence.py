@@ -1,5 +1,6 @@
 """The convergence benchmark's contracts (fast; the run itself is the CI smoke run of ``benchmarks all --quick``):
-refused references and arguments write nothing, the 2x-floor crossing, the burn-in pool, the noise floor."""
+refused references, arguments and models write nothing, the 2x-floor crossing, the burn-in pool, the noise floor,
+the per-chain relaxation and its evaluation count, a ``tps train`` checkpoint for the geodesic arms."""
 
 import argparse
 import math
@@ -136,3 +137,90 @@ def test_suite_runs_convergence_quick_on_muller_brown_and_full_only_with_a_refer
     _reference(tmp_path / "reference_muller-brown.npz")
     assert convergence_argv("muller-brown", full, tmp_path)[-2:] == ["--reference",
                                                                      str(tmp_path / "reference_muller-brown.npz")]
+
+
+def _line_seed():
+    from tps.baselines import transition_segments
+    from tps.systems import load
+
+    mb = load("muller-brown")
+    line = torch.stack([torch.lerp(mb.endpoints["A"], mb.endpoints["B"], float(s)) for s in torch.linspace(0, 1, 30)])
+    return transition_segments(line[None], mb.states["A"], mb.states["B"])[0]  # 28 frames, A -> B
+
+
+def test_relaxation_stops_each_chain_once_it_left_its_seed_and_is_counted_once(monkeypatch):
+    from benchmarks import common_convergence
+    from benchmarks.convergence import shooting_arm
+
+    seen = []
+    relax = common_convergence.TorchChains.relax
+
+    def spy(self, chains, max_rounds, seed):
+        seen.append((list(chains), relax(self, chains, max_rounds, seed)))
+        return seen[-1][1]
+
+    monkeypatch.setattr(common_convergence.TorchChains, "relax", spy)
+    torch.manual_seed(0)
+    setup = make_setup("muller-brown")
+    seed = _line_seed()
+    ref = {"frames": torch.rand(2000, 2) * torch.tensor([2.7, 2.5]) + torch.tensor([-1.5, -0.5]),
+           "chain": torch.arange(2000) % 2}
+    max_rounds, offset = 10, 123
+    row, _ = shooting_arm(setup, "a1", [seed] * 4, offset, ref, 0.1, dict(rounds=1, relax_rounds=max_rounds,
+                                                                          arm_time_s=60.0), 1)
+    (seeds, r), = seen
+    per_chain = row["relax_rounds_per_chain"]
+    assert per_chain == r.rounds and row["relax_rounds"] == max(per_chain) <= max_rounds
+    # per-chain stopping: a chain that left its seed early stops while the others go on
+    assert min(per_chain) < max(per_chain)
+    assert all(done for n, done in zip(per_chain, r.decorrelated) if n < max_rounds)
+    assert row["chains_relaxed"] == sum(r.decorrelated) >= sum(n < max_rounds for n in per_chain)
+    for path, start, done in zip(r.paths, seeds, r.decorrelated):  # decorrelated: no frame of the seed left
+        if done:
+            assert not (path[:, None, :] == start[None, :, :]).all(-1).any()
+    # the seeds' frames are the initial paths' (in `offset`); only the relaxation trials are added
+    assert row["relax_evals"] == sum(r.round_evals) == r.n_energy_evals - sum(len(s) for s in seeds) > 0
+    assert row["n_energy_evals"] == offset + row["relax_evals"] + row["sampling_evals"]
+    assert row["sampling_evals"] > 0 and row["curve"][0][0] == offset
+    assert row["relax_acceptance_rate"] == pytest.approx(sum(r.accepted) / sum(r.rounds))
+
+
+def test_bad_model_and_centre_noise_exit_2_and_write_nothing(tmp_path, capsys):
+    ref = _reference(tmp_path / "ref.npz")
+    garbage = tmp_path / "model.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    for kw, text in (({"model": tmp_path / "missing.pt"}, "no such file"), ({"model": garbage}, "cannot be read"),
+                     ({"centre_noise": -1.0}, "finite number >= 0"),
+                     ({"centre_noise": 0.5, "system": "aldp-cartesian"}, "not available for aldp-cartesian")):
+        args = _args(tmp_path, ref, **kw)
+        with pytest.raises(SystemExit) as stop:
+            run(args)
+        assert stop.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        option = "--model" if "model" in kw else "--centre-noise"
+        assert len(err) == 1 and err[0].startswith(f"error: {option}") and text in err[0], err
+        assert not (tmp_path / "out").exists()
+
+
+def test_model_checkpoint_serves_the_geodesic_arm_and_its_training_is_recorded(tmp_path):
+    import hashlib
+    import json
+
+    from tps.cli import main
+
+    model = tmp_path / "mb.pt"
+    assert main(["train", "muller-brown", "--out", str(model), "--steps", "5", "--data-steps", "300", "--chains", "20",
+                 "--hidden", "8", "--layers", "1", "--quiet"]) == 0
+    with pytest.raises(ValueError, match="^--model: "):  # a Muller-Brown model does not fit alanine dipeptide
+        prepare(_args(tmp_path, None, system="aldp-2d", model=model, arms="c"))
+    ref = _reference(tmp_path / "ref.npz")
+    run(_args(tmp_path, ref, arms="c", geodesic_paths=4, model=model, centre_noise=0.5))
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    sha = hashlib.sha256(model.read_bytes()).hexdigest()
+    training = 300 * 20  # data MD steps x chains of the recipe
+    assert res["settings"]["model"] == {"source": str(model), "path": str(model), "sha256": sha,
+                                        "n_training_energy_evals": training}
+    assert res["geodesic"]["model"] == str(model) and res["geodesic"]["n_training"] == training
+    row, = res["rows"]
+    assert row["arm"] == "c" and row["model"] == str(model) and row["n_training_energy_evals"] == training
+    assert res["settings"]["centre_noise"] == res["geodesic"]["centre_noise"] == row["centre_noise"] == 0.5
