@@ -3,15 +3,16 @@
 - :func:`load_geodesic_model`: the system's pretrained model or a ``tps train`` checkpoint
   (``--model``), checked for the system as ``tps run --model`` does (``DiffusionModel.load(path).freeze()``
   and ``system.check_model``), with its source and training evaluations;
-- :func:`check_centre_noise`: the ``--centre-noise`` value, refused for systems whose sampler has no such option;
+- :func:`check_centre_noise`: the ``--centre-noise`` value (every system's sampler takes it: the 2-D
+  annealed Langevin sampler and the OpenMM one of alanine dipeptide);
 - :func:`geodesic_ensemble`: the spacetime geodesic and its annealed paths (:func:`tps.pipeline.run_method`);
 - :func:`seeded_chains`: arm (b)'s seeds, one per geodesic path, and their cost.
 
 Examples
 --------
->>> check_centre_noise(None, "muller-brown") is None, check_centre_noise(0.5, "aldp-2d")
+>>> check_centre_noise(None) is None, check_centre_noise(0.5)
 (True, 0.5)
->>> check_centre_noise(-1, "aldp-2d")
+>>> check_centre_noise(-1)
 Traceback (most recent call last):
 ...
 ValueError: --centre-noise: expected a finite number >= 0, got -1
@@ -23,11 +24,6 @@ import hashlib
 import math
 from pathlib import Path
 from typing import Optional
-
-#: Systems (short names) whose geodesic sampler takes ``centre_noise`` (the annealed Langevin
-#: sampler of the 2-D systems; aldp-cartesian only once its OpenMM sampler reads the protocol's option).
-CENTRE_NOISE_SYSTEMS = ("muller-brown", "aldp-2d")
-
 
 def _oneline(exc) -> str:
     return " ".join(str(exc).split())
@@ -85,8 +81,8 @@ def load_geodesic_model(pipeline_name: str, path=None) -> tuple:
                    "n_training_energy_evals": training_evals(model)}
 
 
-def check_centre_noise(value, system: str) -> Optional[float]:
-    """``--centre-noise``: None, or a finite number >= 0 for a system of :data:`CENTRE_NOISE_SYSTEMS` (ValueError otherwise)."""
+def check_centre_noise(value) -> Optional[float]:
+    """``--centre-noise``: None, or a finite number >= 0 (ValueError naming ``--centre-noise`` otherwise)."""
     if value is None:
         return None
     try:
@@ -95,9 +91,6 @@ def check_centre_noise(value, system: str) -> Optional[float]:
         v = float("nan")
     if not (math.isfinite(v) and v >= 0):
         raise ValueError(f"--centre-noise: expected a finite number >= 0, got {value!r}")
-    if system not in CENTRE_NOISE_SYSTEMS:
-        raise ValueError(f"--centre-noise: not available for {system} (its geodesic sampler has no centre noise; "
-                         f"systems: {', '.join(CENTRE_NOISE_SYSTEMS)})")
     return v
 
 
@@ -124,6 +117,9 @@ def geodesic_ensemble(setup, n_paths: int, seed: int, quick: bool, *, model=None
         p = p.replace(geodesic=p.geodesic.replace(coarse_iter=min(p.geodesic.coarse_iter, 10),
                                                   max_iter=min(p.geodesic.max_iter, 10)))
     res = run_method(system, "spacetime-geodesic", model=model, protocols=p, seed=seed)
+    if centre_noise and res.paths.info.get("centre_noise") != float(centre_noise):
+        raise RuntimeError(f"centre_noise: the {system.name} sampler did not apply centre_noise={centre_noise} "
+                           f"(its paths record {res.paths.info.get('centre_noise')!r})")
     curve = res.curve
     solve_evals = int(curve.extra.get("n_selection_energy_evals", 0)) if curve is not None else 0
     info = dict(model_info or {})

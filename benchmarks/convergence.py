@@ -16,7 +16,7 @@ the cumulative energy evaluations of:
 - ``geodesic-seeded-shooting`` (b): M chains from M different spacetime-geodesic paths of the
   system's pretrained model or of ``--model PATH`` (a ``tps train SYSTEM`` checkpoint, checked for
   the system as ``tps run --model``), sampled with the sampler's ``centre_noise`` = ``--centre-noise``
-  if given (2-D systems) (:func:`tps.pipeline.run_method`), each cut to its A -> B transition
+  if given (:func:`tps.pipeline.run_method`), each cut to its A -> B transition
   (:func:`tps.baselines.seeded.seed_paths`); the geodesic sampling of the paths consumed is counted;
 - ``geodesic`` (c, one row): the geodesic ensemble alone, JSD against the number of paths.
 
@@ -68,7 +68,7 @@ Bad input (one line on stderr, exit status 2, nothing written): a reference of a
 with other states or temperature, or made with the same seed as the run; ``--chains`` not
 positive integers; more chains than geodesic paths; geodesic paths without enough A -> B
 transitions; a ``--model`` that is missing, unreadable or made for another system;
-``--centre-noise`` negative or for aldp-cartesian.
+``--centre-noise`` negative.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="checkpoint written by 'tps train SYSTEM' for arms b and c (default: the system's pretrained "
                         "model); its training evaluations come from its metadata")
     p.add_argument("--centre-noise", type=float, default=None,
-                   help="the geodesic sampler's centre_noise (restraint widths; 2-D systems; default: the system's)")
+                   help="the geodesic sampler's centre_noise (restraint widths; default: the system's, none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="CI smoke run: tiny M, rounds and geodesic")
 
@@ -167,7 +167,7 @@ def settings(args) -> dict:
                          "give at least as many paths as chains")
     if n_geo < 1:
         raise ValueError(f"--geodesic-paths: expected a positive integer, got {n_geo!r}")
-    centre_noise = check_centre_noise(getattr(args, "centre_noise", None), args.system)
+    centre_noise = check_centre_noise(getattr(args, "centre_noise", None))
     return {"chains": chains, "rounds": int(rounds), "relax_rounds": int(relax_rounds), "arm_time_s": float(arm_time),
             "geodesic_paths": int(n_geo), "arms": arms, "centre_noise": centre_noise}
 

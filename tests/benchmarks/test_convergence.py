@@ -190,8 +190,7 @@ def test_bad_model_and_centre_noise_exit_2_and_write_nothing(tmp_path, capsys):
     garbage = tmp_path / "model.pt"
     garbage.write_bytes(b"not a checkpoint")
     for kw, text in (({"model": tmp_path / "missing.pt"}, "no such file"), ({"model": garbage}, "cannot be read"),
-                     ({"centre_noise": -1.0}, "finite number >= 0"),
-                     ({"centre_noise": 0.5, "system": "aldp-cartesian"}, "not available for aldp-cartesian")):
+                     ({"centre_noise": -1.0}, "finite number >= 0"), ({"centre_noise": float("nan")}, "got nan")):
         args = _args(tmp_path, ref, **kw)
         with pytest.raises(SystemExit) as stop:
             run(args)
