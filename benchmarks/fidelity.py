@@ -1,7 +1,7 @@
 """How close the geodesic ensemble alone comes to the transition-path ensemble (issue 12, part 3).
 
-``python -m benchmarks fidelity --system muller-brown|aldp-2d --reference REF [--tuning-reference REF2]
---out DIR [--quick] [--variants JSON]``
+``python -m benchmarks fidelity --system muller-brown|aldp-2d|aldp-cartesian --reference REF
+[--tuning-reference REF2] --out DIR [--quick] [--paths N] [--variants JSON]``
 
 Solves the system's spacetime geodesic with its pretrained model, then samples it with annealed
 Langevin as today (the system's sampler protocol) and with the variants (sampler options of
@@ -10,24 +10,43 @@ restraint centres). For every arm it reports, against the held-out reference ens
 (and the tuning one ``REF2``, if given; tune on REF2 only):
 
 - ``path_density_jsd`` of the transition-segment frames (last frame in A before the first entry
-  into B, to that entry), 60 x 60 bins as the system runners, and the reference's split-half
-  (by chain) noise floor; ``jsd_coarse``: the same on 20 x 20 bins (less dominated by the
-  reference's sampling noise when it is short);
+  into B, to that entry), 60 x 60 bins as the system runners (aldp-cartesian: 36 x 36 periodic
+  (phi, psi) bins, as benchmarks/aldp_cartesian.py), and the reference's split-half (by chain)
+  noise floor; ``jsd_coarse``: the same on 20 x 20 bins (aldp-cartesian 18 x 18; less dominated
+  by the sampling noise of short ensembles); aldp-cartesian also ``split_half_jsd``: the arm's
+  first half of paths against its second (its own sampling noise at half its paths);
 - ``target_hit_fraction``;
 - ``max_step``: the largest move between consecutive Langevin steps over every step of every
   path (``info["max_step_all_steps"]``), against ``md_max_step``: unbiased overdamped MD with the
   same time per step (``dt = step_size / (2 kT)``), the same number of chains and steps, started
-  from the arm's transition frames (``continuous``: max_step <= md_max_step);
+  from the arm's transition frames (``continuous``: max_step <= md_max_step). aldp-cartesian: the
+  largest all-atom Kabsch RMSD between consecutive frames (``steps_per_point / frames_per_point``
+  = 25 MD steps apart, as ``max_step`` of benchmarks/aldp_cartesian.py), against plain OpenMM MD
+  (no restraint) at the same frame spacing, as many chains as paths, each as long as a path,
+  started from the arm's transition-segment structures; ``*_path_median``: the median over
+  paths (chains) of each one's largest; ``max_energy_mean`` (mean over paths of each one's
+  largest force-field energy) against ``md_max_energy_mean`` of that MD;
 - the crossing band: the crossing coordinate of the transition-segment frames in the crossing
   slab, median and 5-95 % range with bootstrap standard errors (resampling whole paths, and whole
-  chains for the reference). aldp-2d: psi of the frames with ``|phi| < 0.3`` rad (the figure of
-  benchmarks/RESULTS.md). Muller-Brown: the frames within 0.05 of the dividing line through the
+  chains for the reference). aldp-2d and aldp-cartesian: psi of the frames with ``|phi| < 0.3``
+  rad (the figure of benchmarks/RESULTS.md). Muller-Brown: the frames within 0.05 of the dividing line through the
   saddle S1 (the A -> intermediate barrier, the minimax saddle of A -> B), normal to its unstable
   Hessian eigenvector; the coordinate is the signed distance from S1 along the stable one.
 
 States: Muller-Brown's disks of radius 0.1; aldp-2d: A = C5 | C7eq and B = the C7ax ball
-(:mod:`benchmarks.common_phipsi`, as the reference ensembles). ``DIR/results.json`` (one row per
-arm) and ``DIR/table.md`` are written atomically.
+(:mod:`benchmarks.common_phipsi`, as the reference ensembles); aldp-cartesian: the same in the
+molecule's (phi, psi) (:func:`benchmarks.common_cartesian.transition_states`; a reference made with
+other states is refused). ``DIR/results.json`` (one row per arm) and ``DIR/table.md`` are written
+atomically; aldp-cartesian also ``DIR/segments_<i>.npz`` (arm ``i``'s transition-segment frames in
+(phi, psi), rad, ``frames (n, 2)``, and their path index ``path_index (n,)``), to judge them against
+another reference later.
+
+aldp-cartesian (all-atom alanine dipeptide, OpenMM; :mod:`benchmarks.common_fidelity`): the
+geodesic of the pretrained model and every arm's paths come from :func:`tps.pipeline.run_method`
+(``"spacetime-geodesic"``, the system's protocols: the curve and paths of ``tps run
+alanine-dipeptide``; the first arm solves the curve, the others sample along it with the same seed).
+Default 64 paths per arm (``--paths``; 16 with ``--quick``): ~16 000 MD steps per path, plus as
+many again for the MD continuity baseline.
 """
 
 from __future__ import annotations
@@ -42,11 +61,14 @@ import numpy as np
 import torch
 
 from benchmarks.common import hardware, load_reference, transition_frames
-from tps.io import save_results, write_text
+from benchmarks.common_fidelity import (band, cartesian_arm, cartesian_states, check_cartesian_reference,
+                                        COARSE_BINS, crossing_values, segment_groups)
+from tps.io import save_npz, save_results, write_text
 from tps.metrics import path_density_jsd, target_hit_fraction
 
 SYSTEMS = {"muller-brown": "muller-brown", "aldp-2d": "alanine-dipeptide-phipsi",
-           "alanine-dipeptide-phipsi": "alanine-dipeptide-phipsi"}
+           "alanine-dipeptide-phipsi": "alanine-dipeptide-phipsi", "aldp-cartesian": "alanine-dipeptide",
+           "alanine-dipeptide": "alanine-dipeptide"}
 #: Variants run besides today's protocol: sampler options only, the same curve and budget (tuned on the
 #: seed-11 references, issue 12). centre_noise 1 is the forward process' own spread (no tuning). aldp-2d (seed 11,
 #: 346 k frames, floor 0.062, 1000 paths): centre_noise 1 / 1.5 / 2 / 2.5 / 3 / 3.5 gave JSD 0.218 / 0.169 / 0.136 /
@@ -59,8 +81,9 @@ DEFAULT_VARIANTS = {
     "muller-brown": [{"frames_per_point": 15}, {"frames_per_point": 15, "centre_noise": 1.0},
                      {"frames_per_point": 15, "centre_noise": 1.5}],
     "aldp-2d": [{"centre_noise": 1.0}, {"centre_noise": 2.0}, {"centre_noise": 2.5}],
+    # not tuned on the all-atom system yet: aldp-2d's values
+    "aldp-cartesian": [{"centre_noise": 1.0}, {"centre_noise": 2.0}, {"centre_noise": 2.5}],
 }
-SLAB = {"muller-brown": 0.05, "aldp-2d": 0.3}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -70,8 +93,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tuning-reference", type=Path, help="reference ensemble (another seed) the variants were "
                                                          "tuned on; reported beside")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--quick", action="store_true", help="200 paths, 50 bootstrap resamples")
-    p.add_argument("--n-paths", type=int, help="paths per arm (default: the system protocol's, 1000)")
+    p.add_argument("--quick", action="store_true", help="200 paths (aldp-cartesian 16), 50 bootstrap resamples")
+    p.add_argument("--paths", "--n-paths", dest="n_paths", type=int,
+                   help="paths per arm (default 1000; aldp-cartesian 64)")
     p.add_argument("--seed", type=int, default=0, help="geodesic seed; the sampler uses seed + 1 as the systems")
     p.add_argument("--variants", help="JSON list of SamplerProtocol changes, e.g. '[{\"centre_noise\": 2.0}]' "
                                       "(default: the tuned ones)")
@@ -79,7 +103,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 # ------------------------------------------------------------------ system pieces
 def _short(system: str) -> str:
-    return "muller-brown" if system == "muller-brown" else "aldp-2d"
+    return {"muller-brown": "muller-brown", "aldp-cartesian": "aldp-cartesian",
+            "alanine-dipeptide": "aldp-cartesian"}.get(system, "aldp-2d")
 
 
 def states(short: str, sy):
@@ -88,95 +113,13 @@ def states(short: str, sy):
         from tps.systems.muller_brown import BOX
 
         return sy.states["A"], sy.states["B"], {"bins": 60, "ranges": BOX}
+    if short == "aldp-cartesian":
+        return cartesian_states(sy)
     from benchmarks.common_phipsi import PERIODS, STATE_RADIUS, state_a
     from tps.states import Ball
 
     b = Ball(sy.endpoints[sy.target].double(), STATE_RADIUS, periods=PERIODS, name="C7ax")
     return state_a(), b, {"bins": 60, "ranges": ((-math.pi, math.pi),) * 2, "periods": PERIODS}
-
-
-def _mb_saddle_frame():
-    from tps.potentials import MullerBrown
-
-    pot = MullerBrown()
-    s1 = pot.saddle("S1")
-    s = torch.tensor([s1.x, s1.y], dtype=torch.float64)
-    h = torch.autograd.functional.hessian(lambda z: pot.energy(z[None])[0], s)
-    w, v = torch.linalg.eigh(h)           # ascending: the unstable (negative) direction first
-    stable = v[:, 1] if float(v[1, 1]) >= 0 else -v[:, 1]
-    return s, v[:, 0], stable
-
-
-def crossing_values(short: str, frames: torch.Tensor) -> tuple:
-    """(values, mask) of the crossing coordinate for frames ``(n, 2)`` (module docstring).
-
-    Examples
-    --------
-    >>> f = torch.tensor([[0.1, -0.5 + 2 * math.pi], [1.0, 0.0]], dtype=torch.float64)
-    >>> crossing_values("aldp-2d", f)                # psi (wrapped) of the frames with |phi| < 0.3
-    (tensor([-0.5000], dtype=torch.float64), tensor([ True, False]))
-    >>> s, _, stable = _mb_saddle_frame()
-    >>> v, m = crossing_values("muller-brown", torch.stack([s, s + 0.2 * stable, s + torch.tensor([0.5, 0.0])]))
-    >>> [round(x, 6) for x in v.tolist()], m.tolist()    # along the stable eigenvector, in the slab only
-    ([0.0, 0.2], [True, True, False])
-    """
-    f = torch.as_tensor(frames).double()
-    if short == "muller-brown":
-        s, unstable, stable = _mb_saddle_frame()
-        d = f - s
-        mask = (d @ unstable).abs() < SLAB[short]
-        return (d @ stable)[mask], mask
-    phi = torch.remainder(f[:, 0] + math.pi, 2 * math.pi) - math.pi
-    psi = torch.remainder(f[:, 1] + math.pi, 2 * math.pi) - math.pi
-    mask = phi.abs() < SLAB[short]
-    return psi[mask], mask
-
-
-def band(values: np.ndarray, groups: np.ndarray, n_boot: int, seed: int = 0) -> dict:
-    """Median and 5-95 % range of ``values`` with bootstrap standard errors over whole ``groups`` (paths or chains).
-
-    Examples
-    --------
-    >>> v = np.linspace(0.0, 1.0, 101)
-    >>> b = band(v, np.arange(101) // 10, n_boot=20)
-    >>> round(b["median"], 2), round(b["width"], 2), b["n_groups"], b["width_se"] > 0
-    (0.5, 0.9, 11, True)
-    >>> band(v[:5], np.zeros(5), n_boot=20)          # too few frames for quantiles
-    {'n_frames': 5}
-    """
-    values, groups = np.asarray(values, dtype=np.float64), np.asarray(groups)
-    if len(values) < 10:
-        return {"n_frames": int(len(values))}
-
-    def stats(v):
-        q = np.quantile(v, [0.05, 0.5, 0.95])
-        return np.array([q[1], q[0], q[2], q[2] - q[0]])
-
-    est = stats(values)
-    ids, inv = np.unique(groups, return_inverse=True)
-    members = [np.flatnonzero(inv == i) for i in range(len(ids))]
-    rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(ids), len(ids))
-        boots.append(stats(values[np.concatenate([members[i] for i in pick])]))
-    se = np.std(boots, axis=0, ddof=1) if n_boot > 1 else np.full(4, float("nan"))
-    keys = ("median", "q05", "q95", "width")
-    return {"n_frames": int(len(values)), "n_groups": int(len(ids)), **{k: float(v) for k, v in zip(keys, est)},
-            **{f"{k}_se": float(v) for k, v in zip(keys, se)}}
-
-
-def segment_groups(paths, state_a, state_b) -> torch.Tensor:
-    """Path index of each frame :func:`benchmarks.common.transition_frames` returns (same order)."""
-    n_paths, n_frames = paths.frames.shape[:2]
-    ids = torch.arange(n_paths)[:, None].expand(n_paths, n_frames).double()[..., None]
-    tagged = type(paths)(torch.cat([paths.frames, ids], -1), paths.energies, paths.n_energy_evals, paths.kT, {})
-
-    def strip(v):
-        return lambda f: v(f[..., :-1])
-
-    out = transition_frames(tagged, strip(state_a), strip(state_b))
-    return None if out is None else out[:, -1].long()
 
 
 def md_max_step(sy, starts: torch.Tensor, *, step_size: float, n_steps: int, seed: int) -> tuple:
@@ -196,6 +139,8 @@ def md_max_step(sy, starts: torch.Tensor, *, step_size: float, n_steps: int, see
 def check_reference(meta: dict, short: str, sy) -> None:
     """ValueError (naming ``--reference``) when a reference was made at another temperature or, for aldp-2d,
     with other states or another end point than this benchmark's."""
+    if short == "aldp-cartesian":
+        return check_cartesian_reference(meta, sy)
     kT = meta.get("kT")
     if kT is not None and abs(float(kT) - float(sy.kT)) > 1e-9 * abs(float(sy.kT)):
         raise ValueError(f"--reference: made at kT = {kT}, not this system's {sy.kT}")
@@ -218,7 +163,7 @@ def reference_block(ref, short, jsd_kw, n_boot) -> dict:
     n_chains = int(chain.max()) + 1
     first = ref["chain"] < n_chains // 2
     floor = path_density_jsd(frames[first], frames[~first], **jsd_kw)
-    coarse = dict(jsd_kw, bins=20)
+    coarse = dict(jsd_kw, bins=COARSE_BINS[short])
     floor_c = path_density_jsd(frames[first], frames[~first], **coarse)
     vals, mask = crossing_values(short, frames)
     meta = ref["meta"]
@@ -275,8 +220,10 @@ def table(results) -> str:
     """Markdown table: one line per reference (its floor and crossing band) and per arm."""
     labels = [k for k in ("held_out", "tuning") if k in results["references"]]
     head = (["arm", "target_hit", "max_step (MD)", "median path max_step (MD)"] + [f"JSD {k}" for k in labels]
-            + [f"JSD 20x20 {k}" for k in labels] + ["crossing median", "crossing 5 %", "crossing 95 %",
-                                                    "crossing 5-95 % width"])
+            + [f"JSD coarse {k}" for k in labels] + ["crossing median", "crossing 5 %", "crossing 95 %",
+                                                     "crossing 5-95 % width"])
+    split = any("split_half_jsd" in row for row in results["arms"])
+    head += ["split-half JSD (arm)", "max energy mean (MD), kJ/mol"] if split else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for k in labels:
         r = results["references"][k]
@@ -285,7 +232,7 @@ def table(results) -> str:
         cells += [f"floor {r['noise_floor_jsd']:.3f}" if j == k else "" for j in labels]
         cells += [f"floor {r['noise_floor_jsd_coarse']:.3f}" if j == k else "" for j in labels]
         cells += [_cell(c, "median"), _cell(c, "q05"), _cell(c, "q95"), _cell(c, "width")]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(cells + [""] * (2 * split)) + " |")
     for row in results["arms"]:
         c = row.get("crossing", {})
         cells = [row["arm"], f"{row['target_hit_fraction']:.3f}",
@@ -295,6 +242,8 @@ def table(results) -> str:
         cells += [f"{row.get(f'path_density_jsd_{k}', float('nan')):.3f}" for k in labels]
         cells += [f"{row.get(f'jsd_coarse_{k}', float('nan')):.3f}" for k in labels]
         cells += [_cell(c, "median"), _cell(c, "q05"), _cell(c, "q95"), _cell(c, "width")]
+        cells += [f"{row.get('split_half_jsd', float('nan')):.3f}", f"{row.get('max_energy_mean', float('nan')):.1f} "
+                  f"({row.get('md_max_energy_mean', float('nan')):.1f})"] if split else []
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -328,7 +277,9 @@ def run(args) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     n_boot = 50 if args.quick else 200
     A, B, jsd_kw = states(short, sy)
-    base = sy.protocols().sampler.replace(n_paths=args.n_paths or (200 if args.quick else 1000))
+    cartesian = short == "aldp-cartesian"
+    default_paths = (16 if args.quick else 64) if cartesian else (200 if args.quick else 1000)
+    base = sy.protocols().sampler.replace(n_paths=args.n_paths or default_paths)
     changes = json.loads(args.variants) if args.variants else DEFAULT_VARIANTS[short]
     try:
         protocols = [base] + [base.replace(**c) for c in changes]
@@ -336,16 +287,28 @@ def run(args) -> dict:
         raise SystemExit(f"error: --variants: {exc}")
     t0 = time.perf_counter()
     model = pretrained.load(sy.pretrained)
-    curve = solve_curve(sy, model, seed=args.seed)
-    cx, clam, scaling, _ = curve_parts(curve)
+    curve = None if cartesian else solve_curve(sy, model, seed=args.seed)  # aldp-cartesian: solved by its first arm
+    t_geo = time.perf_counter() - t0
     results = {"suite": "fidelity", "system": short, "kT": float(sy.kT), "hardware": hardware(),
-               "geodesic": {"seed": args.seed, "wall_s": time.perf_counter() - t0, "n_points": int(cx.shape[0]),
-                            "logsnr_min": float(clam.min()), "logsnr_max": float(clam.max())},
+               "geodesic": {"seed": args.seed},
                "references": {k: reference_block(r, short, jsd_kw, n_boot) for k, r in refs.items()},
                "arms": [], "notes": {"crossing": __doc__.split("- the crossing band: ")[1].split("\n\nStates")[0]}}
     for change, proto in zip([{}] + list(changes), protocols):
-        row, _ = run_arm(sy, short, (cx, clam, scaling), proto, args.seed, refs, A, B, jsd_kw, n_boot)
+        if cartesian:
+            row, curve = cartesian_arm(sy, model, sy.protocols().replace(sampler=proto), curve=curve, seed=args.seed,
+                                       refs=refs, states=(A, B, jsd_kw), n_boot=n_boot, label=_label(change))
+        else:
+            row, _ = run_arm(sy, short, curve_parts(curve)[:3], proto, args.seed, refs, A, B, jsd_kw, n_boot)
+        if "n_points" not in results["geodesic"]:
+            _, clam, _, _ = curve_parts(curve)
+            results["geodesic"].update(wall_s=row["geodesic_s"] if cartesian else t_geo,
+                                       n_points=int(clam.shape[0]), logsnr_min=float(clam.min()),
+                                       logsnr_max=float(clam.max()))
         row["arm"] = _label(change)
+        segments = row.pop("segments", None)
+        if segments is not None:  # aldp-cartesian: the arm's transition-segment (phi, psi) and path index
+            row["segments_file"] = f"segments_{len(results['arms'])}.npz"
+            save_npz(out / row["segments_file"], frames=segments["frames"], path_index=segments["path"])
         results["arms"].append(row)
         save_results(results, out / "results.json", nonfinite="tokens")
         write_text(out / "table.md", f"# fidelity: {short}\n\n" + table(results))
