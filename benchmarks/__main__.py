@@ -24,6 +24,7 @@ SUITES = {
     "scaling": "benchmarks.scaling",
     "convergence": "benchmarks.convergence",
     "fidelity": "benchmarks.fidelity",
+    "agreement": "benchmarks.agreement",
 }
 
 #: Suites whose runner takes ``args.executor`` (``--workers N`` / ``--scheduler tcp://HOST:PORT``).
