@@ -27,6 +27,10 @@ one):
   dividing slab (aldp-2d: psi of the frames with ``|phi| < 0.3``; Muller-Brown: the frames within
   0.05 of the dividing line, as ``benchmarks fidelity``).
 
+Rows ``refined`` (every chain state after the burn-in, the ensemble ``tps run`` reports) and
+``refined_decorrelated`` (a chain's states only from its first path sharing no frame with the
+chain's start on, the rule of the reference run; chains that never got there are left out).
+
 Verdict per quantity: agree within noise when ``|difference| <= 2 x`` the combined standard error
 ``sqrt(se_a^2 + se_b^2)``; a statistic agrees when its median and both quantiles do.
 
@@ -59,6 +63,9 @@ SYSTEMS = {"muller-brown": ("muller-brown", "muller-brown"), "aldp-2d": ("aldp-2
 #: Half-width of the dividing slab of ``crossing_band`` (as benchmarks fidelity).
 SLAB = {"muller-brown": 0.05, "aldp-2d": 0.3}
 STATISTICS = ("path_length", "crossing", "crossing_band")
+#: Rows of the table: ``refined_decorrelated`` keeps a chain's states only from its first path that shares
+#: no frame with the chain's start on (the reference's rule), ``refined`` every state after the burn-in.
+ENSEMBLES = ("reference", "refined", "refined_decorrelated", "geodesic")
 QUANTITIES = ("median", "q05", "q95")
 
 
@@ -331,6 +338,29 @@ def footing(run: dict, reference: dict) -> int:
     return stride // spf
 
 
+def after_decorrelation(refined):
+    """Bool ``(n_paths,)``: the chain states from their chain's first decorrelated round on (None without the record).
+
+    The reference ensemble keeps a chain's paths only from its first path sharing no frame with the
+    chain's start (:mod:`benchmarks.reference_ensemble`); ``info["first_decorrelated_round"]`` of the
+    refined ensemble is that round for each chain (None: never), counted from the chain's relaxed start.
+
+    Examples
+    --------
+    >>> from tps.core import Paths
+    >>> p = Paths(torch.zeros(4, 3, 2), torch.zeros(4, 3), 0, 1.0, {"chain": torch.tensor([0, 1, 0, 1]),
+    ...           "round": torch.tensor([2, 2, 3, 3]), "first_decorrelated_round": [3, None]})
+    >>> after_decorrelation(p).tolist()
+    [False, False, True, False]
+    """
+    first, rnd = refined.info.get("first_decorrelated_round"), refined.info.get("round")
+    if first is None or rnd is None:
+        return None
+    chain, rnd = np.asarray(refined.info["chain"]).astype(np.int64), np.asarray(rnd)
+    start = np.array([np.iinfo(np.int64).max if f is None else int(f) for f in first])
+    return rnd >= start[chain]
+
+
 # ------------------------------------------------------------------ run
 def compare(system, short: str, reference: dict, run: dict, *, n_boot: int, seed: int) -> dict:
     """Every statistic of the reference, the refined and the geodesic ensemble, with the verdicts."""
@@ -343,6 +373,12 @@ def compare(system, short: str, reference: dict, run: dict, *, n_boot: int, seed
     chain = np.asarray(run["refined"].info["chain"]).astype(np.int64)[source]
     out["refined"] = summarize(per_path(frames, path, crossing), chain, n_boot, seed)
     out["refined"]["n_paths_without_transition"] = int(run["refined"].n_paths - len(source))
+    keep = after_decorrelation(run["refined"])
+    if keep is not None and keep[source].any():
+        sub = np.flatnonzero(np.isin(path, np.flatnonzero(keep[source])))
+        _, sub_path = np.unique(path[sub], return_inverse=True)
+        out["refined_decorrelated"] = summarize(per_path(frames[torch.as_tensor(sub)], sub_path, crossing),
+                                                chain[keep[source]], n_boot, seed)
     if run["geodesic"] is not None:
         frames, path, source = segments_flat(run["geodesic"], a, b, 1)
         if len(source):
@@ -351,7 +387,7 @@ def compare(system, short: str, reference: dict, run: dict, *, n_boot: int, seed
             out["geodesic"]["n_groups_kind"] = "paths"
     out["verdicts"] = {name: {stat: verdict(out[name][stat], out["reference"][stat])
                               for stat in STATISTICS if out[name].get(stat) is not None}
-                       for name in ("refined", "geodesic") if name in out}
+                       for name in ENSEMBLES[1:] if name in out}
     out["thinning"] = stride
     return out
 
@@ -378,7 +414,7 @@ def table(results: dict) -> str:
     lines = ["| statistic | ensemble | paths (bootstrap groups) | median | 5 % | 95 % | vs reference |",
              "|---|---|---|---|---|---|---|"]
     for stat in STATISTICS:
-        for name in ("reference", "refined", "geodesic"):
+        for name in ENSEMBLES:
             e = c.get(name)
             if e is None or e.get(stat) is None:
                 continue
