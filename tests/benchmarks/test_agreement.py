@@ -17,9 +17,9 @@ from tps.systems import load
 
 torch.set_num_threads(1)
 
-#: A tiny geodesic ensemble refined by 4 chains x 8 rounds (burn-in 2): 24 refined paths.
+#: A tiny geodesic ensemble refined by 4 chains x 6 rounds (burn-in 1): 20 refined paths.
 TINY = ["--paths", "8", "--points", "16", "--max-iter", "5", "--quiet", "--refine", "shooting", "--chains", "4",
-        "--refine-steps", "8", "--relax-rounds", "2"]
+        "--refine-steps", "6", "--relax-rounds", "1"]
 
 
 @pytest.fixture(scope="module")
