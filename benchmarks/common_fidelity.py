@@ -231,6 +231,32 @@ def md_frame_steps(sy, starts, *, n_steps: int, every: int, timestep: float, fri
             "md_max_energy_mean": float(energy.mean())}
 
 
+def matched_floor(reference: torch.Tensor, n_frames: int, block: int, jsd_kw: dict, *, n_draws: int = 5,
+                  seed: int = 0) -> float:
+    """JSD (bits) of ``n_frames`` reference frames, drawn as random runs of ``block`` consecutive frames
+    (about one path's transition segment each), against the rest, averaged over ``n_draws`` draws: the
+    JSD an arm of that many frames would show if it were the reference ensemble (its sampling floor).
+
+    Examples
+    --------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> ref = torch.rand(20000, 2, generator=g, dtype=torch.float64)
+    >>> kw = {"bins": 10, "ranges": ((0.0, 1.0), (0.0, 1.0))}
+    >>> small, large = (matched_floor(ref, n, 10, kw) for n in (200, 5000))
+    >>> small > large                                  # fewer frames, larger floor
+    True
+    """
+    rng = np.random.default_rng(seed)
+    n_frames, block = max(int(n_frames), 1), max(int(block), 1)
+    values = []
+    for _ in range(n_draws):
+        starts = rng.choice(max(len(reference) - block, 1), max(n_frames // block, 1), replace=False)
+        mask = np.zeros(len(reference), dtype=bool)
+        mask[np.minimum(starts[:, None] + np.arange(block), len(reference) - 1).ravel()] = True
+        values.append(path_density_jsd(reference[torch.as_tensor(mask)], reference[torch.as_tensor(~mask)], **jsd_kw))
+    return float(np.mean(values))
+
+
 def cartesian_arm(sy, model, protocols, *, curve, seed, refs, states, n_boot, label) -> tuple:
     """One all-atom arm: :func:`tps.pipeline.run_method` ``"spacetime-geodesic"`` (solving the geodesic when
     ``curve`` is None, else sampling along it), then the fidelity figures. Returns ``(row, curve)``."""
@@ -255,6 +281,9 @@ def cartesian_arm(sy, model, protocols, *, curve, seed, refs, states, n_boot, la
         row[f"path_density_jsd_{k}"] = path_density_jsd(frames, ref["frames"], **jsd_kw)
         coarse = dict(jsd_kw, bins=COARSE_BINS["aldp-cartesian"])
         row[f"jsd_coarse_{k}"] = path_density_jsd(frames, ref["frames"], **coarse)
+    block = int(np.median(np.bincount(groups.numpy())[np.bincount(groups.numpy()) > 0]))
+    for k, ref in refs.items():  # the same number of frames and segment length drawn from the reference
+        row[f"floor_matched_{k}"] = matched_floor(ref["frames"].double(), len(frames), block, jsd_kw)
     half = groups < s.n_paths // 2
     if bool(half.any()) and not bool(half.all()):  # the arm's own sampling noise at half its paths
         row["split_half_jsd"] = path_density_jsd(frames[half], frames[~half], **jsd_kw)
