@@ -191,6 +191,29 @@ def test_relax_chains_stop_once_decorrelated_and_count_every_evaluation():
         relax_chains(mb.potential, [seeds[0].flip(0)], a, b, max_rounds=2, max_frames=100, kT=mb.kT, dt=1e-4)
 
 
+def test_relax_chains_until_accepted_stops_each_chain_at_its_first_accepted_trial():
+    from tps.baselines import relax_chains
+
+    mb = load("muller-brown")
+    a, b = mb.states["A"], mb.states["B"]
+    seeds, _ = seed_paths(_mb_seeds(mb, 4, seed=2), a, b, 4)
+    r = relax_chains(mb.potential, seeds, a, b, max_rounds=8, max_frames=1500, kT=mb.kT, dt=1e-4, seed=1,
+                     until="accepted")
+    assert r.n_energy_evals == sum(s.shape[0] for s in seeds) + sum(r.round_evals)
+    assert any(r.accepted)
+    for c, p in enumerate(r.paths):
+        assert _is_transition(p, a, b)
+        assert r.accepted[c] <= 1
+        if r.accepted[c]:
+            # a dynamical path now: only its shooting frame can come from the seed
+            shared = (p[:, None] == seeds[c][None]).all(-1).any(-1)
+            assert int(shared.sum()) <= 1 and not r.decorrelated[c] == bool(shared.any())
+        else:
+            assert r.rounds[c] == 8 and torch.equal(p, seeds[c].double())
+    with pytest.raises(ValueError, match="until: expected"):
+        relax_chains(mb.potential, seeds, a, b, max_rounds=2, max_frames=1500, kT=mb.kT, dt=1e-4, until="never")
+
+
 def test_seeded_shooting_with_relaxation_counts_it_and_reports_per_chain():
     mb = load("muller-brown")
     a, b = mb.states["A"], mb.states["B"]

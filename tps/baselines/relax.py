@@ -77,9 +77,10 @@ def _relax_engine(engine_or_potential, kT, dt, seed):
     return engine, rng
 
 
-def _relax_loop(engine, rng, ensemble, initial, max_rounds, steps_per_frame):
-    """The relaxation rounds on one engine: flexible shooting without the length factor, chains that
-    have decorrelated from their seed stop."""
+def _relax_loop(engine, rng, ensemble, initial, max_rounds, steps_per_frame, until="decorrelated"):
+    """The relaxation rounds on one engine: flexible shooting without the length factor; a chain stops
+    once it has decorrelated from its seed (``until="decorrelated"``) or at its first accepted trial
+    (``until="accepted"``)."""
     evals0 = engine.n_energy_evals
     chains = []
     for p in initial:
@@ -108,23 +109,25 @@ def _relax_loop(engine, rng, ensemble, initial, max_rounds, steps_per_frame):
             stamp = torch.cat([torch.full((len(bw[0]),), rnd), old[3][kc:kc + 1], torch.full((len(fw[0]),), rnd)])
             chains[c] = (*new, stamp)
             accepted[c] += 1
-            done[c] = bool(stamp.min() > 0)
+            done[c] = until == "accepted" or bool(stamp.min() > 0)
         for c in idx:
             rounds[c] = rnd
         round_evals.append(engine.n_energy_evals - evals)
-    return ([c[0] for c in chains], rounds, done, accepted, round_evals, engine.n_energy_evals - evals0)
+    decorrelated = [bool(c[3].min() > 0) for c in chains]
+    return ([c[0] for c in chains], rounds, decorrelated, accepted, round_evals, engine.n_energy_evals - evals0)
 
 
 def _relax_task(shared, task):
     engine = shared["engine"].spawn(int(task.seed))
     rng = getattr(engine, "generator", None) if vectorised(engine) else np.random.default_rng(int(task.seed))
     return _relax_loop(engine, rng, shared["ensemble"], shared["initial"][task.start:task.stop], shared["max_rounds"],
-                       shared["steps_per_frame"])
+                       shared["steps_per_frame"], shared["until"])
 
 
 def relax_chains(engine_or_potential, initial, state_a, state_b, *, max_rounds: int, max_frames: int,
                  kT: Optional[float] = None, dt: Optional[float] = None, seed: Optional[int] = None,
-                 steps_per_frame: int = 1, executor=None, task_size: Optional[int] = None) -> RelaxResult:
+                 steps_per_frame: int = 1, executor=None, task_size: Optional[int] = None,
+                 until: str = "decorrelated") -> RelaxResult:
     """Relax per-chain initial paths until each shares no frame with its start (module docstring).
 
     Flexible-length two-way shooting WITHOUT the length factor: a trial is accepted when it goes
@@ -147,6 +150,12 @@ def relax_chains(engine_or_potential, initial, state_a, state_b, *, max_rounds: 
     kT, dt : float, optional
     seed : int, optional
     steps_per_frame : int
+    until : {"decorrelated", "accepted"}
+        When a chain stops: once it shares no frame with its initial path (default), or at its
+        first accepted trial. After one accepted trial the path is a trajectory of the dynamics
+        except its shooting frame (taken from the initial path), so its length is typical and
+        proper shooting can take over; the remaining memory of the initial path is then part of
+        that shooting's burn-in.
     executor, task_size
         With an executor (:mod:`tps.parallel`) the chains relax as tasks of ``task_size`` chains
         (default 4), each on ``engine.spawn(task seed)``: results depend on ``(seed, task_size)``
@@ -173,6 +182,8 @@ def relax_chains(engine_or_potential, initial, state_a, state_b, *, max_rounds: 
     max_rounds = check_positive_int(max_rounds, "max_rounds")
     max_frames = check_positive_int(max_frames, "max_frames")
     steps_per_frame = check_positive_int(steps_per_frame, "steps_per_frame")
+    if until not in ("decorrelated", "accepted"):
+        raise ValueError(f"until: expected 'decorrelated' or 'accepted', got {until!r}")
     ensemble = FlexibleLengthEnsemble(state_a, state_b, max_frames=max_frames)
     initial = [torch.as_tensor(p).detach().cpu().to(torch.float64) for p in initial]
     for c, p in enumerate(initial):
@@ -182,7 +193,7 @@ def relax_chains(engine_or_potential, initial, state_a, state_b, *, max_rounds: 
     t0 = time.perf_counter()
     if executor is None:
         engine, rng = _relax_engine(engine_or_potential, kT, dt, seed)
-        out = _relax_loop(engine, rng, ensemble, initial, max_rounds, steps_per_frame)
+        out = _relax_loop(engine, rng, ensemble, initial, max_rounds, steps_per_frame, until)
     else:
         from tps.parallel import make_tasks, run_tasks
 
@@ -191,7 +202,7 @@ def relax_chains(engine_or_potential, initial, state_a, state_b, *, max_rounds: 
         tasks = make_tasks(len(initial), task_size=size, seed=int(torch.randint(0, 2**62, (1,))) if seed is None
                            else int(seed))
         shared = {"engine": engine, "ensemble": ensemble, "initial": initial, "max_rounds": max_rounds,
-                  "steps_per_frame": steps_per_frame}
+                  "steps_per_frame": steps_per_frame, "until": until}
         parts = run_tasks(_relax_task, tasks, shared=shared, executor=executor, desc="relaxation")
         n_r = max(len(p[4]) for p in parts)
         out = ([x for p in parts for x in p[0]], [x for p in parts for x in p[1]], [x for p in parts for x in p[2]],
