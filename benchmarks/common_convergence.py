@@ -265,14 +265,15 @@ class TorchChains:
                       moved=[f is not None for f in res.info["first_decorrelated_round"]])
         return res.info["final_chains"], frames, [int(e) for e in res.info["round_evals"]], counts
 
-    def relax(self, chains: list, max_rounds: int, seed: int):
+    def relax(self, chains: list, max_rounds: int, seed: int, *, until: str = "decorrelated"):
         """:func:`tps.baselines.relax_chains` on the chains' engine (module docstring of :mod:`tps.baselines.relax`):
-        each chain stops once it shares no frame with its start, or after ``max_rounds`` rounds."""
+        each chain stops once it shares no frame with its start (or, ``until="accepted"``, at its first
+        accepted trial), or after ``max_rounds`` rounds."""
         from tps.baselines import relax_chains
 
         s = self.setup
         return relax_chains(self.engine, chains, s.state_a, s.state_b, max_rounds=max_rounds,
-                            max_frames=s.max_frames, seed=seed)
+                            max_frames=s.max_frames, seed=seed, until=until)
 
 
 class OpenMMChains:
@@ -312,17 +313,18 @@ class OpenMMChains:
         frames = [torch.cat(f) if f else None for f in per_round]
         return new, frames, evals, counts
 
-    def relax(self, chains: list, max_rounds: int, seed: int):
+    def relax(self, chains: list, max_rounds: int, seed: int, *, until: str = "decorrelated"):
         """:func:`tps.baselines.relax_chains` on the molecule's Langevin engine with the shooting's dynamics
         (as the refine stage of ``tps run``): chain by chain, each stops once it shares no frame with
-        its start, or after ``max_rounds`` rounds. The chains then continue from the relaxed paths
+        its start (``until="accepted"``: at its first accepted trial), or after ``max_rounds`` rounds. The chains then continue from the relaxed paths
         (birth stamps restart there)."""
         from tps.baselines import relax_chains
 
         s = self.setup
         self.birth = None
         return relax_chains(s.extra["engine"](seed), chains, s.state_a, s.state_b, max_rounds=max_rounds,
-                            max_frames=s.max_frames, seed=seed, steps_per_frame=s.extra["md"]["save_every"])
+                            max_frames=s.max_frames, seed=seed, steps_per_frame=s.extra["md"]["save_every"],
+                            until=until)
 
 
 def make_chains(setup: Setup):

@@ -28,15 +28,17 @@ Rules and conventions:
   the same way.
 - **Relaxation** (every shooting arm): :func:`tps.baselines.relax_chains` on the same dynamics,
   as the refine stage of ``tps run``: rounds WITHOUT the length factor, chain by chain, each chain
-  stopping as soon as it has left its initial path (shares no frame with it), or after
-  ``--relax-rounds`` rounds. Needed because both kinds of initial path are atypically short (Muller-Brown:
+  stopping as soon as it has left its initial path (shares no frame with it; with
+  ``--relax-until accepted``: at its first accepted relaxation trial), or after ``--relax-rounds``
+  rounds. Needed because both kinds of initial path are atypically short (Muller-Brown:
   geodesic transition segments 11-56 frames, high-temperature ones 130-600, MD transitions at the
   target temperature about 300): from a short path the cap ``2 + (L_old - 2) / u`` rejects almost
   every realistic trial (measured: 0 of 240 trials accepted from 8 geodesic seeds). Relaxation
   trial evaluations are counted (``relax_evals``; the initial paths' frames are in the initial
   evaluations already); its states are never pooled. The rows give ``relax_rounds`` (most rounds
-  any chain ran), ``relax_rounds_per_chain``, ``relax_rounds_median`` and ``chains_relaxed``
-  (chains that left their initial path). The relaxation is bounded by ``--relax-rounds``, not
+  any chain ran), ``relax_rounds_per_chain``, ``relax_rounds_median``, ``chains_relaxed``
+  (chains that left their initial path) and ``chains_relax_accepted`` (chains with an accepted
+  relaxation trial). The relaxation is bounded by ``--relax-rounds``, not
   interrupted by ``--arm-time-s`` (its CPU time counts towards the arm's budget).
 - **Burn-in rule**: the point of the curve at sampling round R pools the chain states (every
   round's state of every chain, rejections repeating the old path) of rounds ``R // 2 + 1 .. R``:
@@ -95,6 +97,8 @@ ARMS = {"a1": "shooting-shared-initial", "a2": "shooting-independent-initial", "
 #: Per-system defaults (full, quick): chains, rounds per chain, wall seconds per arm, geodesic paths.
 DEFAULTS = {False: dict(chains="16,64,256", rounds=400, relax_rounds=100, arm_time_s=300.0, geodesic_paths=None),
             True: dict(chains="4", rounds=12, relax_rounds=6, arm_time_s=10.0, geodesic_paths=8)}
+#: ``--relax-until`` values (:func:`tps.baselines.relax_chains` ``until``).
+RELAX_UNTIL = ("decorrelated", "accepted")
 #: Frames held by one shooting block (chains x rounds x max_frames); bounds memory.
 BLOCK_FRAMES = 2_000_000
 #: Rounds of one shooting block at most (the CPU budget is checked between blocks).
@@ -112,6 +116,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--relax-rounds", type=int, default=None,
                    help="relaxation rounds per chain, at most (no length factor, each chain until it left its "
                         "initial path; default 100; quick 6; 0: none)")
+    p.add_argument("--relax-until", default="decorrelated", choices=RELAX_UNTIL,
+                   help="a chain's relaxation stops once it shares no frame with its initial path (decorrelated, "
+                        "default) or at its first accepted relaxation trial (accepted)")
     p.add_argument("--arm-time-s", type=float, default=None,
                    help="CPU seconds of this process per shooting arm, at most (default 300; quick 10)")
     p.add_argument("--geodesic-paths", type=int, default=None,
@@ -168,7 +175,11 @@ def settings(args) -> dict:
     if n_geo < 1:
         raise ValueError(f"--geodesic-paths: expected a positive integer, got {n_geo!r}")
     centre_noise = check_centre_noise(getattr(args, "centre_noise", None))
-    return {"chains": chains, "rounds": int(rounds), "relax_rounds": int(relax_rounds), "arm_time_s": float(arm_time),
+    until = getattr(args, "relax_until", None) or RELAX_UNTIL[0]
+    if until not in RELAX_UNTIL:
+        raise ValueError(f"--relax-until: expected one of {', '.join(RELAX_UNTIL)}, got {until!r}")
+    return {"chains": chains, "rounds": int(rounds), "relax_rounds": int(relax_rounds), "relax_until": until,
+            "arm_time_s": float(arm_time),
             "geodesic_paths": int(n_geo), "arms": arms, "centre_noise": centre_noise}
 
 
@@ -286,15 +297,17 @@ def shooting_arm(setup, arm: str, chains: list, offset: int, reference, floor, s
         return time.process_time() - c0 >= s["arm_time_s"]
 
     relax = {"relax_rounds": 0, "relax_evals": 0, "relax_acceptance_rate": float("nan"), "chains_relaxed": 0,
+             "chains_relax_accepted": 0,
              "relax_rounds_per_chain": [0] * m, "relax_cpu_s": 0.0}
     if s["relax_rounds"]:
-        r = driver.relax(chains, s["relax_rounds"], seed + 7919)
+        r = driver.relax(chains, s["relax_rounds"], seed + 7919, until=s.get("relax_until", RELAX_UNTIL[0]))
         chains = r.paths
         trials = sum(r.rounds)  # one trial per chain and round it ran
         # the seeds' own frames (in r.n_energy_evals) are the initial paths, already in ``offset``
         relax.update(relax_rounds=max(r.rounds), relax_evals=int(sum(r.round_evals)),
                      relax_acceptance_rate=sum(r.accepted) / trials if trials else float("nan"),
-                     chains_relaxed=int(sum(r.decorrelated)), relax_rounds_per_chain=list(map(int, r.rounds)),
+                     chains_relaxed=int(sum(r.decorrelated)), chains_relax_accepted=sum(a > 0 for a in r.accepted),
+                     relax_rounds_per_chain=list(map(int, r.rounds)),
                      relax_cpu_s=time.process_time() - c0)
     cum[0] += relax["relax_evals"]  # sampling starts after the relaxation
     while len(rounds) - 1 < s["rounds"] and not spent():
@@ -406,8 +419,9 @@ def run(args) -> dict:
                       "noise_floor": floor, "kept_paths": meta.get("counts", {}).get("kept_paths"),
                       "wall_s": meta.get("wall_s"), "evals": meta.get("counts", {}).get("evals")},
         "rows": [], "notes": {
-            "burn-in": "relaxation first (no length factor, chain by chain, each until it has left its initial "
-                       f"path or {s['relax_rounds']} rounds; counted, never pooled); then the curve point at sampling round "
+            "burn-in": "relaxation first (no length factor, chain by chain, each until "
+                       + ("it has left its initial path" if s["relax_until"] == "decorrelated" else
+                          "its first accepted trial") + f" or {s['relax_rounds']} rounds; counted, never pooled); then the curve point at sampling round "
                        "R pools every chain's states of rounds R//2+1..R (first half discarded)",
             "evaluations": "every trial frame (rejected ones too) plus the initial paths: a1 one high-temperature "
                            "search, a2 all M searches, b the geodesic sampling of the seeds' paths (+ solve energy "

@@ -55,7 +55,7 @@ def test_bad_arguments_name_the_option(tmp_path):
     ref = _reference(tmp_path / "ref.npz")
     for kw, name in (({"chains": "0,4"}, "--chains"), ({"chains": "a"}, "--chains"),
                      ({"chains": "16", "geodesic_paths": 8}, "--geodesic-paths"), ({"arms": "a1,x"}, "--arms"),
-                     ({"rounds": 0}, "--rounds")):
+                     ({"rounds": 0}, "--rounds"), ({"relax_until": "never"}, "--relax-until")):
         with pytest.raises(ValueError, match=name):
             prepare(_args(tmp_path, ref, **kw))
     with pytest.raises(ValueError, match="does not exist"):
@@ -148,15 +148,16 @@ def _line_seed():
     return transition_segments(line[None], mb.states["A"], mb.states["B"])[0]  # 28 frames, A -> B
 
 
-def test_relaxation_stops_each_chain_once_it_left_its_seed_and_is_counted_once(monkeypatch):
+@pytest.mark.parametrize("until", ["decorrelated", "accepted"])
+def test_relaxation_stops_each_chain_once_it_left_its_seed_and_is_counted_once(monkeypatch, until):
     from benchmarks import common_convergence
     from benchmarks.convergence import shooting_arm
 
     seen = []
     relax = common_convergence.TorchChains.relax
 
-    def spy(self, chains, max_rounds, seed):
-        seen.append((list(chains), relax(self, chains, max_rounds, seed)))
+    def spy(self, chains, max_rounds, seed, **kw):
+        seen.append((list(chains), relax(self, chains, max_rounds, seed, **kw)))
         return seen[-1][1]
 
     monkeypatch.setattr(common_convergence.TorchChains, "relax", spy)
@@ -167,14 +168,19 @@ def test_relaxation_stops_each_chain_once_it_left_its_seed_and_is_counted_once(m
            "chain": torch.arange(2000) % 2}
     max_rounds, offset = 10, 123
     row, _ = shooting_arm(setup, "a1", [seed] * 4, offset, ref, 0.1, dict(rounds=1, relax_rounds=max_rounds,
-                                                                          arm_time_s=60.0), 1)
+                                                                          relax_until=until, arm_time_s=60.0), 1)
     (seeds, r), = seen
     per_chain = row["relax_rounds_per_chain"]
     assert per_chain == r.rounds and row["relax_rounds"] == max(per_chain) <= max_rounds
     # per-chain stopping: a chain that left its seed early stops while the others go on
     assert min(per_chain) < max(per_chain)
-    assert all(done for n, done in zip(per_chain, r.decorrelated) if n < max_rounds)
-    assert row["chains_relaxed"] == sum(r.decorrelated) >= sum(n < max_rounds for n in per_chain)
+    stopped = r.decorrelated if until == "decorrelated" else [a > 0 for a in r.accepted]
+    assert all(done for n, done in zip(per_chain, stopped) if n < max_rounds)  # early stop only by the rule
+    assert row["chains_relaxed"] == sum(r.decorrelated) and row["chains_relax_accepted"] == sum(a > 0 for a in r.accepted)
+    if until == "accepted":  # stopped at the first accepted trial
+        assert max(r.accepted) == 1 and row["chains_relax_accepted"] >= sum(n < max_rounds for n in per_chain)
+    else:
+        assert row["chains_relaxed"] >= sum(n < max_rounds for n in per_chain)
     for path, start, done in zip(r.paths, seeds, r.decorrelated):  # decorrelated: no frame of the seed left
         if done:
             assert not (path[:, None, :] == start[None, :, :]).all(-1).any()
