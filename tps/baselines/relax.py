@@ -81,7 +81,6 @@ def _relax_loop(engine, rng, ensemble, initial, max_rounds, steps_per_frame, unt
     """The relaxation rounds on one engine: flexible shooting without the length factor; a chain stops
     once it has decorrelated from its seed (``until="decorrelated"``) or at its first accepted trial
     (``until="accepted"``)."""
-    evals0 = engine.n_energy_evals
     chains = []
     for p in initial:
         if vectorised(engine):
@@ -114,7 +113,9 @@ def _relax_loop(engine, rng, ensemble, initial, max_rounds, steps_per_frame, unt
             rounds[c] = rnd
         round_evals.append(engine.n_energy_evals - evals)
     decorrelated = [bool(c[3].min() > 0) for c in chains]
-    return ([c[0] for c in chains], rounds, decorrelated, accepted, round_evals, engine.n_energy_evals - evals0)
+    # the seeds' frames once (a torch engine counts its own observe(); OpenMM's energy() is not counted)
+    return ([c[0] for c in chains], rounds, decorrelated, accepted, round_evals,
+            sum(int(p.shape[0]) for p in initial) + sum(round_evals))
 
 
 def _relax_task(shared, task):
