@@ -39,13 +39,18 @@ DENSITY_COARSE = 32
 
 def run_protocols(protocols, proto, n_paths: int, *, clamp):
     """``protocols`` (the system's, full or quick) with the benchmark protocol's geodesic, constraint and
-    sampler numbers, ``n_paths`` paths per row and the solver objective ``clamp``."""
+    sampler numbers, ``n_paths`` paths per row and the solver objective ``clamp``.
+
+    The sampler is the paper's plain annealed Langevin: ``centre_noise`` is the benchmark protocol's
+    (None unless it sets one), not the system's ``tps run`` default (aldp (phi, psi) re-noises its
+    centres by default since issue 12; these rows keep the protocol they were published with)."""
     g = protocols.geodesic.replace(logsnr=proto.logsnr, n_points=proto.n_points, init_dips=tuple(proto.init_dips),
                                    coarse_points=proto.coarse_points, clamp=clamp)
     c = protocols.constraints.replace(low_variance_threshold=proto.low_variance_threshold,
                                       low_variance_weight=proto.low_variance_weight)
     s = protocols.sampler.replace(n_paths=int(n_paths), steps_per_point=proto.steps_per_point,
-                                  step_size=proto.step_size, frames_per_point=getattr(proto, "frames_per_point", 1))
+                                  step_size=proto.step_size, frames_per_point=getattr(proto, "frames_per_point", 1),
+                                  centre_noise=getattr(proto, "centre_noise", None))
     return protocols.replace(geodesic=g, constraints=c, sampler=s)
 
 

@@ -4,7 +4,7 @@
 [--tuning-reference REF2] --out DIR [--quick] [--paths N] [--variants JSON]``
 
 Solves the system's spacetime geodesic with its pretrained model, then samples it with annealed
-Langevin as today (the system's sampler protocol) and with the variants (sampler options of
+Langevin with the system's sampler protocol WITHOUT re-noised centres (arm "plain") and with the variants (sampler options of
 :class:`tps.sampling.protocol.SamplerProtocol`, e.g. ``centre_noise``: each path's own re-noised
 restraint centres). For every arm it reports, against the held-out reference ensemble ``REF``
 (and the tuning one ``REF2``, if given; tune on REF2 only):
@@ -72,7 +72,7 @@ from tps.metrics import path_density_jsd, target_hit_fraction
 SYSTEMS = {"muller-brown": "muller-brown", "aldp-2d": "alanine-dipeptide-phipsi",
            "alanine-dipeptide-phipsi": "alanine-dipeptide-phipsi", "aldp-cartesian": "alanine-dipeptide",
            "alanine-dipeptide": "alanine-dipeptide"}
-#: Variants run besides today's protocol: sampler options only, the same curve and budget (tuned on the
+#: Variants run besides the plain sampler: sampler options only, the same curve and budget (tuned on the
 #: seed-11 references, issue 12). centre_noise 1 is the forward process' own spread (no tuning). aldp-2d (seed 11,
 #: 346 k frames, floor 0.062, 1000 paths): centre_noise 1 / 1.5 / 2 / 2.5 / 3 / 3.5 gave JSD 0.218 / 0.169 / 0.136 /
 #: 0.124 / 0.131 / 0.150 with target_hit 1.0 / 0.999 / 0.996 / 0.978 / 0.951 / 0.920: 2.5 is the best with
@@ -220,7 +220,7 @@ def run_arm(sy, short, curve_parts_, protocol, seed, refs, A, B, jsd_kw, n_boot)
 
 
 def _label(change: dict) -> str:
-    return "today" if not change else ", ".join(f"{k}={v}" for k, v in change.items())
+    return "plain" if not change else ", ".join(f"{k}={v}" for k, v in change.items())
 
 
 def _cell(c: dict, key: str) -> str:
@@ -293,7 +293,8 @@ def run(args) -> dict:
     A, B, jsd_kw = states(short, sy)
     cartesian = short == "aldp-cartesian"
     default_paths = (16 if args.quick else 64) if cartesian else (200 if args.quick else 1000)
-    base = sy.protocols().sampler.replace(n_paths=args.n_paths or default_paths)
+    # the first arm is the plain sampler (no re-noised centres), whatever the system's tps run default
+    base = sy.protocols().sampler.replace(n_paths=args.n_paths or default_paths, centre_noise=None)
     changes = json.loads(args.variants) if args.variants else DEFAULT_VARIANTS[short]
     try:
         protocols = [base] + [base.replace(**c) for c in changes]

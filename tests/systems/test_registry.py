@@ -18,7 +18,7 @@ OLD_RUN = {
                                      logsnr=4.0, init_dips=(4.0, 1.0), coarse_points=32, coarse_iter=60, max_iter=60,
                                      clamp=True, image_chord_ratio=1.5, low_variance_threshold=3.0,
                                      low_variance_weight=1e4, avoid_logsnr=4.0, avoid_kl_margin=20.0, avoid_weight=1e3,
-                                     save_paths=100),
+                                     save_paths=100, centre_noise=2.5),  # issue 12: re-noised centres by default
     "alanine-dipeptide": dict(paths=30, points=64, steps_per_point=250, frames_per_point=10, logsnr=4.0, n_nodes=8,
                               max_iter=30, coarse_points=16, coarse_iter=20, init_dips=(2.0, -1.0),
                               low_variance_threshold=3.0, low_variance_weight=1e4, timestep=0.002, friction=1.0),

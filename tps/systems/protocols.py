@@ -205,13 +205,15 @@ def _aldp_2d_dt() -> float:
 #: 16 seeds of the default geodesic ensemble, ~5 % of relaxation trials were accepted and 10 of 16
 #: chains left their seed within 60 rounds, 2026-12-03); (phi, psi): dt = 2e-3 / kT, an 8000-frame
 #: cap (benchmarks/aldp_2d.py) and up to 100 relaxation rounds (with A = C5 | C7eq ~1 % of
-#: relaxation trials from geodesic seeds were accepted, at ~70 frames per trial); molecules: a
+#: relaxation trials from geodesic seeds were accepted, at ~70 frames per trial) and 240 rounds (60 left the
+#: path-length distribution 2.4 standard errors off the reference's; from 240 rounds on it agrees, and with the
+#: default re-noised seeds so do the crossing coordinate and band, 2026-12-03); molecules: a
 #: frame every 25 MD steps (the geodesic sampler's spacing) and an 800-frame cap
 #: (benchmarks/aldp_cartesian.py).
 REFINE_DEFAULTS = {
     "muller-brown": (dict(n_chains=64, n_rounds=40, max_frames=1000, dt=1e-4, relax_rounds=50),
                      dict(n_chains=16, n_rounds=12, max_frames=1000, dt=1e-4, relax_rounds=30)),
-    "alanine-dipeptide-phipsi": (dict(n_chains=32, n_rounds=60, max_frames=8000, dt=_aldp_2d_dt, relax_rounds=100),
+    "alanine-dipeptide-phipsi": (dict(n_chains=32, n_rounds=240, max_frames=8000, dt=_aldp_2d_dt, relax_rounds=100),
                                  dict(n_chains=8, n_rounds=10, max_frames=8000, dt=_aldp_2d_dt, relax_rounds=40)),
     "alanine-dipeptide": (dict(n_chains=8, n_rounds=20, max_frames=800, steps_per_frame=25),
                           dict(n_chains=2, n_rounds=4, max_frames=400, steps_per_frame=25)),
