@@ -207,6 +207,24 @@ def write_reference(path: Path, frames: list, chains: list, meta: dict, *, block
     save_reference_ensemble(path, frames, chains, meta, block_index=block_index)
 
 
+def same_description(a, b) -> bool:
+    """Equality of JSON-like descriptions (a reference's ``meta`` against a run's): tuples and lists alike,
+    numbers to 1e-9 relative.
+
+    Examples
+    --------
+    >>> same_description({"r": [0.75, (1, 2)]}, {"r": (0.75 + 1e-12, [1, 2])}), same_description({"r": 1}, {"r": 2})
+    (True, False)
+    """
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_description(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_description(x, y) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
 def load_reference(path, system: str) -> dict:
     """Read a reference ensemble npz (:func:`tps.io.load_reference_ensemble`): ``{"frames": Tensor (n, 2),
     "chain": Tensor (n,), "meta": dict, "path": str}`` and, in files that store it, ``"path_index"``

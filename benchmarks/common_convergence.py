@@ -30,7 +30,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from benchmarks.common import transition_frames
+from benchmarks.common import same_description, transition_frames
 from tps.metrics import path_density_jsd
 
 #: The Muller-Brown states as the reference-ensemble runner records them (``meta["states"]``).
@@ -143,16 +143,6 @@ def make_setup(name: str) -> Setup:
                                                                       friction=md["friction"])})
 
 
-def _same(a, b) -> bool:
-    """Equality of JSON-like descriptions (tuples and lists alike, floats to 1e-9 relative)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
-    return a == b
-
 
 def check_reference(meta: dict, setup: Setup, *, seed: int, path) -> None:
     """Refuse a reference ensemble that cannot judge this run (ValueError naming ``--reference``).
@@ -172,7 +162,7 @@ def check_reference(meta: dict, setup: Setup, *, seed: int, path) -> None:
     """
     if meta.get("system") != setup.name:
         raise ValueError(f"--reference: {path} is a reference ensemble of {meta.get('system')!r}, not {setup.name!r}")
-    if not _same(meta.get("states"), setup.states):
+    if not same_description(meta.get("states"), setup.states):
         raise ValueError(f"--reference: {path} was made with other state definitions ({meta.get('states')!r}); "
                          f"this run uses {setup.states!r}")
     kT = meta.get("kT")

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from benchmarks.common import transition_frames
+from benchmarks.common import same_description, transition_frames
 from tps.metrics import path_density_jsd
 
 #: Half-width of the crossing slab: |phi| < 0.3 rad (aldp), distance 0.05 from the dividing line (Muller-Brown).
@@ -152,15 +152,6 @@ def cartesian_states(sy) -> tuple:
                   "periods": (2 * math.pi, 2 * math.pi)}
 
 
-def _same(a, b) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
-    return a == b
-
 
 def check_cartesian_reference(meta: dict, sy) -> None:
     """ValueError (naming ``--reference``) when an aldp-cartesian reference was made with other states
@@ -183,7 +174,7 @@ def check_cartesian_reference(meta: dict, sy) -> None:
     if kT is not None and not math.isclose(float(kT), float(sy.kT), rel_tol=1e-9):
         raise ValueError(f"--reference: made at kT = {kT}, not this system's {sy.kT}")
     st = meta.get("states") or {}
-    if not _same(st, state_description(sy.states)):
+    if not same_description(st, state_description(sy.states)):
         raise ValueError(f"--reference: made with other states ({st.get('A')!r}, B at {st.get('B_centre_rad')}) "
                          f"than this benchmark's (A = C5 | C7eq, B = C7ax, radius 0.75 rad)")
 
