@@ -58,7 +58,7 @@ def test_refined_ensemble_row_files_and_transitions(refined_run):
     # the saved refined paths: 3 chains x 3 kept rounds, each a proper A -> B transition
     mb = load("muller-brown")
     paths = mb.load_paths(out / "refined")
-    assert paths.n_paths == 9
+    assert ref["n_states_after_burn_in"] == 9 and paths.n_paths == ref["n_pooled_states"] <= 9
     a, b = mb.states["A"], mb.states["B"]
     for i, n in enumerate(paths.info["lengths"].tolist()):
         f = paths.frames[i, :n].double()
@@ -115,3 +115,28 @@ def test_refine_by_shooting_counts_the_seed_share_of_a_larger_ensemble():
     assert r.row["seed_paths_energy_evals"] == 200  # 2 of the 10 paths that cost 1000 evaluations
     assert np.isfinite(r.row["path_density_jsd_vs_geodesic"])
     assert set(r.diagnostics) == set(r.shooting.info["diagnostics"])
+
+
+
+def test_refined_ensemble_pools_each_chain_from_its_first_path_free_of_seed_frames():
+    from types import SimpleNamespace
+
+    from tps.pipeline.refine import _pool
+    from tps.systems.protocols import RefineProtocol
+
+    # 3 chains x rounds 2..5 after the burn-in: chain 0 left its seed in the relaxation, chain 1 in
+    # round 4 of TPS, chain 2 never
+    rnd = torch.tensor([2, 3, 4, 5] * 3)
+    chain = torch.arange(3).repeat_interleave(4)
+    frames = torch.arange(12, dtype=torch.float64)[:, None, None].expand(12, 3, 2).clone()
+    paths = Paths(frames, torch.zeros(12, 3), 100, 1.0, {"round": rnd, "chain": chain, "lengths": torch.full((12,), 3)})
+    res = SimpleNamespace(paths=paths, info={"first_decorrelated_round": [None, 4, None],
+                                             "relaxed_from_seed": [True, False, False]})
+    kept, how = _pool(res, "decorrelated")
+    assert how == "decorrelated" and kept.frames[:, 0, 0].tolist() == [0, 1, 2, 3, 6, 7]
+    assert kept.info["chain"].tolist() == [0, 0, 0, 0, 1, 1] and kept.info["lengths"].tolist() == [3] * 6
+    assert _pool(res, "all")[0] is paths
+    stuck = SimpleNamespace(paths=paths, info={"first_decorrelated_round": [None] * 3, "relaxed_from_seed": [False] * 3})
+    assert _pool(stuck, "decorrelated") == (paths, "all (no chain left its seed)")
+    with pytest.raises(ValueError, match="pool: expected 'decorrelated' or 'all'"):
+        RefineProtocol(n_chains=2, n_rounds=3, pool="first")

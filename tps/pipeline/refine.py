@@ -198,7 +198,7 @@ def refine_by_shooting(system, paths, protocol=None, *, n_chains: Optional[int] 
                               "pass fewer --chains, or sample more paths (--paths, --steps-per-point)") from None
         raise
     t_shoot = time.perf_counter() - t0
-    refined = res.paths
+    refined, pooled = _pool(res, protocol.pool)
     if callable(getattr(system, "row_energies", None)):  # the energies the system's rows report
         refined = system.row_energies(refined)
     elif getattr(system, "grid", None) is not None:  # (phi, psi): bilinear on the raw grid, as its sampler
@@ -240,6 +240,7 @@ def refine_by_shooting(system, paths, protocol=None, *, n_chains: Optional[int] 
         "evals_per_accepted_path": res.evals_per_accepted_path,
         "evals_per_decorrelated_path": res.evals_per_decorrelated_path,
         "seed_path_index": list(info["seed_path_index"]),
+        "pool": pooled, "n_pooled_states": int(refined.n_paths), "n_states_after_burn_in": int(res.paths.n_paths),
         "mean_path_frames": float(refined.info["lengths"].double().mean()),
         "path_density_jsd_vs_geodesic": _ensemble_jsd(system, refined, paths),
         "shooting_wall_s": t_shoot,
@@ -249,6 +250,28 @@ def refine_by_shooting(system, paths, protocol=None, *, n_chains: Optional[int] 
     info["diagnostics"] = diagnostics
     timings = {"refine_s": t_shoot, "refine_metrics_s": time.perf_counter() - t1}
     return RefineResult(refined, jsonable(row), None, timings, shooting=res, diagnostics=jsonable(diagnostics))
+
+
+def _pool(res, pool: str):
+    """``(paths, how)``: the chain states that form the refined ensemble (``RefineProtocol.pool``).
+
+    ``"decorrelated"``: chain ``c``'s states from its first round whose path shares no frame with
+    its seed (all of its states if it left the seed during the relaxation; none if it never
+    did). If no chain left its seed, every state is kept and ``how`` says so.
+    """
+    from tps.systems.molecule_baselines import subset_paths
+
+    paths = res.paths
+    if pool == "all":
+        return paths, "all"
+    first = res.info["first_decorrelated_round"]
+    relaxed = res.info.get("relaxed_from_seed", [False] * len(first))
+    start = torch.tensor([0 if bool(x) else (10**9 if r is None else int(r)) for r, x in zip(first, relaxed)])
+    chain = torch.as_tensor(paths.info["chain"]).long()
+    keep = torch.as_tensor(paths.info["round"]).long() >= start[chain]
+    if not bool(keep.any()):
+        return paths, "all (no chain left its seed)"
+    return subset_paths(paths, keep), "decorrelated"
 
 
 def refine_key(sampling_key: str, protocol, *, seed: int = 0, parallel=None) -> str:

@@ -171,6 +171,11 @@ class RefineProtocol(_Replace):
         its geodesic seed; discarded, their cost counted. Geodesic seeds are far shorter (in
         frames) than dynamical paths, and from them the TPS acceptance test rejects nearly every
         trial. 0: none.
+    pool : {"decorrelated", "all"}
+        Which chain states after the burn-in form the refined ensemble: ``"decorrelated"`` keeps
+        each chain's states from its first path that shares no frame with its seed on (the rule of
+        the reference-ensemble runs; a chain that never leaves its seed contributes nothing; if
+        none leaves, every state is kept and the row says so), ``"all"`` every state.
 
     Examples
     --------
@@ -187,6 +192,11 @@ class RefineProtocol(_Replace):
     steps_per_frame: int = 1
     save_every: int = 1
     relax_rounds: int = 20
+    pool: str = "decorrelated"
+
+    def __post_init__(self):
+        if self.pool not in ("decorrelated", "all"):
+            raise ValueError(f"pool: expected 'decorrelated' or 'all', got {self.pool!r}")
 
     @property
     def burn_in(self) -> int:
