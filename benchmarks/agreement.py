@@ -105,15 +105,7 @@ class Crossing:
         self.periodic = system.periods is not None
         if self.periodic:
             return
-        x_b = system.endpoints[system.target].double()
-        saddles = [p for p in getattr(system.potential, "stationary_points", ()) if p.kind == "saddle"]
-        if not saddles:
-            raise ValueError(f"--system: {system.name} lists no saddle point for the dividing line")
-        top = max(saddles, key=lambda p: p.energy)
-        self.point = torch.tensor([top.x, top.y], dtype=torch.float64)
-        hessian = torch.autograd.functional.hessian(lambda x: system.potential.energy(x).sum(), self.point)
-        n = torch.linalg.eigh(hessian)[1][:, 0]
-        self.normal = n if float((x_b - self.point) @ n) > 0 else -n
+        self.point, self.normal = system.dividing_line()  # the line of system.crossing_coordinate
         self.along = torch.stack([-self.normal[1], self.normal[0]])
 
     def _wrap(self, f):

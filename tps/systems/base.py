@@ -228,17 +228,7 @@ class System:
             pp = torch.remainder(pp.to(torch.float64) + math.pi, 2 * math.pi) - math.pi
             region, value = pp[..., 0].abs() < 0.3, pp[..., 1]
         elif tuple(frames.shape[2:]) == (2,):
-            x_a, x_b = self.endpoints[self.start].double(), self.endpoints[self.target].double()
-            saddles = [p for p in getattr(self.potential, "stationary_points", ()) if p.kind == "saddle"]
-            if saddles:
-                top = max(saddles, key=lambda p: p.energy)
-                point = torch.tensor([top.x, top.y], dtype=torch.float64)
-                hessian = torch.autograd.functional.hessian(lambda x: self.potential.energy(x).sum(), point)
-                n = torch.linalg.eigh(hessian)[1][:, 0]  # unstable mode (lowest eigenvalue)
-                n = n if float((x_b - point) @ n) > 0 else -n
-            else:
-                point = 0.5 * (x_a + x_b)
-                n = (x_b - x_a) / torch.linalg.norm(x_b - x_a)
+            point, n = self.dividing_line()
             d = frames - point
             region, value = d @ n >= 0, d @ torch.stack([-n[1], n[0]])
         else:
@@ -247,6 +237,30 @@ class System:
         first = torch.where(hit, t, frames.shape[1]).min(1).values
         out = value.gather(1, first.clamp(max=frames.shape[1] - 1)[:, None])[:, 0].to(torch.float64)
         return torch.where(hit.any(1), out, torch.full_like(out, float("nan")))
+
+    def dividing_line(self) -> tuple:
+        """``(point, normal)`` (float64, unit normal towards the target) of a 2-D system's dividing line.
+
+        The line through the highest saddle point the potential lists, normal to its unstable
+        Hessian mode; without listed saddles, the line through the endpoints' midpoint normal to
+        ``x_target - x_start`` (:meth:`crossing_coordinate`).
+
+        Examples
+        --------
+        >>> from tps.systems import load
+        >>> point, n = load("muller-brown").dividing_line()
+        >>> [round(v, 3) for v in point.tolist()], round(float(n.norm()), 6)
+        ([-0.822, 0.624], 1.0)
+        """
+        x_a, x_b = self.endpoints[self.start].double(), self.endpoints[self.target].double()
+        saddles = [p for p in getattr(self.potential, "stationary_points", ()) if p.kind == "saddle"]
+        if not saddles:
+            return 0.5 * (x_a + x_b), (x_b - x_a) / torch.linalg.norm(x_b - x_a)
+        top = max(saddles, key=lambda p: p.energy)
+        point = torch.tensor([top.x, top.y], dtype=torch.float64)
+        hessian = torch.autograd.functional.hessian(lambda x: self.potential.energy(x).sum(), point)
+        n = torch.linalg.eigh(hessian)[1][:, 0]  # unstable mode (lowest eigenvalue)
+        return point, (n if float((x_b - point) @ n) > 0 else -n)
 
     def avoid_settings(self, *, point=None, structure=None, phipsi=None) -> dict:
         """Validated input of a region-avoiding run, checked before anything is written.
